@@ -1,0 +1,168 @@
+"""tgvid's command line: run either daemon (or both), transcode one file, show status, inspect a checkpoint, log in.
+
+Each sub-command only parses its arguments and calls into the packages; its function's docstring is its help.
+Exit codes: 0 done, 1 failure, 2 usage, 3 rejected input.
+"""
+
+import argparse
+import json
+import logging
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tgvid import config as settings
+from tgvid import logs
+from tgvid.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, TgvidError
+
+log = logging.getLogger("tgvid")
+
+
+def load_config(args) -> object:
+    overrides = {"root": getattr(args, "root", None)}
+    return settings.load(getattr(args, "config", None), overrides=overrides)
+
+
+def do_transcoder(args) -> int:
+    """Run the transcoder daemon: watch inbox/, convert, hand finished files to outbox/."""
+    from transcoder import daemon as transcoder_daemon
+
+    return transcoder_daemon.run(load_config(args))
+
+
+def do_uploader(args) -> int:
+    """Run the uploader daemon: send each file in outbox/ to Telegram (or delivered/) exactly once."""
+    from uploader import daemon as uploader_daemon
+
+    return uploader_daemon.run(load_config(args))
+
+
+def do_run(args) -> int:
+    """Run both daemons on one root until interrupted (what `make run` does)."""
+    config = load_config(args)
+    base = [sys.executable, str(Path(__file__).resolve()), "--log-level", args.log_level]
+    extra = ["--root", str(config.root)] + (["--config", str(args.config)] if args.config else [])
+    children = [subprocess.Popen([*base, name, *extra]) for name in ("transcoder", "uploader")]
+
+    def forward(signum, _frame):
+        for child in children:
+            child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [child.wait() for child in children]
+    return max(codes)
+
+
+def do_transcode(args) -> int:
+    """Convert one file now (resumable: run the same command again after a crash)."""
+    from transcoder import oneshot
+
+    return oneshot.run(args)
+
+
+def do_status(args) -> int:
+    """Show both daemons' queues, running jobs and counters (reads folders and checkpoints only)."""
+    from transcoder import status as transcoder_status
+    from uploader import status as uploader_status
+
+    config = load_config(args)
+    report = {"transcoder": transcoder_status.collect(config), "uploader": uploader_status.collect(config)}
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print(transcoder_status.render(report["transcoder"]))
+        print()
+        print(uploader_status.render(report["uploader"]))
+    return EXIT_OK
+
+
+def do_inspect(args) -> int:
+    """Print a checkpoint (a job folder or its checkpoint file) as readable text or JSON."""
+    from transcoder import checkpoint
+
+    print(checkpoint.describe(Path(args.path), as_json=args.json))
+    return EXIT_OK
+
+
+def do_login(args) -> int:
+    """Log in to Telegram once, interactively, and write the session file (mode 0600)."""
+    from uploader import telegram
+
+    return telegram.login(load_config(args))
+
+
+def version_text() -> str:
+    import av
+
+    libraries = ", ".join(f"{name} {'.'.join(map(str, v))}" for name, v in sorted(av.library_versions.items()))
+    return f"tgvid 0.1.0 (PyAV {av.__version__}; {libraries})"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tgvid", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version="%(prog)s")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, function):
+        sub = commands.add_parser(name, help=function.__doc__, description=function.__doc__)
+        sub.set_defaults(function=function)
+        return sub
+
+    def with_config(sub):
+        sub.add_argument("--config", type=Path, help="TOML settings file (see README: Configuration)")
+        sub.add_argument("--root", help="root folder (default ./var, or TGVID_ROOT)")
+        return sub
+
+    with_config(command("transcoder", do_transcoder))
+    with_config(command("uploader", do_uploader))
+    with_config(command("run", do_run))
+    with_config(command("login", do_login))
+    status = with_config(command("status", do_status))
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    transcode = command("transcode", do_transcode)
+    transcode.add_argument("source", type=Path, metavar="SRC")
+    transcode.add_argument("-o", "--output", type=Path, metavar="OUT", help="default: SRC's folder, NAME.tg.mp4")
+    transcode.add_argument("--work", type=Path, metavar="DIR", help="job folder (default: OUT.work beside OUT)")
+    transcode.add_argument("--config", type=Path, help="TOML settings file for the [transcoder] defaults")
+    transcode.add_argument("--segment-seconds", type=float, metavar="S")
+    transcode.add_argument("--crf", type=int, metavar="N")
+    transcode.add_argument("--preset", metavar="P")
+    transcode.add_argument("--max-height", type=int, metavar="H")
+    transcode.add_argument("--salvage", action="store_true", default=None,
+                           help="convert the readable part of a cut-off file instead of rejecting it")
+
+    inspect = command("inspect", do_inspect)
+    inspect.add_argument("path", metavar="PATH", help="a job folder or its checkpoint file")
+    inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    if "--version" in argv:
+        print(version_text())
+        return EXIT_OK
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return EXIT_USAGE if exit_.code else EXIT_OK
+    logs.setup(args.log_level)
+    try:
+        return args.function(args)
+    except TgvidError as error:
+        if error.traceback:
+            log.exception("%s", error.message)
+        print(f"tgvid: {error.message}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

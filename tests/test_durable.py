@@ -1,0 +1,31 @@
+"""Durable writes: the target holds the old or the new bytes, never a mix, and no temp file stays behind."""
+
+import os
+
+import pytest
+
+from tgvid import durable
+
+
+def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "state.msgpack"
+    durable.atomic_write(target, b"old")
+    durable.atomic_write(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["state.msgpack"]
+
+
+def test_mode_is_applied_for_secrets(tmp_path):
+    target = tmp_path / "telegram.session"
+    durable.atomic_write(target, b"secret", mode=0o600)
+    assert os.stat(target).st_mode & 0o777 == 0o600
+
+
+def test_failed_write_keeps_the_old_file_and_removes_the_temp(tmp_path):
+    target = tmp_path / "state.msgpack"
+    durable.atomic_write(target, b"old")
+
+    with pytest.raises(TypeError):  # fails inside the write, after the temp file exists
+        durable.atomic_write(target, "not bytes")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["state.msgpack"]

@@ -1,0 +1,75 @@
+"""Durable, atomic file writes: the one way tgvid puts state on disk.
+
+Every checkpoint, ledger, sidecar and reason file goes through `atomic_write`: the bytes go to
+`<name>-<random>.tmp` in the target's folder, are flushed and fdatasync'ed, the temp file is
+`os.replace`d over the target and the folder is fsync'ed. A reader sees the old file or the new one,
+never a torn one. On any failure the temp file is removed.
+
+POSIX promises little about power loss (a rename may be persisted before the data on some file
+systems), so data whose loss matters more than its tearing (segment files) also carries its size and
+checksum in the checkpoint, which is checked on read.
+"""
+
+import errno
+import os
+import secrets
+from pathlib import Path
+
+TEMP_SUFFIX = ".tmp"
+
+
+def temp_path_for(target: Path) -> Path:
+    """A fresh temp name beside `target`, on the same file system, so that a rename is atomic."""
+    return target.with_name(f"{target.name}-{secrets.token_hex(4)}{TEMP_SUFFIX}")
+
+
+def sync_dir(folder: Path) -> None:
+    """fsync a folder so that a rename inside it survives a crash.
+
+    EINVAL is the one error ignored: some file systems (and Termux's shared storage) cannot fsync a folder.
+    """
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as error:
+        if error.errno != errno.EINVAL:
+            raise
+    finally:
+        os.close(fd)
+
+
+def atomic_write(target: Path, data: bytes, mode: int = 0o666) -> None:
+    """Replace `target` with `data` atomically and durably.
+
+    `mode` is passed to open(2), so the umask applies: 0o666 for ordinary state, 0o600 for secrets.
+    """
+    target = Path(target)
+    temp = temp_path_for(target)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fdatasync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    sync_dir(target.parent)
+
+
+def atomic_rename(source: Path, target: Path) -> None:
+    """Move a finished file into place (same file system) and make the move durable in both folders."""
+    os.replace(source, target)
+    sync_dir(Path(target).parent)
+    if Path(source).parent != Path(target).parent:
+        sync_dir(Path(source).parent)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file that another library wrote (a muxed segment) before its checksum is recorded."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,76 @@
+"""The error family: each error names the file and an actionable reason, and its class picks the reaction.
+
+A class's docstring is its message template, filled from the keyword arguments. `exit_code` is what the
+CLI returns for it; `traceback` says whether it is more likely a bug (show the traceback) than a user error.
+
+| class | reaction |
+| --- | --- |
+| Rejected | the input can never work: quarantine at once, exit 3 |
+| TranscodeFailed, VerifyFailed | may be passing (disk, a hung decoder): retry with backoff, then quarantine |
+| SendFailed | the uploader retries or quarantines, per its `retry` field |
+| CheckpointError | a checkpoint cannot be read: the job starts fresh (the source is untouched) |
+| ConfigError | stop: the person must fix the configuration, exit 2 |
+"""
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_REJECTED = 3
+
+
+class TgvidError(Exception):
+    """{path}: {reason}"""
+
+    exit_code = EXIT_FAILURE
+    traceback = False
+
+    def __init__(self, path="", reason="", **fields):
+        self.path = str(path)
+        self.reason = reason
+        self.fields = fields
+        for name, value in fields.items():
+            setattr(self, name, value)
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        template = (self.__doc__ or TgvidError.__doc__).strip().splitlines()[0]
+        return template.format(path=self.path, reason=self.reason, **self.fields)
+
+
+class Rejected(TgvidError):
+    """{path}: rejected: {reason}"""
+
+    exit_code = EXIT_REJECTED
+
+
+class TranscodeFailed(TgvidError):
+    """{path}: transcode failed: {reason}"""
+
+
+class VerifyFailed(TgvidError):
+    """{path}: output failed verification: {reason}"""
+
+
+class NoSpace(TgvidError):
+    """{path}: not enough free disk space: {reason}"""
+
+
+class SendFailed(TgvidError):
+    """{path}: send failed: {reason}"""
+
+    def __init__(self, path="", reason="", retry=True, **fields):
+        super().__init__(path, reason, retry=retry, **fields)
+
+
+class CheckpointError(TgvidError):
+    """{path}: unreadable checkpoint: {reason}"""
+
+    class NewerVersion(TgvidError):
+        """{path}: written by a newer tgvid (format version {found}, this one reads up to {supported}): upgrade tgvid"""
+
+
+class ConfigError(TgvidError):
+    """{path}: configuration error: {reason}"""
+
+    exit_code = EXIT_USAGE
