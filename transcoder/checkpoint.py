@@ -1,0 +1,222 @@
+"""The job checkpoint: the one on-disk record of a job's state, and the only description of its format.
+
+A job folder `work/<job-id>/` holds `checkpoint.msgpack` and the unit files it names. The checkpoint is
+rewritten atomically (tgvid.durable) after every state change. A unit (segment, audio, output) counts as
+done only when its file exists with the recorded size and SHA-256; any other file in the folder is scratch.
+
+Format, version 1 — a msgpack map with these keys (times in seconds unless the name says otherwise):
+
+| key | type | meaning |
+| --- | --- | --- |
+| version | int | format version, 1 |
+| job_id | str | the job folder's name |
+| created_at, updated_at | float | Unix time of creation and of the last write |
+| source | map | `path` (str), `size_bytes` (int), `mtime_ns` (int), `fingerprint` (str: SHA-256 of size, head and tail) |
+| settings | map | what shapes the output: `segment_seconds`, `crf`, `preset`, `max_height`, `salvage` |
+| verdict | map | `kind` (pass, remux, audio, transcode, image, reject), `reasons`, `warnings` (lists of str) |
+| state | str | JobState: planned, encoding, joining, verifying, done, failed |
+| duration_seconds | float | the source's shown duration, for progress, speed and ETA |
+| time_base | [int, int] | numerator and denominator of the video timestamps below (`*_pts`) |
+| segments | list | one map per segment, see below; empty for pass, remux, audio and image jobs |
+| audio | map or nil | the audio unit: `state`, `file`, `size_bytes`, `sha256`, `encode_seconds`, `attempts`, `last_error` |
+| output | map or nil | the joined, verified file: `file`, `size_bytes`, `sha256` |
+| attempts | int | how many times the job has been started |
+| last_error | str | the last failure's message, "" when none |
+
+A segment map: `index` (int), `start_pts`, `end_pts` (int, end exclusive; nil for "to the end"),
+`decode_from_pts` (the keyframe decoding starts at), `start_seconds`, `end_seconds` (for people),
+`state` (UnitState: pending, done), `file`, `size_bytes`, `sha256`, `frames` (frames encoded),
+`encode_seconds` (wall time spent), `attempts`, `last_error`.
+
+Older versions are upgraded on read; a newer version raises CheckpointError.NewerVersion naming the version.
+"""
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import msgpack
+
+from tgvid import durable
+from tgvid.errors import CheckpointError
+
+FORMAT_VERSION = 1
+FILE_NAME = "checkpoint.msgpack"
+
+
+class JobState(StrEnum):
+    PLANNED = "planned"
+    ENCODING = "encoding"
+    JOINING = "joining"
+    VERIFYING = "verifying"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class UnitState(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+
+
+@dataclass
+class Unit:
+    """A piece of work whose result is one file: the audio track or the joined output."""
+
+    state: str = UnitState.PENDING
+    file: str = ""
+    size_bytes: int = 0
+    sha256: str = ""
+    encode_seconds: float = 0.0
+    attempts: int = 0
+    last_error: str = ""
+
+
+@dataclass
+class Segment(Unit):
+    index: int = 0
+    start_pts: int = 0
+    end_pts: int | None = None
+    decode_from_pts: int = 0
+    start_seconds: float = 0.0
+    end_seconds: float | None = None
+    frames: int = 0
+
+
+@dataclass
+class Checkpoint:
+    job_id: str
+    source: dict
+    settings: dict
+    verdict: dict
+    state: str = JobState.PLANNED
+    duration_seconds: float = 0.0
+    time_base: tuple[int, int] = (1, 1)
+    segments: list[Segment] = field(default_factory=list)
+    audio: Unit | None = None
+    output: Unit | None = None
+    attempts: int = 0
+    last_error: str = ""
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = 0.0
+    version: int = FORMAT_VERSION
+
+    def segments_done(self) -> int:
+        return sum(1 for s in self.segments if s.state == UnitState.DONE)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["time_base"] = list(self.time_base)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Checkpoint":
+        data = dict(data)
+        data["segments"] = [Segment(**s) for s in data.get("segments", [])]
+        data["audio"] = Unit(**data["audio"]) if data.get("audio") else None
+        data["output"] = Unit(**data["output"]) if data.get("output") else None
+        data["time_base"] = tuple(data["time_base"])
+        return cls(**data)
+
+
+def path_in(job_dir: Path) -> Path:
+    return Path(job_dir) / FILE_NAME
+
+
+def save(job_dir: Path, checkpoint: Checkpoint) -> None:
+    """Write the checkpoint atomically; stamps `updated_at`."""
+    checkpoint.updated_at = time.time()
+    durable.atomic_write(path_in(job_dir), msgpack.packb(checkpoint.to_dict(), use_bin_type=True))
+
+
+def _upgrade(data: dict, path: Path) -> dict:
+    """Bring an older format up to FORMAT_VERSION (there is none older than 1 yet)."""
+    version = data.get("version")
+    if not isinstance(version, int):
+        raise CheckpointError(path, "no version field")
+    if version > FORMAT_VERSION:
+        raise CheckpointError.NewerVersion(path, found=version, supported=FORMAT_VERSION)
+    return data
+
+
+def load(job_dir_or_file: Path) -> Checkpoint:
+    """Read a checkpoint from a job folder or the file itself. Raises CheckpointError (or its NewerVersion)."""
+    path = Path(job_dir_or_file)
+    if path.is_dir():
+        path = path_in(path)
+    try:
+        data = msgpack.unpackb(path.read_bytes(), raw=False)
+    except FileNotFoundError as error:
+        raise CheckpointError(path, "no checkpoint here (is this a job folder under work/?)") from error
+    except (OSError, ValueError, msgpack.UnpackException) as error:
+        raise CheckpointError(path, f"not a readable msgpack file ({error})") from error
+    if not isinstance(data, dict):
+        raise CheckpointError(path, "not a checkpoint map")
+    try:
+        return Checkpoint.from_dict(_upgrade(data, path))
+    except (TypeError, KeyError) as error:
+        raise CheckpointError(path, f"missing or unexpected field ({error})") from error
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def record_file(unit: Unit, path: Path) -> None:
+    """Mark `unit` done with `path`'s name, size and checksum (after the file is fsync'ed)."""
+    durable.fsync_file(path)
+    unit.file = Path(path).name
+    unit.size_bytes = Path(path).stat().st_size
+    unit.sha256 = sha256_of(path)
+    unit.state = UnitState.DONE
+
+
+def unit_is_intact(job_dir: Path, unit: Unit) -> bool:
+    """True when the unit is done and its file still has the recorded size and checksum."""
+    if unit.state != UnitState.DONE or not unit.file:
+        return False
+    path = Path(job_dir) / unit.file
+    try:
+        if path.stat().st_size != unit.size_bytes:
+            return False
+    except FileNotFoundError:
+        return False
+    return sha256_of(path) == unit.sha256
+
+
+def describe(path: Path, as_json: bool = False) -> str:
+    """A checkpoint as JSON or as text a person reads (`tgvid inspect`)."""
+    checkpoint = load(path)
+    if as_json:
+        return json.dumps(checkpoint.to_dict(), indent=2)
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(checkpoint.updated_at))
+    verdict = checkpoint.verdict
+    lines = [
+        f"job {checkpoint.job_id}  (checkpoint format {checkpoint.version}, updated {when})",
+        f"source   {checkpoint.source['path']}  ({checkpoint.source['size_bytes']} bytes)",
+        f"verdict  {verdict['kind']}: {'; '.join(verdict['reasons']) or '-'}",
+    ]
+    lines += [f"warning  {w}" for w in verdict.get("warnings", [])]
+    settings = ", ".join(f"{k}={v}" for k, v in checkpoint.settings.items())
+    lines += [f"settings {settings}", f"state    {checkpoint.state}  (attempt {checkpoint.attempts})"]
+    if checkpoint.last_error:
+        lines.append(f"error    {checkpoint.last_error}")
+    if checkpoint.segments:
+        lines.append(f"segments {checkpoint.segments_done()}/{len(checkpoint.segments)} done "
+                     f"of {checkpoint.duration_seconds:.2f} s")
+        for s in checkpoint.segments:
+            end = "end" if s.end_seconds is None else f"{s.end_seconds:8.3f}"
+            detail = f"{s.frames} frames, {s.size_bytes} bytes, {s.encode_seconds:.1f} s" if s.state == "done" else ""
+            error = f"  last error: {s.last_error}" if s.last_error else ""
+            lines.append(f"  #{s.index:<3} {s.start_seconds:8.3f} → {end}  {s.state:<7} {detail}{error}")
+    for name in ("audio", "output"):
+        unit = getattr(checkpoint, name)
+        if unit is not None:
+            lines.append(f"{name:<8} {unit.state} {unit.file} {unit.size_bytes or ''}".rstrip())
+    return "\n".join(lines)
