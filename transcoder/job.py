@@ -1,0 +1,315 @@
+"""A job: one source taken from probe to a verified output, resumable from its checkpoint at every step.
+
+    probe → verdict → plan → segments → audio → join → verify → output
+
+`run_job` is the one entry point for the one-shot CLI and the daemon. Pass and image verdicts write
+nothing (the source itself is the output). Everything else is built in the job folder and the verified
+result is renamed into `output` last, so a reader never sees a half-written file.
+"""
+
+import errno
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from tgvid import durable
+from tgvid.errors import CheckpointError, NoSpace, Rejected, TranscodeFailed
+from transcoder import checkpoint as checkpoints
+from transcoder.audio import encode_audio
+from transcoder.checkpoint import Checkpoint, JobState, Segment, Unit, UnitState
+from transcoder.join import Track, join, parameter_sets
+from transcoder.picture import plan_picture
+from transcoder.plan import plan_segments
+from transcoder.probe import Probe, probe
+from transcoder.segment import EncoderSettings, SegmentWork, encode_segment, encoder_time_base
+from transcoder.verdict import Kind, Verdict, decide
+from transcoder.verify import Expectation, OutputFacts, verify
+
+log = logging.getLogger(__name__)
+
+FINGERPRINT_EDGE_BYTES = 1 << 20
+DEFAULT_FRAME_RATE = Fraction(25)
+AUDIO_FILE = "audio.m4a"
+JOINED_FILE = "joined.mp4"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """The settings that shape an output; a change starts a job afresh."""
+
+    segment_seconds: float = 10.0
+    crf: int = 23
+    preset: str = "veryfast"
+    max_height: int = 0
+    salvage: bool = False
+
+    @classmethod
+    def from_config(cls, section) -> "EngineSettings":
+        return cls(section.segment_seconds, section.crf, section.preset, section.max_height, section.salvage)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    status: str  # "done" or "yielded"
+    verdict: Verdict
+    output: Path | None  # the file to hand on: `output`, or the source itself for pass and image
+    duration_seconds: float = 0.0
+    width: int = 0
+    height: int = 0
+    has_audio: bool = False
+
+
+def fingerprint(path: Path) -> dict:
+    """Size, mtime and a hash of the size, head and tail: a changed source starts a fresh plan."""
+    stat = path.stat()
+    digest = hashlib.sha256(str(stat.st_size).encode())
+    with open(path, "rb") as handle:
+        digest.update(handle.read(FINGERPRINT_EDGE_BYTES))
+        handle.seek(max(0, stat.st_size - FINGERPRINT_EDGE_BYTES))
+        digest.update(handle.read(FINGERPRINT_EDGE_BYTES))
+    return {"path": str(path), "size_bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "fingerprint": digest.hexdigest()}
+
+
+def run_job(source: Path, job_dir: Path, output: Path, settings: EngineSettings, *, label: str = "",
+            should_yield: Callable[[], bool] = lambda: False,
+            on_progress: Callable[[Checkpoint], None] = lambda checkpoint: None) -> JobResult:
+    """Make `output` from `source`, resuming from `job_dir`'s checkpoint. See the module docstring.
+
+    Raises Rejected (never retry), TranscodeFailed or VerifyFailed (may retry), NoSpace (wait for space).
+    """
+    source, job_dir, output = Path(source), Path(job_dir), Path(output)
+    label = label or f"{source.name}"
+    try:
+        return _run(source, job_dir, output, settings, label, should_yield, on_progress)
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            raise NoSpace(source, f"the disk filled up while writing to {job_dir}; the job resumes later") from error
+        raise
+
+
+def _run(source, job_dir, output, settings, label, should_yield, on_progress) -> JobResult:
+    probed = probe(source)
+    verdict = decide(probed, settings.salvage)
+    if verdict.kind == Kind.REJECT:
+        raise Rejected(source, "; ".join(verdict.reasons))
+    log.info("%s: %s (%s)", label, verdict.kind.value, "; ".join(verdict.reasons))
+    for warning in verdict.warnings:
+        log.warning("%s: %s", label, warning)
+    if verdict.kind in (Kind.PASS, Kind.IMAGE):
+        video = probed.video
+        span = probed.span_of(video.index)
+        duration = (span[1] - span[0]) if span else (probed.declared_seconds or 0.0)
+        return JobResult("done", verdict, source, duration, video.width, video.height, verdict.audio_index is not None)
+
+    job_dir.mkdir(parents=True, exist_ok=True)
+    state = _resume_or_start(job_dir, source, settings, verdict, probed, label)
+    if state.state == JobState.DONE and _output_is_handed_off(output, state):
+        return _result(verdict, output, probe(output))
+    state.attempts += 1
+    state.state = JobState.ENCODING
+    checkpoints.save(job_dir, state)
+    finished = _encode_segments(source, job_dir, probed, settings, state, label, should_yield, on_progress)
+    if not finished:
+        return JobResult("yielded", verdict, None)
+    if state.audio is not None and not checkpoints.unit_is_intact(job_dir, state.audio):
+        _encode_audio_unit(source, job_dir, verdict.audio_index, state, label)
+    facts = _join_and_verify(source, job_dir, probed, verdict, state, label)
+    state.state = JobState.DONE
+    checkpoints.save(job_dir, state)
+    durable.atomic_rename(job_dir / JOINED_FILE, output)
+    log.info("%s: done: %s (%.2f s, %dx%d)", label, output.name, facts.duration_seconds, facts.width, facts.height)
+    return JobResult("done", verdict, output, facts.duration_seconds, facts.width, facts.height, facts.has_audio)
+
+
+def _result(verdict: Verdict, output: Path, probed: Probe) -> JobResult:
+    span = probed.span_of(probed.video.index)
+    return JobResult("done", verdict, output, span[1] - span[0], probed.video.width, probed.video.height,
+                     bool(probed.audio))
+
+
+def _output_is_handed_off(output: Path, state: Checkpoint) -> bool:
+    """A crash between the rename into `output` and the caller's cleanup: the work is already done."""
+    if state.output is None or not output.exists():
+        return False
+    return output.stat().st_size == state.output.size_bytes and checkpoints.sha256_of(output) == state.output.sha256
+
+
+def _resume_or_start(job_dir: Path, source: Path, settings: EngineSettings, verdict: Verdict, probed: Probe,
+                     label: str) -> Checkpoint:
+    source_print = fingerprint(source)
+    settings_map = asdict(settings)
+    try:
+        state = checkpoints.load(job_dir)
+    except CheckpointError as error:
+        if checkpoints.path_in(job_dir).exists():
+            log.warning("%s: %s; starting afresh", label, error.message)
+        state = None
+    if state is not None:
+        same_source = state.source["fingerprint"] == source_print["fingerprint"]
+        if same_source and state.settings == settings_map and state.verdict["kind"] == verdict.kind.value:
+            done, total = state.segments_done(), len(state.segments)
+            if done < total:
+                log.info("%s: resumed after restart from segment %d/%d", label, done + 1, total)
+            elif total:
+                log.info("%s: resumed after restart: all %d segments were done", label, total)
+            _remove_scratch(job_dir, state)
+            return state
+        why = "the source changed" if not same_source else "the settings changed"
+        log.info("%s: %s since the checkpoint was written; starting afresh", label, why)
+    for leftover in job_dir.iterdir():
+        leftover.unlink()
+    state = _new_checkpoint(job_dir.name, source_print, settings_map, verdict, probed, settings)
+    checkpoints.save(job_dir, state)
+    return state
+
+
+def _remove_scratch(job_dir: Path, state: Checkpoint) -> None:
+    """Delete files no checkpoint entry claims: temp files of a unit that was in flight at the crash."""
+    claimed = {checkpoints.FILE_NAME} | {u.file for u in [*state.segments, state.audio, state.output] if u and u.file}
+    for path in job_dir.iterdir():
+        if path.name not in claimed:
+            path.unlink()
+
+
+def _new_checkpoint(job_id, source_print, settings_map, verdict, probed: Probe, settings) -> Checkpoint:
+    video = probed.video
+    span = probed.span_of(video.index)
+    state = Checkpoint(
+        job_id=job_id, source=source_print, settings=settings_map,
+        verdict={"kind": verdict.kind.value, "reasons": list(verdict.reasons), "warnings": list(verdict.warnings)},
+        duration_seconds=(span[1] - span[0]) if span else (probed.declared_seconds or 0.0),
+        time_base=(video.time_base.numerator, video.time_base.denominator),
+    )
+    if verdict.kind == Kind.TRANSCODE:
+        index = probed.index
+        if index.has_timestamps:
+            plan = plan_segments(index.keyframe_pts, index.first_pts, index.end_pts, video.time_base,
+                                 settings.segment_seconds)
+        else:
+            plan = plan_segments((), 0, 0, video.time_base, settings.segment_seconds)
+        tb = video.time_base
+        state.segments = [
+            Segment(index=p.index, start_pts=p.start_pts, end_pts=p.end_pts, decode_from_pts=p.decode_from_pts,
+                    start_seconds=float(p.start_pts * tb),
+                    end_seconds=None if p.end_pts is None else float(p.end_pts * tb))
+            for p in plan
+        ]
+    if verdict.audio_index is not None and not verdict.audio_copy:
+        state.audio = Unit()
+    return state
+
+
+def encoder_settings(probed: Probe, settings: EngineSettings) -> EncoderSettings:
+    video = probed.video
+    picture = plan_picture(video, settings.max_height)
+    frame_rate = video.frame_rate if video.frame_rate else DEFAULT_FRAME_RATE
+    has_timestamps = probed.index is not None and probed.index.has_timestamps
+    time_base = encoder_time_base(video.time_base) if has_timestamps else 1 / frame_rate
+    return EncoderSettings(picture.width, picture.height, settings.crf, settings.preset, time_base, frame_rate,
+                           picture.filters)
+
+
+def _encode_segments(source, job_dir, probed, settings, state, label, should_yield, on_progress) -> bool:
+    """Encode every segment that is not intact on disk. False when it stopped early to yield."""
+    encoder = encoder_settings(probed, settings)
+    video = probed.video
+    total = len(state.segments)
+    for segment in state.segments:
+        if checkpoints.unit_is_intact(job_dir, segment):
+            continue
+        if should_yield():
+            log.info("%s: deferred at segment %d/%d for cheaper work", label, segment.index + 1, total)
+            return False
+        name = f"segment-{segment.index:04d}.mp4"
+        scratch = durable.temp_path_for(job_dir / name)
+        segment.attempts += 1
+        started = time.monotonic()
+        work = SegmentWork(segment.start_pts, segment.end_pts, segment.decode_from_pts if segment.index else None)
+        try:
+            segment.frames = encode_segment(source, video.position, work, encoder, video.time_base,
+                                            probed.index.has_timestamps, scratch, label)
+        except TranscodeFailed as error:
+            scratch.unlink(missing_ok=True)
+            segment.last_error = error.reason
+            state.last_error = error.message
+            checkpoints.save(job_dir, state)
+            raise
+        except BaseException:
+            scratch.unlink(missing_ok=True)
+            raise
+        os.replace(scratch, job_dir / name)
+        segment.encode_seconds = time.monotonic() - started
+        segment.last_error = ""
+        checkpoints.record_file(segment, job_dir / name)
+        checkpoints.save(job_dir, state)
+        done = state.segments_done()
+        log.info("%s: segment %d/%d done (%d %%)", label, segment.index + 1, total, 100 * done // total)
+        on_progress(state)
+    return True
+
+
+def _encode_audio_unit(source, job_dir, audio_index, state, label) -> None:
+    scratch = durable.temp_path_for(job_dir / AUDIO_FILE)
+    state.audio.attempts += 1
+    started = time.monotonic()
+    try:
+        encode_audio(source, audio_index, scratch, label)
+    except BaseException:
+        scratch.unlink(missing_ok=True)
+        raise
+    os.replace(scratch, job_dir / AUDIO_FILE)
+    state.audio.encode_seconds = time.monotonic() - started
+    checkpoints.record_file(state.audio, job_dir / AUDIO_FILE)
+    checkpoints.save(job_dir, state)
+    log.info("%s: audio encoded", label)
+
+
+def _join_and_verify(source, job_dir, probed: Probe, verdict: Verdict, state: Checkpoint, label) -> OutputFacts:
+    state.state = JobState.JOINING
+    checkpoints.save(job_dir, state)
+    if state.segments:
+        files = tuple(job_dir / s.file for s in state.segments)
+        _check_parameter_sets(job_dir, state, files, source)
+        video = Track(files, 0, restamp=True)
+        frames = sum(s.frames for s in state.segments)
+    else:
+        video = Track((source,), probed.video.index)
+        frames = None
+    audio = None
+    if state.audio is not None:
+        audio = Track((job_dir / state.audio.file,), 0)
+    elif verdict.audio_index is not None:
+        audio = Track((source,), verdict.audio_index)
+    video_span = probed.span_of(probed.video.index)
+    audio_span = probed.span_of(verdict.audio_index) if verdict.audio_index is not None else None
+    offset = Fraction(min(video_span[0], audio_span[0] if audio_span else video_span[0])).limit_denominator(10**9)
+    scratch = job_dir / JOINED_FILE
+    join(video, audio, scratch, offset, label)
+    state.state = JobState.VERIFYING
+    checkpoints.save(job_dir, state)
+    expect = Expectation(
+        video_seconds=video_span[1] - video_span[0], frames=frames, has_audio=audio is not None,
+        audio_end_minus_video_end=(audio_span[1] - video_span[1]) if audio_span else None)
+    facts = verify(scratch, expect)
+    state.output = Unit()
+    checkpoints.record_file(state.output, scratch)
+    return facts
+
+
+def _check_parameter_sets(job_dir: Path, state: Checkpoint, files, source) -> None:
+    """Segments join only when their SPS/PPS are byte-identical; a segment that differs is encoded again."""
+    reference = parameter_sets(files[0])
+    stale = [s for s, path in zip(state.segments, files, strict=True) if parameter_sets(path) != reference]
+    if stale:
+        for segment in stale:
+            segment.state = UnitState.PENDING
+            segment.last_error = "parameter sets differ from segment 0's"
+        checkpoints.save(job_dir, state)
+        numbers = ", ".join(str(s.index) for s in stale)
+        raise TranscodeFailed(source, f"segments {numbers} were encoded with other parameter sets; they are redone")

@@ -1,0 +1,76 @@
+"""`tgvid transcode`: one file converted now, in the foreground, resumable by running it again.
+
+The output goes beside the source as NAME.tg.mp4 unless -o says otherwise; the job folder is OUT.work
+beside the output and is removed once the output is in place. On a terminal a progress bar shows segments
+done, percent and ETA; elsewhere each step is a plain log line.
+"""
+
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from tgvid import config as settings_file
+from tgvid import durable
+from tgvid.errors import EXIT_OK
+from transcoder.checkpoint import Checkpoint
+from transcoder.job import EngineSettings, run_job
+from transcoder.verdict import Kind
+
+log = logging.getLogger(__name__)
+
+
+def default_output(source: Path) -> Path:
+    return source.with_name(f"{source.stem}.tg.mp4")
+
+
+class ProgressBar:
+    """One line redrawn on a terminal: segments done/total, percent, speed and ETA."""
+
+    def __init__(self, stream, name: str):
+        self.stream, self.name, self.started = stream, name, time.monotonic()
+        self.first_done = None
+
+    def __call__(self, state: Checkpoint) -> None:
+        total, done = len(state.segments), state.segments_done()
+        if self.first_done is None:
+            self.first_done = done - 1  # segments resumed from a checkpoint do not count toward speed
+        elapsed = time.monotonic() - self.started
+        fresh = done - self.first_done
+        eta = elapsed / fresh * (total - done) if fresh > 0 else 0.0
+        width = 30
+        filled = width * done // total
+        bar = "#" * filled + "-" * (width - filled)
+        self.stream.write(f"\r{self.name}: [{bar}] {done}/{total} segments {100 * done // total:3d} %  "
+                          f"ETA {int(eta) // 60}:{int(eta) % 60:02d} ")
+        if done == total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def run(args) -> int:
+    """Convert args.source as the `transcode` sub-command asks; returns the exit code."""
+    config = settings_file.load(args.config, overrides={
+        "transcoder.segment_seconds": args.segment_seconds, "transcoder.crf": args.crf,
+        "transcoder.preset": args.preset, "transcoder.max_height": args.max_height,
+        "transcoder.salvage": args.salvage,
+    })
+    source = args.source
+    output = args.output or default_output(source)
+    job_dir = args.work or output.with_name(output.name + ".work")
+    engine = EngineSettings.from_config(config.transcoder)
+    progress = ProgressBar(sys.stderr, source.name) if sys.stderr.isatty() else (lambda state: None)
+    result = run_job(source, job_dir, output, engine, label=source.name, on_progress=progress)
+    if result.verdict.kind == Kind.IMAGE:
+        print(f"{source}: a still image; Telegram sends it as a photo, nothing to convert")
+        return EXIT_OK
+    if result.verdict.kind == Kind.PASS:
+        # The source already plays and streams as it is: a copy leaves the source untouched.
+        scratch = durable.temp_path_for(output)
+        shutil.copyfile(source, scratch)
+        durable.atomic_rename(scratch, output)
+    shutil.rmtree(job_dir, ignore_errors=True)
+    print(f"{output}: {result.verdict.kind.value}, {result.duration_seconds:.2f} s, {result.width}x{result.height}"
+          f"{'' if result.has_audio else ', no audio'}")
+    return EXIT_OK

@@ -1,0 +1,179 @@
+"""Segment encoding: one piece of the source video, decoded, filtered and encoded to H.264 on its own.
+
+Each segment is written to its own MP4 in the job folder. Every segment of a job is encoded with the same
+settings and x264's `stitchable=1`, so that all of them carry the same parameter sets and can be joined by
+copying packets (`transcoder.join`). A frame belongs to the segment whose [start_pts, end_pts) holds its
+source timestamp; the decoder hands frames out in presentation order, so the segment stops at the first
+frame at or past its end, after every earlier frame (open-GOP B-frames included) has come out.
+Timestamps stay the source's, in the encoder time base chosen once per job (`encoder_time_base`).
+"""
+
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from tgvid.errors import TranscodeFailed
+from transcoder.picture import Filter
+
+log = logging.getLogger(__name__)
+
+# Finer time bases (Matroska files made by some tools use 1/1000000000) are rescaled to this one: the MP4
+# muxer's 32-bit sample durations overflow otherwise, and 1/90000 still tells frames 11 µs apart.
+FALLBACK_TIME_BASE = Fraction(1, 90000)
+MAX_TIME_BASE_DENOMINATOR = 1_000_000
+# Frames a decoder may reject in a row before the segment fails (a damaged run of packets is skipped).
+MAX_DECODE_ERRORS = 50
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """Everything that shapes the encoded bitstream; identical for every segment of a job."""
+
+    width: int
+    height: int
+    crf: int
+    preset: str
+    time_base: Fraction  # of the encoder and of the segment's timestamps
+    frame_rate: Fraction  # written into the SPS timing info; also the step for streams without timestamps
+    filters: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class SegmentWork:
+    start_pts: int  # in the SOURCE stream's time base
+    end_pts: int | None
+    decode_from_pts: int | None  # None: decode from the start of the file without seeking
+
+
+def encoder_time_base(source_time_base: Fraction) -> Fraction:
+    return source_time_base if source_time_base.denominator <= MAX_TIME_BASE_DENOMINATOR else FALLBACK_TIME_BASE
+
+
+def decoded_frames(container, stream, decode_from_pts: int | None, label: str):
+    """Decoded frames of `stream` in presentation order, from the keyframe at `decode_from_pts`.
+
+    Empty packets are skipped: in Theora and some AVI files they mean "repeat the previous picture",
+    which the timestamps already express. A packet the decoder rejects is skipped and counted.
+    """
+    if decode_from_pts is not None:
+        container.seek(decode_from_pts, stream=stream, backward=True)
+    errors = 0
+    for packet in container.demux(stream):
+        if packet.size == 0 and packet.pts is not None:
+            continue
+        try:
+            frames = stream.decode(packet)
+        except av.FFmpegError as error:
+            errors += 1
+            if errors > MAX_DECODE_ERRORS:
+                raise TranscodeFailed(container.name, f"{errors} packets in a row do not decode ({error})") from error
+            log.debug("%s: skipped a packet the decoder rejects: %s", label, error)
+            continue
+        errors = 0 if frames else errors
+        yield from frames
+
+
+def _build_graph(first_frame, time_base: Fraction, filters: tuple[Filter, ...]):
+    graph = av.filter.Graph()
+    nodes = [graph.add_buffer(width=first_frame.width, height=first_frame.height, format=first_frame.format,
+                              time_base=time_base)]
+    nodes += [graph.add(name, args) for name, args in filters]
+    nodes.append(graph.add("buffersink"))
+    graph.link_nodes(*nodes).configure()
+    return graph
+
+
+def _open_encoder(output, settings: EncoderSettings):
+    stream = output.add_stream("libx264", rate=settings.frame_rate)
+    stream.width, stream.height, stream.pix_fmt = settings.width, settings.height, "yuv420p"
+    stream.time_base = settings.time_base
+    stream.codec_context.time_base = settings.time_base
+    stream.codec_context.color_range = av.video.reformatter.ColorRange.MPEG
+    stream.codec_context.colorspace = av.video.reformatter.Colorspace.ITU709
+    stream.codec_context.color_primaries = 1  # BT.709
+    stream.codec_context.color_trc = 1  # BT.709
+    stream.options = {
+        "crf": str(settings.crf),
+        "preset": settings.preset,
+        # stitchable: x264 keeps its headers independent of the content, so segments join without re-encoding.
+        "x264-params": "stitchable=1",
+    }
+    return stream
+
+
+def encode_segment(source: Path, video_index: int, work: SegmentWork, settings: EncoderSettings,
+                   source_time_base: Fraction, has_timestamps: bool, output_path: Path, label: str = "") -> int:
+    """Encode one segment into `output_path` (an MP4 holding one H.264 stream). Returns the frame count.
+
+    Raises TranscodeFailed when the source cannot be decoded there or the segment would be empty.
+    """
+    try:
+        return _encode(source, video_index, work, settings, source_time_base, has_timestamps, output_path, label)
+    except SeekMissedStart:
+        # Some demuxers (MPEG-TS, AVI without an index) land after the keyframe asked for. Decoding
+        # from the top of the file is slower but cannot miss a frame.
+        log.info("%s: seeking missed the segment start; decoding from the beginning", label)
+        whole = SegmentWork(work.start_pts, work.end_pts, None)
+        return _encode(source, video_index, whole, settings, source_time_base, has_timestamps, output_path, label)
+
+
+class SeekMissedStart(Exception):
+    """The first frame after a seek lies past the segment's start: frames would be lost."""
+
+
+def _encode(source, video_index, work, settings, source_time_base, has_timestamps, output_path, label) -> int:
+    to_encoder = source_time_base / settings.time_base
+    step = max(1, round(1 / (settings.frame_rate * settings.time_base)))
+    frames = 0
+    last_pts = None
+    with av.open(str(source)) as container, av.open(str(output_path), "w", format="mp4") as output:
+        stream = container.streams.video[video_index]
+        stream.thread_type = "AUTO"
+        encoder = _open_encoder(output, settings)
+        graph = None
+        for position, frame in enumerate(decoded_frames(container, stream, work.decode_from_pts, label)):
+            source_pts = frame.pts if has_timestamps and frame.pts is not None else None
+            if source_pts is None:
+                pts = position * step if last_pts is None else last_pts + step
+            else:
+                if position == 0 and work.decode_from_pts is not None and source_pts > work.start_pts:
+                    raise SeekMissedStart
+                if source_pts < work.start_pts:
+                    continue
+                if work.end_pts is not None and source_pts >= work.end_pts:
+                    break
+                pts = round(source_pts * to_encoder)
+            if last_pts is not None and pts <= last_pts:
+                pts = last_pts + 1  # a repeated timestamp: the encoder needs them strictly rising
+            last_pts = pts
+            if graph is None:
+                graph = _build_graph(frame, settings.time_base, settings.filters)
+            frame.pts, frame.time_base = pts, settings.time_base
+            graph.vpush(frame)
+            frames += _drain(graph, encoder, output)
+        if graph is None:
+            raise TranscodeFailed(source, f"no frame decodes between {float(work.start_pts * source_time_base):.3f} s "
+                                          f"and {_seconds(work.end_pts, source_time_base)}")
+        graph.vpush(None)
+        frames += _drain(graph, encoder, output)
+        output.mux(encoder.encode(None))
+    return frames
+
+
+def _drain(graph, encoder, output) -> int:
+    count = 0
+    while True:
+        try:
+            filtered = graph.vpull()
+        except (av.BlockingIOError, av.EOFError):
+            return count
+        filtered.pict_type = av.video.frame.PictureType.NONE  # let x264 choose; only the first is forced IDR
+        output.mux(encoder.encode(filtered))
+        count += 1
+
+
+def _seconds(pts: int | None, time_base: Fraction) -> str:
+    return "the end" if pts is None else f"{float(pts * time_base):.3f} s"
