@@ -26,7 +26,8 @@ Format, version 1 — a msgpack map with these keys (times in seconds unless the
 A segment map: `index` (int), `start_pts`, `end_pts` (int, end exclusive; nil for "to the end"),
 `decode_from_pts` (the keyframe decoding starts at), `start_seconds`, `end_seconds` (for people),
 `state` (UnitState: pending, done), `file`, `size_bytes`, `sha256`, `frames` (frames encoded),
-`encode_seconds` (wall time spent), `attempts`, `last_error`.
+`encode_seconds` (wall time spent), `attempts`, `last_error`. A segment in which no source frame falls
+(a gap in a variable-frame-rate file) is done with `frames` 0 and no `file`.
 
 Older versions are upgraded on read; a newer version raises CheckpointError.NewerVersion naming the version.
 """
@@ -179,6 +180,8 @@ def record_file(unit: Unit, path: Path) -> None:
 
 def unit_is_intact(job_dir: Path, unit: Unit) -> bool:
     """True when the unit is done and its file still has the recorded size and checksum."""
+    if unit.state == UnitState.DONE and isinstance(unit, Segment) and not unit.frames and not unit.file:
+        return True  # an empty segment: done, with nothing on disk
     if unit.state != UnitState.DONE or not unit.file:
         return False
     path = Path(job_dir) / unit.file

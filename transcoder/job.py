@@ -22,7 +22,7 @@ from tgvid.errors import CheckpointError, NoSpace, Rejected, TranscodeFailed
 from transcoder import checkpoint as checkpoints
 from transcoder.audio import encode_audio
 from transcoder.checkpoint import Checkpoint, JobState, Segment, Unit, UnitState
-from transcoder.join import Track, join, parameter_sets
+from transcoder.join import Track, join, parameter_sets, shown_span
 from transcoder.picture import plan_picture
 from transcoder.plan import plan_segments
 from transcoder.probe import Probe, probe
@@ -243,10 +243,13 @@ def _encode_segments(source, job_dir, probed, settings, state, label, should_yie
         except BaseException:
             scratch.unlink(missing_ok=True)
             raise
-        os.replace(scratch, job_dir / name)
         segment.encode_seconds = time.monotonic() - started
         segment.last_error = ""
-        checkpoints.record_file(segment, job_dir / name)
+        if segment.frames:
+            os.replace(scratch, job_dir / name)
+            checkpoints.record_file(segment, job_dir / name)
+        else:
+            segment.state = UnitState.DONE  # no source frame falls in its range: nothing to join
         checkpoints.save(job_dir, state)
         done = state.segments_done()
         log.info("%s: segment %d/%d done (%d %%)", label, segment.index + 1, total, 100 * done // total)
@@ -273,11 +276,14 @@ def _encode_audio_unit(source, job_dir, audio_index, state, label) -> None:
 def _join_and_verify(source, job_dir, probed: Probe, verdict: Verdict, state: Checkpoint, label) -> OutputFacts:
     state.state = JobState.JOINING
     checkpoints.save(job_dir, state)
+    video_span = probed.span_of(probed.video.index)
     if state.segments:
-        files = tuple(job_dir / s.file for s in state.segments)
+        files = tuple(job_dir / s.file for s in state.segments if s.file)
         _check_parameter_sets(job_dir, state, files, source)
         video = Track(files, 0, restamp=True)
         frames = sum(s.frames for s in state.segments)
+        # Frames that never decode (an HLS segment cut mid-GOP) are not in the output: what was encoded counts.
+        video_span = shown_span(files)
     else:
         video = Track((source,), probed.video.index)
         frames = None
@@ -286,9 +292,9 @@ def _join_and_verify(source, job_dir, probed: Probe, verdict: Verdict, state: Ch
         audio = Track((job_dir / state.audio.file,), 0)
     elif verdict.audio_index is not None:
         audio = Track((source,), verdict.audio_index)
-    video_span = probed.span_of(probed.video.index)
     audio_span = probed.span_of(verdict.audio_index) if verdict.audio_index is not None else None
-    offset = Fraction(min(video_span[0], audio_span[0] if audio_span else video_span[0])).limit_denominator(10**9)
+    starts = [span[0] for span in (probed.span_of(probed.video.index), audio_span) if span]
+    offset = Fraction(min(starts)).limit_denominator(10**9) if starts else Fraction(0)
     scratch = job_dir / JOINED_FILE
     join(video, audio, scratch, offset, label)
     state.state = JobState.VERIFYING
@@ -305,7 +311,8 @@ def _join_and_verify(source, job_dir, probed: Probe, verdict: Verdict, state: Ch
 def _check_parameter_sets(job_dir: Path, state: Checkpoint, files, source) -> None:
     """Segments join only when their SPS/PPS are byte-identical; a segment that differs is encoded again."""
     reference = parameter_sets(files[0])
-    stale = [s for s, path in zip(state.segments, files, strict=True) if parameter_sets(path) != reference]
+    encoded = [s for s in state.segments if s.file]
+    stale = [s for s, path in zip(encoded, files, strict=True) if parameter_sets(path) != reference]
     if stale:
         for segment in stale:
             segment.state = UnitState.PENDING

@@ -53,6 +53,18 @@ def reorder_delay(path: Path) -> int:
         return delay
 
 
+def shown_span(files) -> tuple[float, float]:
+    """(first frame's time, last frame's time plus the typical frame step) of the video in `files`, in seconds."""
+    times = []
+    for path in files:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            times += [float(p.pts * p.time_base) for p in container.demux(stream) if p.size and p.pts is not None]
+    times.sort()
+    gaps = sorted(b - a for a, b in zip(times, times[1:], strict=False) if b > a)
+    return times[0], times[-1] + (gaps[len(gaps) // 2] if gaps else 0.0)
+
+
 def _packets(track: Track):
     for path in track.files:
         with av.open(str(path)) as container:
@@ -105,7 +117,12 @@ def join(video: Track, audio: Track | None, output_path: Path, offset_seconds: F
         targets = []
         for track in tracks:
             with av.open(str(track.files[0])) as first:
-                targets.append(output.add_stream_from_template(first.streams[track.stream_index]))
+                template = first.streams[track.stream_index]
+                target = output.add_stream_from_template(template)
+                if template.type == "video" and template.sample_aspect_ratio:
+                    # The container's pixel aspect wins over the bitstream's, as in FFmpeg's own remux.
+                    target.codec_context.sample_aspect_ratio = template.sample_aspect_ratio
+                targets.append(target)
         streams = []
         for track, target in zip(tracks, targets, strict=True):
             packets = _packets(track)

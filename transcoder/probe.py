@@ -8,7 +8,6 @@ how far the readable packets reach. Nothing here decides anything: `transcoder.v
 Timestamps in `VideoIndex` are in the video stream's `time_base`.
 """
 
-import contextlib
 import math
 import struct
 from dataclasses import dataclass
@@ -137,8 +136,17 @@ def rotation_matrix(degrees_counterclockwise: float) -> tuple[int, ...]:
     return (cos, -sin, 0, sin, cos, 0, 0, 0, 1 << 30)
 
 
-def _first_frame(container, stream):
-    """Decode packets of `stream` until a frame comes out; (frame, problem)."""
+def _open(path: Path):
+    return av.open(str(path), metadata_errors="ignore")
+
+
+def _first_frame(path: Path, stream_index: int):
+    """Decode packets of stream `stream_index` until a frame comes out; (frame, problem)."""
+    with _open(path) as container:
+        return _first_frame_in(container, container.streams[stream_index])
+
+
+def _first_frame_in(container, stream):
     problem = "no packet"
     tried = 0
     for packet in container.demux(stream):
@@ -165,7 +173,12 @@ def _first_frame(container, stream):
     return None, problem
 
 
-def _audio_decodes(container, stream) -> bool:
+def _audio_decodes(path: Path, stream_index: int) -> bool:
+    with _open(path) as container:
+        return _audio_decodes_in(container, container.streams[stream_index])
+
+
+def _audio_decodes_in(container, stream) -> bool:
     tried = 0
     for packet in container.demux(stream):
         if packet.size == 0:
@@ -184,7 +197,14 @@ def _audio_decodes(container, stream) -> bool:
         return False
 
 
-def _index_packets(container, video, streams) -> tuple[VideoIndex | None, float | None, dict]:
+def _index_packets(path: Path, video_index: int | None, stream_indexes) -> tuple[VideoIndex | None, float | None, dict]:
+    with _open(path) as container:
+        streams = [container.streams[i] for i in stream_indexes]
+        video = container.streams[video_index] if video_index is not None else None
+        return _index_packets_in(container, video, streams)
+
+
+def _index_packets_in(container, video, streams) -> tuple[VideoIndex | None, float | None, dict]:
     keyframes, count, first, end, timed = [], 0, None, None, True
     spans = {}  # stream index: [earliest, latest] in seconds
     try:
@@ -229,7 +249,7 @@ def probe(path: Path) -> Probe:
     if size == 0:
         raise Rejected(path, "the file is empty (0 bytes)")
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = _open(path)
     except av.FFmpegError as error:
         raise Rejected(path, f"not a media file FFmpeg can open ({error.strerror or error})") from error
     with container:
@@ -257,11 +277,14 @@ def _describe(path: Path, size: int, container) -> Probe:
               if s.disposition & av.stream.Disposition.attached_pic]
     audio_streams = [s for s in container.streams.audio]
 
+    # Each read below opens the file afresh: seeking back to the start is not reliable (the MP4 demuxer
+    # seeks every stream to the video's first time, skipping audio that starts earlier).
     video, frame, problem = None, None, "no video stream"
     for position, stream in enumerate(candidates):
-        if position:  # a rewind before the first would be wasted, and image demuxers cannot rewind
-            _rewind(container)
-        frame, problem = _first_frame(container, stream)
+        if position:
+            frame, problem = _first_frame(path, stream.index)
+        else:  # this container has read nothing yet, and image demuxers cannot be opened twice cheaply
+            frame, problem = _first_frame_in(container, stream)
         if frame is not None:
             video = stream
             break
@@ -275,9 +298,8 @@ def _describe(path: Path, size: int, container) -> Probe:
         if context is None:
             audio_infos.append(AudioInfo(stream.index, "unknown", None, 0, 0, False))
             continue
-        _rewind(container)
         audio_infos.append(AudioInfo(stream.index, context.codec.canonical_name, context.profile, context.channels,
-                                     context.sample_rate or 0, _audio_decodes(container, stream)))
+                                     context.sample_rate or 0, _audio_decodes(path, stream.index)))
 
     image = format_name in IMAGE_FORMATS or (
         video is not None and video.codec_context.codec.canonical_name in IMAGE_CODECS and not audio_streams)
@@ -299,9 +321,9 @@ def _describe(path: Path, size: int, container) -> Probe:
             frame_rate=Fraction(video.average_rate) if video.average_rate else None,
             time_base=Fraction(video.time_base),
         )
-    _rewind(container)
-    wanted = [s for s in (video, *audio_streams) if s is not None]
-    index, readable, spans = _index_packets(container, video, wanted) if wanted else (None, None, {})
+    wanted = [s.index for s in (video, *audio_streams) if s is not None]
+    video_index = video.index if video is not None else None
+    index, readable, spans = _index_packets(path, video_index, wanted) if wanted else (None, None, {})
     return Probe(
         path=str(path), size_bytes=size, format_name=format_name, major_brand=brand,
         moov_before_mdat=moov_first, fragmented=fragmented, overrun_box=overrun,
@@ -311,8 +333,3 @@ def _describe(path: Path, size: int, container) -> Probe:
         spans=tuple((number, start, end) for number, (start, end) in sorted(spans.items())),
     )
 
-
-def _rewind(container) -> None:
-    # An unseekable input (a raw stream) cannot rewind: demuxing continues from where it is.
-    with contextlib.suppress(av.FFmpegError):
-        container.seek(0)

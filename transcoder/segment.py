@@ -108,7 +108,8 @@ def encode_segment(source: Path, video_index: int, work: SegmentWork, settings: 
                    source_time_base: Fraction, has_timestamps: bool, output_path: Path, label: str = "") -> int:
     """Encode one segment into `output_path` (an MP4 holding one H.264 stream). Returns the frame count.
 
-    Raises TranscodeFailed when the source cannot be decoded there or the segment would be empty.
+    A segment in which no source frame falls (a gap in a variable-rate file) writes no file and returns 0.
+    Raises TranscodeFailed when nothing at all decodes.
     """
     try:
         return _encode(source, video_index, work, settings, source_time_base, has_timestamps, output_path, label)
@@ -121,7 +122,7 @@ def encode_segment(source: Path, video_index: int, work: SegmentWork, settings: 
 
 
 class SeekMissedStart(Exception):
-    """The first frame after a seek lies past the segment's start: frames would be lost."""
+    """After a seek, the first frame lies past the segment's start (frames would be lost) or none comes."""
 
 
 def _encode(source, video_index, work, settings, source_time_base, has_timestamps, output_path, label) -> int:
@@ -129,12 +130,17 @@ def _encode(source, video_index, work, settings, source_time_base, has_timestamp
     step = max(1, round(1 / (settings.frame_rate * settings.time_base)))
     frames = 0
     last_pts = None
-    with av.open(str(source)) as container, av.open(str(output_path), "w", format="mp4") as output:
+    decoded_any = False
+    # The movie time scale is that of the stream, so that the edit list that places the first frame holds
+    # its time exactly; at MP4's default of 1000 the segments' starts would move by up to a millisecond.
+    options = {"movie_timescale": str(settings.time_base.denominator)}
+    with av.open(str(source)) as container, av.open(str(output_path), "w", format="mp4", options=options) as output:
         stream = container.streams.video[video_index]
         stream.thread_type = "AUTO"
         encoder = _open_encoder(output, settings)
         graph = None
         for position, frame in enumerate(decoded_frames(container, stream, work.decode_from_pts, label)):
+            decoded_any = True
             source_pts = frame.pts if has_timestamps and frame.pts is not None else None
             if source_pts is None:
                 pts = position * step if last_pts is None else last_pts + step
@@ -154,12 +160,16 @@ def _encode(source, video_index, work, settings, source_time_base, has_timestamp
             frame.pts, frame.time_base = pts, settings.time_base
             graph.vpush(frame)
             frames += _drain(graph, encoder, output)
-        if graph is None:
-            raise TranscodeFailed(source, f"no frame decodes between {float(work.start_pts * source_time_base):.3f} s "
-                                          f"and {_seconds(work.end_pts, source_time_base)}")
-        graph.vpush(None)
-        frames += _drain(graph, encoder, output)
-        output.mux(encoder.encode(None))
+        if graph is not None:
+            graph.vpush(None)
+            frames += _drain(graph, encoder, output)
+            output.mux(encoder.encode(None))
+    if graph is None:
+        output_path.unlink(missing_ok=True)
+        if not decoded_any and work.decode_from_pts is not None:
+            raise SeekMissedStart
+        if not decoded_any:
+            raise TranscodeFailed(source, "no video frame decodes")
     return frames
 
 
@@ -174,6 +184,3 @@ def _drain(graph, encoder, output) -> int:
         output.mux(encoder.encode(filtered))
         count += 1
 
-
-def _seconds(pts: int | None, time_base: Fraction) -> str:
-    return "the end" if pts is None else f"{float(pts * time_base):.3f} s"
