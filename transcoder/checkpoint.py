@@ -4,24 +4,24 @@ A job folder `work/<job-id>/` holds `checkpoint.msgpack` and the unit files it n
 rewritten atomically (tgvid.durable) after every state change. A unit (segment, audio, output) counts as
 done only when its file exists with the recorded size and SHA-256; any other file in the folder is scratch.
 
-Format, version 1 — a msgpack map with these keys (times in seconds unless the name says otherwise):
+Format, version 1: a msgpack map with these keys (times in seconds unless the name says otherwise).
 
-| key | type | meaning |
-| --- | --- | --- |
-| version | int | format version, 1 |
-| job_id | str | the job folder's name |
-| created_at, updated_at | float | Unix time of creation and of the last write |
-| source | map | `path` (str), `size_bytes` (int), `mtime_ns` (int), `fingerprint` (str: SHA-256 of size, head and tail) |
-| settings | map | what shapes the output: `segment_seconds`, `crf`, `preset`, `max_height`, `salvage` |
-| verdict | map | `kind` (pass, remux, audio, transcode, image, reject), `reasons`, `warnings` (lists of str) |
-| state | str | JobState: planned, encoding, joining, verifying, done, failed |
-| duration_seconds | float | the source's shown duration, for progress, speed and ETA |
-| time_base | [int, int] | numerator and denominator of the video timestamps below (`*_pts`) |
-| segments | list | one map per segment, see below; empty for pass, remux, audio and image jobs |
-| audio | map or nil | the audio unit: `state`, `file`, `size_bytes`, `sha256`, `encode_seconds`, `attempts`, `last_error` |
-| output | map or nil | the joined, verified file: `file`, `size_bytes`, `sha256` |
-| attempts | int | how many times the job has been started |
-| last_error | str | the last failure's message, "" when none |
+- `version` (int): the format version, 1.
+- `job_id` (str): the job folder's name.
+- `created_at`, `updated_at` (float): Unix time of creation and of the last write.
+- `source` (map): `path` (str), `size_bytes` (int), `mtime_ns` (int), `fingerprint` (str: SHA-256 of the
+  size, the first and the last MiB).
+- `settings` (map): what shapes the output: `segment_seconds`, `crf`, `preset`, `max_height`, `salvage`.
+- `verdict` (map): `kind` (pass, remux, audio, transcode, image, reject), `reasons` and `warnings` (lists of
+  str), `audio_index` (the source audio stream kept, or nil), `audio_copy` (bool: copied, not re-encoded).
+- `state` (str, JobState): planned, encoding, joining, verifying, done, failed.
+- `duration_seconds` (float): the source's shown duration, for progress, speed and ETA.
+- `time_base` ([int, int]): numerator and denominator of the segments' `*_pts` values (the source video's).
+- `segments` (list of maps, below): empty for remux and audio jobs.
+- `audio` (map or nil): the audio unit: `state`, `file`, `size_bytes`, `sha256`, `encode_seconds`,
+  `attempts`, `last_error`; nil when the audio is copied or absent.
+- `output` (map or nil): the joined, verified file: `file`, `size_bytes`, `sha256`.
+- `attempts` (int): how many times the job has been started; `last_error` (str): "" when none.
 
 A segment map: `index` (int), `start_pts`, `end_pts` (int, end exclusive; nil for "to the end"),
 `decode_from_pts` (the keyframe decoding starts at), `start_seconds`, `end_seconds` (for people),

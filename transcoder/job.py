@@ -13,12 +13,12 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
 from tgvid import durable
-from tgvid.errors import CheckpointError, NoSpace, Rejected, TranscodeFailed
+from tgvid.errors import CheckpointError, NoSpace, Rejected, TranscodeFailed, VerifyFailed
 from transcoder import checkpoint as checkpoints
 from transcoder.audio import encode_audio
 from transcoder.checkpoint import Checkpoint, JobState, Segment, Unit, UnitState
@@ -109,8 +109,25 @@ def _run(source, job_dir, output, settings, label, should_yield, on_progress) ->
 
     job_dir.mkdir(parents=True, exist_ok=True)
     state = _resume_or_start(job_dir, source, settings, verdict, probed, label)
+    verdict = _verdict_of(state)  # the checkpoint's: it may have been raised to a transcode (below)
     if state.state == JobState.DONE and _output_is_handed_off(output, state):
         return _result(verdict, output, probe(output))
+    try:
+        return _make(source, job_dir, output, settings, label, probed, verdict, state, should_yield, on_progress)
+    except VerifyFailed as error:
+        if state.segments or not error.fields.get("damaged"):
+            raise
+        # A copied stream holds frames that decode only with errors (a file cut off mid-frame): re-encoding
+        # turns the decoder's best picture into a clean one.
+        log.warning("%s: %s; re-encoding the video instead", label, error.reason)
+        verdict = replace(verdict, kind=Kind.TRANSCODE, reasons=(*verdict.reasons, error.reason))
+        _clear(job_dir)
+        state = _new_checkpoint(job_dir.name, fingerprint(source), asdict(settings), verdict, probed, settings)
+        checkpoints.save(job_dir, state)
+        return _make(source, job_dir, output, settings, label, probed, verdict, state, should_yield, on_progress)
+
+
+def _make(source, job_dir, output, settings, label, probed, verdict, state, should_yield, on_progress) -> JobResult:
     state.attempts += 1
     state.state = JobState.ENCODING
     checkpoints.save(job_dir, state)
@@ -152,7 +169,7 @@ def _resume_or_start(job_dir: Path, source: Path, settings: EngineSettings, verd
         state = None
     if state is not None:
         same_source = state.source["fingerprint"] == source_print["fingerprint"]
-        if same_source and state.settings == settings_map and state.verdict["kind"] == verdict.kind.value:
+        if same_source and state.settings == settings_map:
             done, total = state.segments_done(), len(state.segments)
             if done < total:
                 log.info("%s: resumed after restart from segment %d/%d", label, done + 1, total)
@@ -162,11 +179,21 @@ def _resume_or_start(job_dir: Path, source: Path, settings: EngineSettings, verd
             return state
         why = "the source changed" if not same_source else "the settings changed"
         log.info("%s: %s since the checkpoint was written; starting afresh", label, why)
-    for leftover in job_dir.iterdir():
-        leftover.unlink()
+    _clear(job_dir)
     state = _new_checkpoint(job_dir.name, source_print, settings_map, verdict, probed, settings)
     checkpoints.save(job_dir, state)
     return state
+
+
+def _clear(job_dir: Path) -> None:
+    for leftover in job_dir.iterdir():
+        leftover.unlink()
+
+
+def _verdict_of(state: Checkpoint) -> Verdict:
+    stored = state.verdict
+    return Verdict(Kind(stored["kind"]), tuple(stored["reasons"]), tuple(stored["warnings"]), stored["audio_index"],
+                   stored["audio_copy"])
 
 
 def _remove_scratch(job_dir: Path, state: Checkpoint) -> None:
@@ -182,7 +209,8 @@ def _new_checkpoint(job_id, source_print, settings_map, verdict, probed: Probe, 
     span = probed.span_of(video.index)
     state = Checkpoint(
         job_id=job_id, source=source_print, settings=settings_map,
-        verdict={"kind": verdict.kind.value, "reasons": list(verdict.reasons), "warnings": list(verdict.warnings)},
+        verdict={"kind": verdict.kind.value, "reasons": list(verdict.reasons), "warnings": list(verdict.warnings),
+                 "audio_index": verdict.audio_index, "audio_copy": verdict.audio_copy},
         duration_seconds=(span[1] - span[0]) if span else (probed.declared_seconds or 0.0),
         time_base=(video.time_base.numerator, video.time_base.denominator),
     )

@@ -71,8 +71,8 @@ def verify(path: Path, expect: Expectation) -> OutputFacts:
                     audio_times.append((start, start + float(packet.duration * packet.time_base)))
                     continue
                 for frame in packet.decode():
-                    frame_times.append(float(frame.pts * video.time_base))
-            frame_times += [float(f.pts * video.time_base) for f in video.decode(None)]
+                    frame_times.append(_checked_time(frame, video, path))
+            frame_times += [_checked_time(f, video, path) for f in video.decode(None)]
         except av.FFmpegError as error:
             raise VerifyFailed(path, f"does not decode cleanly: {error}") from error
         width, height = video.codec_context.width, video.codec_context.height
@@ -95,6 +95,13 @@ def verify(path: Path, expect: Expectation) -> OutputFacts:
     duration = max(video_span[1], audio_span[1] if audio_span else 0.0) - min(
         video_span[0], audio_span[0] if audio_span else video_span[0])
     return OutputFacts(duration, width, height, bool(audio_times), len(frame_times))
+
+
+def _checked_time(frame, stream, path) -> float:
+    seconds = float(frame.pts * stream.time_base)
+    if frame.is_corrupt:
+        raise VerifyFailed(path, f"the frame at {seconds:.3f} s decodes only with errors", damaged=True)
+    return seconds
 
 
 def _typical_step(times: list[float]) -> float:
