@@ -75,6 +75,7 @@ class Probe:
     overrun_box: str  # an MP4 box that claims more bytes than the file has ("mdat"), "" when none
     declared_seconds: float | None  # what the container says, None when it says nothing
     readable_seconds: float | None  # how far the packets that can be read reach, from the first
+    readable_end_seconds: float | None  # the timestamp where the readable packets end
     video: VideoInfo | None
     video_decodable: bool
     video_problem: str
@@ -197,14 +198,15 @@ def _audio_decodes_in(container, stream) -> bool:
         return False
 
 
-def _index_packets(path: Path, video_index: int | None, stream_indexes) -> tuple[VideoIndex | None, float | None, dict]:
+def _index_packets(path: Path, video_index: int | None, stream_indexes) -> tuple[VideoIndex | None, tuple | None, dict]:
     with _open(path) as container:
         streams = [container.streams[i] for i in stream_indexes]
         video = container.streams[video_index] if video_index is not None else None
         return _index_packets_in(container, video, streams)
 
 
-def _index_packets_in(container, video, streams) -> tuple[VideoIndex | None, float | None, dict]:
+def _index_packets_in(container, video, streams) -> tuple[VideoIndex | None, tuple | None, dict]:
+    """The video's keyframe index, (readable span, readable end) in seconds, and each stream's span."""
     keyframes, count, first, end, timed = [], 0, None, None, True
     spans = {}  # stream index: [earliest, latest] in seconds
     try:
@@ -232,7 +234,8 @@ def _index_packets_in(container, video, streams) -> tuple[VideoIndex | None, flo
         pass  # a damaged tail: the packets read so far are what the file holds
     readable = None
     if spans:
-        readable = max(e for _, e in spans.values()) - min(s for s, _ in spans.values())
+        readable = (max(e for _, e in spans.values()) - min(s for s, _ in spans.values()),
+                    max(e for _, e in spans.values()))
     if video is None:
         return None, readable, spans
     index = VideoIndex(tuple(sorted(set(keyframes))), count, first, end, timed and first is not None)
@@ -327,7 +330,8 @@ def _describe(path: Path, size: int, container) -> Probe:
     return Probe(
         path=str(path), size_bytes=size, format_name=format_name, major_brand=brand,
         moov_before_mdat=moov_first, fragmented=fragmented, overrun_box=overrun,
-        declared_seconds=declared, readable_seconds=readable,
+        declared_seconds=declared, readable_seconds=readable[0] if readable else None,
+        readable_end_seconds=readable[1] if readable else None,
         video=video_info, video_decodable=frame is not None, video_problem="" if frame is not None else problem,
         audio=tuple(audio_infos), other_streams=tuple(other), index=index, image=image,
         spans=tuple((number, start, end) for number, (start, end) in sorted(spans.items())),

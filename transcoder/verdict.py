@@ -98,7 +98,9 @@ def decide(probe: Probe, salvage: bool = False) -> Verdict:
     warnings, reasons = [], []
     declared, readable = probe.declared_seconds, probe.readable_seconds
     if declared and readable is not None:
-        missing = declared - readable
+        # Containers disagree on whether their duration counts from zero (Matroska) or from the first
+        # timestamp (MP4, MPEG-TS): the packets fall short only when they fall short of both readings.
+        missing = declared - max(readable, probe.readable_end_seconds or 0.0)
         if missing > max(CUT_OFF_MIN_SECONDS, CUT_OFF_MIN_FRACTION * declared):
             cut = f"cut off: the container declares {declared:.2f} s but the readable packets end at {readable:.2f} s"
             if not salvage:

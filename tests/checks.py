@@ -1,0 +1,146 @@
+"""What a viewer would notice, read off a file with PyAV: independent of the code under test.
+
+`facts(path)` decodes the whole file; `assert_streamable` checks Telegram's needs (TELEGRAM.md), and
+`assert_faithful` compares an output with its source: orientation, duration, frame count, audio sync.
+"""
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from tests.media import MARKER_PIXELS
+
+
+@dataclass(frozen=True)
+class Facts:
+    format_name: str
+    video_codec: str | None
+    pix_fmt: str | None
+    profile: str | None
+    width: int
+    height: int
+    has_display_matrix: bool
+    frames: int
+    video_start: float | None
+    video_end: float | None  # last frame's time plus the typical step
+    audio_streams: int
+    audio_codec: str | None
+    audio_channels: int
+    audio_start: float | None
+    audio_end: float | None
+    decode_errors: int
+    top_level_boxes: tuple[str, ...]
+    first_picture: np.ndarray | None  # RGB of the first frame, as coded (tests check the marker on it)
+
+
+def boxes(path: Path) -> tuple[str, ...]:
+    found = []
+    with open(path, "rb") as handle:
+        while True:
+            header = handle.read(8)
+            if len(header) < 8:
+                break
+            size, kind = struct.unpack(">I4s", header)
+            found.append(kind.decode("latin-1"))
+            if size == 1:
+                size = struct.unpack(">Q", handle.read(8))[0] - 8
+            elif size == 0:
+                break
+            handle.seek(size - 8, 1)
+    return tuple(found)
+
+
+def facts(path: Path) -> Facts:
+    path = Path(path)
+    with av.open(str(path)) as container:
+        video = container.streams.video[0] if container.streams.video else None
+        audio = container.streams.audio[0] if container.streams.audio else None
+        times, errors, first, matrix = [], 0, None, False
+        audio_spans = []
+        streams = [s for s in (video, audio) if s is not None]
+        for packet in container.demux(streams):
+            if packet.stream is audio:
+                if packet.size and packet.pts is not None:
+                    start = float(packet.pts * packet.time_base)
+                    audio_spans.append((start, start + float((packet.duration or 0) * packet.time_base)))
+                continue
+            try:
+                decoded = packet.decode()
+            except av.FFmpegError:
+                errors += 1
+                continue
+            for frame in decoded:
+                errors += int(frame.is_corrupt)
+                times.append(float(frame.pts * video.time_base))
+                if first is None:
+                    first = frame.to_ndarray(format="rgb24")
+                    matrix = frame.rotation != 0
+        times.sort()
+        gaps = sorted(b - a for a, b in zip(times, times[1:], strict=False) if b > a)
+        step = gaps[len(gaps) // 2] if gaps else 0.0
+        context = video.codec_context if video else None
+        return Facts(
+            format_name=container.format.name,
+            video_codec=context.name if context else None,
+            pix_fmt=context.format.name if context and context.format else None,
+            profile=context.profile if context else None,
+            width=context.width if context else 0,
+            height=context.height if context else 0,
+            has_display_matrix=matrix,
+            frames=len(times),
+            video_start=times[0] if times else None,
+            video_end=times[-1] + step if times else None,
+            audio_streams=len(container.streams.audio),
+            audio_codec=audio.codec_context.name if audio else None,
+            audio_channels=audio.codec_context.channels if audio else 0,
+            audio_start=min(s for s, _ in audio_spans) if audio_spans else None,
+            audio_end=max(e for _, e in audio_spans) if audio_spans else None,
+            decode_errors=errors,
+            top_level_boxes=boxes(path) if container.format.name.startswith("mov") else (),
+            first_picture=first,
+        )
+
+
+def assert_streamable(output: Facts) -> None:
+    """Telegram plays and streams it: fast-start MP4, H.264 8-bit 4:2:0, even size, AAC/MP3 or no audio."""
+    assert output.format_name.startswith("mov"), output.format_name
+    assert output.top_level_boxes.index("moov") < output.top_level_boxes.index("mdat"), output.top_level_boxes
+    assert output.video_codec == "h264"
+    assert output.pix_fmt in ("yuv420p", "yuvj420p")
+    assert output.profile in ("Baseline", "Constrained Baseline", "Main", "High")
+    assert output.width % 2 == 0 and output.height % 2 == 0
+    assert not output.has_display_matrix, "the turn must be in the pixels, not in a display matrix"
+    assert output.audio_streams <= 1
+    assert output.audio_codec in (None, "aac", "mp3", "mp3float")
+    assert output.decode_errors == 0
+    assert output.frames > 0
+
+
+def assert_marker_top_left(output: Facts) -> None:
+    """The bright marker of tests.media pictures is where a viewer expects it: top-left."""
+    picture = output.first_picture
+    height, width = picture.shape[:2]
+    corner = picture[: int(height * MARKER_PIXELS * 0.8), : int(width * MARKER_PIXELS * 0.8)].mean()
+    others = [picture[:int(height * 0.2), -int(width * 0.2):].mean(), picture[-int(height * 0.2):, :int(width * 0.2)].mean()]
+    assert corner > 200 and max(others) < 180, f"marker not top-left (corner {corner:.0f}, others {others})"
+
+
+def assert_faithful(source: Facts, output: Facts, *, frames_tolerance: int = 0) -> None:
+    """Same duration, frame count and audio/video sync as the source."""
+    assert_streamable(output)
+    step = (source.video_end - source.video_start) / max(1, source.frames)
+    source_seconds = source.video_end - source.video_start
+    output_seconds = output.video_end - output.video_start
+    assert abs(output_seconds - source_seconds) <= 2 * step + 0.01, (source_seconds, output_seconds)
+    assert abs(output.frames - source.frames) <= frames_tolerance, (source.frames, output.frames)
+    if source.audio_start is not None:
+        assert output.audio_start is not None, "audio dropped"
+        source_offset = source.video_start - source.audio_start
+        output_offset = output.video_start - output.audio_start
+        assert abs(output_offset - source_offset) < 0.05, ("a/v start offset", source_offset, output_offset)
+        source_tail = source.audio_end - source.video_end
+        output_tail = output.audio_end - output.video_end
+        assert abs(output_tail - source_tail) < 0.1, ("a/v end offset", source_tail, output_tail)

@@ -1,0 +1,25 @@
+"""Shared fixtures: the corpus folder beside the project, and a settings object for fast engine runs."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from transcoder.job import EngineSettings
+
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"the corpus is missing at {CORPUS}: CI must have ../shared beside the project")
+        pytest.skip(f"no corpus at {CORPUS}")
+    return CORPUS
+
+
+@pytest.fixture
+def fast() -> EngineSettings:
+    """Short segments (so even a 2 s clip has several) and the fastest x264 preset."""
+    return EngineSettings(segment_seconds=0.5, crf=28, preset="ultrafast")

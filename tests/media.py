@@ -1,0 +1,134 @@
+"""Test media made on the fly with PyAV: small videos with known content, timing, orientation and audio.
+
+Each picture has a bright marker in the top-left corner of what a viewer should see and a frame counter in
+its brightness, so a test can check orientation and frame order after any number of rewrites.
+"""
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+MARKER_PIXELS = 0.25  # the marker covers this fraction of each side, top-left of the shown picture
+
+
+@dataclass(frozen=True)
+class Orientation:
+    """A display matrix as PyAV sets it: turn `degrees` counter-clockwise, then mirror."""
+
+    degrees: int = 0
+    hflip: bool = False
+    vflip: bool = False
+
+    def coded_from_shown(self, shown: np.ndarray) -> np.ndarray:
+        """The coded picture a player turns into `shown` (undo the mirror, then the turn)."""
+        picture = shown
+        if self.vflip:
+            picture = picture[::-1]
+        if self.hflip:
+            picture = picture[:, ::-1]
+        return np.ascontiguousarray(np.rot90(picture, k=-self.degrees // 90))
+
+
+ALL_ORIENTATIONS = tuple(Orientation(d, h, False) for d in (0, 90, 180, 270) for h in (False, True))
+
+
+def shown_picture(width: int, height: int, index: int) -> np.ndarray:
+    """An RGB picture as a viewer should see it: grey ramp, moving bar, bright marker top-left."""
+    picture = np.zeros((height, width, 3), np.uint8)
+    picture[:] = np.linspace(40, 120, width, dtype=np.uint8)[None, :, None]
+    bar = (index * 7) % max(1, width - 8)
+    picture[height // 2:, bar:bar + 8] = (30, 200, 60)
+    picture[: max(2, int(height * MARKER_PIXELS)), : max(2, int(width * MARKER_PIXELS))] = 250
+    return picture
+
+
+def write_video(path: Path, *, seconds: float = 2.0, fps: int = 25, width: int = 320, height: int = 240,
+                codec: str = "libx264", pix_fmt: str = "yuv420p", container: str | None = None,
+                gop_frames: int | None = None, bframes: int | None = None,
+                orientation: Orientation = Orientation(), frame_times: list[float] | None = None,
+                start_seconds: float = 0.0, audio_channels: tuple[int, ...] = (2,), audio_codec: str = "aac",
+                audio_rate: int = 48000, audio_start_seconds: float | None = None,
+                audio_seconds: float | None = None, options: dict | None = None,
+                sample_aspect: Fraction | None = None) -> Path:
+    """Write a test video. `width`×`height` is the SHOWN size; the coded size is turned by `orientation`.
+
+    `frame_times` (seconds) gives variable frame timing instead of `fps`. `audio_channels` holds one entry per
+    audio track (empty: no audio). The timestamps start at `start_seconds` (audio at `audio_start_seconds`).
+    """
+    # MPEG-4 Part 2 takes at most 65535 ticks a second; MPEG-2 only its standard frame rates.
+    time_base = {"mpeg4": Fraction(1, 1000), "mpeg2video": Fraction(1, fps)}.get(codec, Fraction(1, 90000))
+    times = frame_times if frame_times is not None else [i / fps for i in range(round(seconds * fps))]
+    with av.open(str(path), "w", format=container, options=options or {}) as output:
+        video = output.add_stream(codec, rate=fps)
+        coded = orientation.coded_from_shown(shown_picture(width, height, 0))
+        video.height, video.width = coded.shape[:2]
+        video.pix_fmt = pix_fmt
+        video.time_base = time_base
+        video.codec_context.time_base = time_base
+        if sample_aspect is not None:
+            video.codec_context.sample_aspect_ratio = sample_aspect
+        encoder_options = {}
+        if gop_frames is not None:
+            video.codec_context.gop_size = gop_frames
+            if codec == "libx264":
+                encoder_options["x264-params"] = f"keyint={gop_frames}:min-keyint={gop_frames}:scenecut=0"
+        if bframes is not None:
+            video.codec_context.max_b_frames = bframes
+        if codec == "libx264":
+            encoder_options.setdefault("preset", "ultrafast" if bframes is None else "veryfast")
+        video.options = encoder_options
+        if orientation != Orientation():
+            video.set_display_rotation(orientation.degrees, hflip=orientation.hflip, vflip=orientation.vflip)
+        audios = []
+        for channels in audio_channels:
+            audio = output.add_stream(audio_codec, rate=audio_rate)
+            audio.layout = {1: "mono", 2: "stereo", 6: "5.1"}[channels]
+            audios.append(audio)
+        for index, seconds_at in enumerate(times):
+            picture = orientation.coded_from_shown(shown_picture(width, height, index))
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts = round((start_seconds + seconds_at) / time_base)
+            frame.time_base = time_base
+            output.mux(video.encode(frame))
+        output.mux(video.encode(None))
+        audio_length = audio_seconds if audio_seconds is not None else (times[-1] + 1 / fps if times else 0)
+        audio_start = start_seconds if audio_start_seconds is None else audio_start_seconds
+        for audio in audios:
+            _write_tone(output, audio, audio_start, audio_length)
+    return Path(path)
+
+
+def _write_tone(output, stream, start_seconds: float, seconds: float) -> None:
+    rate = stream.codec_context.sample_rate
+    channels = stream.codec_context.channels
+    chunk = 1024
+    total = round(seconds * rate)
+    fmt = stream.codec_context.format.name
+    for first in range(0, total, chunk):
+        count = min(chunk, total - first)
+        t = (np.arange(first, first + count) / rate).astype(np.float32)
+        tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+        if fmt.startswith("s16"):
+            tone = (tone * 32767).astype(np.int16)
+        samples = np.tile(tone, (channels, 1)) if fmt.endswith("p") else np.repeat(tone, channels)[None, :]
+        frame = av.AudioFrame.from_ndarray(samples, format=fmt, layout=stream.layout.name)
+        frame.sample_rate = rate
+        frame.pts = round(start_seconds * rate) + first
+        frame.time_base = Fraction(1, rate)
+        output.mux(stream.encode(frame))
+    output.mux(stream.encode(None))
+
+
+def write_image(path: Path, width: int = 64, height: int = 48) -> Path:
+    """A JPEG still, whatever the name says."""
+    with av.open(str(path), "w", format="image2", options={"update": "1"}) as output:
+        stream = output.add_stream("mjpeg", rate=1)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuvj420p"
+        frame = av.VideoFrame.from_ndarray(shown_picture(width, height, 0), format="rgb24").reformat(format="yuvj420p")
+        frame.pts = 0
+        output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    return Path(path)

@@ -1,0 +1,66 @@
+"""The segment plan as pure logic: contiguous, bounded, on keyframes where there are keyframes."""
+
+from fractions import Fraction
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from transcoder.plan import plan_segments
+
+TIME_BASE = Fraction(1, 1000)
+
+
+@st.composite
+def streams(draw):
+    """(sorted keyframes, first pts, end pts, target seconds) in milliseconds."""
+    first = draw(st.integers(-5000, 5000))
+    length = draw(st.integers(1, 600_000))
+    keyframes = draw(st.lists(st.integers(first, first + length - 1), max_size=200))
+    target = draw(st.sampled_from([0.5, 2.0, 10.0]))
+    return tuple(sorted({first, *keyframes})), first, first + length, target
+
+
+@given(streams())
+def test_segments_cover_the_stream_without_gap_or_overlap(stream):
+    keyframes, first, end, target = stream
+    plan = plan_segments(keyframes, first, end, TIME_BASE, target)
+    assert plan[0].start_pts == first
+    assert plan[-1].end_pts is None
+    for earlier, later in zip(plan, plan[1:], strict=False):
+        assert earlier.end_pts == later.start_pts
+    assert [s.index for s in plan] == list(range(len(plan)))
+
+
+@given(streams())
+def test_no_segment_is_much_longer_than_the_target(stream):
+    keyframes, first, end, target = stream
+    ticks = target / TIME_BASE
+    plan = plan_segments(keyframes, first, end, TIME_BASE, target)
+    for segment in plan:
+        stop = end if segment.end_pts is None else segment.end_pts
+        assert stop - segment.start_pts <= 2.5 * ticks + 1
+
+
+@given(streams())
+def test_decoding_starts_at_a_keyframe_at_or_before_the_cut(stream):
+    keyframes, first, end, target = stream
+    for segment in plan_segments(keyframes, first, end, TIME_BASE, target):
+        assert segment.decode_from_pts in keyframes
+        assert segment.decode_from_pts <= segment.start_pts
+
+
+def test_cuts_land_on_keyframes_near_the_target():
+    keyframes = tuple(range(0, 60_000, 2_000))  # a keyframe every 2 s
+    plan = plan_segments(keyframes, 0, 60_000, TIME_BASE, 10.0)
+    assert [s.start_pts for s in plan] == list(range(0, 60_000, 10_000))
+    assert all(s.decode_from_pts == s.start_pts for s in plan)
+
+
+def test_sparse_keyframes_still_give_bounded_segments():
+    plan = plan_segments((0,), 0, 40_000, TIME_BASE, 10.0)  # a screen recording: one keyframe in 40 s
+    assert len(plan) == 4
+    assert all(s.decode_from_pts == 0 for s in plan)
+
+
+def test_a_stream_without_an_index_is_one_segment():
+    assert len(plan_segments((), 0, 0, TIME_BASE, 10.0)) == 1
