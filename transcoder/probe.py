@@ -214,7 +214,8 @@ def _index_packets_in(container, video, streams) -> tuple[VideoIndex | None, tup
             if packet.size == 0:
                 continue
             stamp = packet.pts if packet.pts is not None else packet.dts
-            if stamp is not None:
+            # Packets an edit list discards (encoder priming, pre-roll) are decoded but never shown.
+            if stamp is not None and not packet.is_discard:
                 seconds = float(stamp * packet.time_base)
                 packet_end = seconds + float((packet.duration or 0) * packet.time_base)
                 span = spans.setdefault(packet.stream.index, [seconds, packet_end])
