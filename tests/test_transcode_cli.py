@@ -1,0 +1,150 @@
+"""`tgvid transcode` and `tgvid inspect` as a person runs them: exit codes, messages, resume after SIGKILL."""
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests import checks
+from tests.media import write_video
+from tgvid.errors import CheckpointError
+from transcoder.checkpoint import load
+
+DAEMON = Path(__file__).resolve().parent.parent / "daemon.py"
+FAST = ["--segment-seconds", "0.5", "--preset", "ultrafast", "--crf", "30"]
+
+
+def tgvid(*args, timeout=300):
+    return subprocess.run([sys.executable, str(DAEMON), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def start(*args):
+    return subprocess.Popen([sys.executable, str(DAEMON), *map(str, args)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def kill(process) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    process.stderr.close()
+
+
+def wait_for_segments(job_dir: Path, count: int, process, deadline_seconds: float = 120) -> None:
+    """Wait until the checkpoint shows `count` finished segments (or fail at the deadline)."""
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        try:
+            if load(job_dir).segments_done() >= count:
+                return
+        except CheckpointError:
+            pass  # not written yet: the deadline decides
+        assert process.poll() is None, f"the transcode ended early: {process.stderr.read()}"
+        time.sleep(0.02)
+    pytest.fail(f"no {count} segments in {deadline_seconds} s")
+
+
+@pytest.fixture(scope="module")
+def long_source(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("long")
+    return write_video(folder / "long.mkv", seconds=8, width=640, height=360, codec="mpeg4", audio_codec="ac3")
+
+
+def test_transcode_writes_the_output_beside_the_source_and_cleans_up(tmp_path):
+    source = write_video(tmp_path / "clip.mkv", codec="mpeg4", seconds=1)
+    result = tgvid("transcode", source, *FAST)
+    assert result.returncode == 0, result.stderr
+    output = tmp_path / "clip.tg.mp4"
+    checks.assert_faithful(checks.facts(source), checks.facts(output))
+    assert "clip.tg.mp4: transcode" in result.stdout
+    assert "transcode (video codec mpeg4 is not H.264" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mkv", "clip.tg.mp4"]
+
+
+def test_rejected_input_exits_3_with_one_line_and_no_output(tmp_path):
+    source = tmp_path / "notes.mp4"
+    source.write_bytes(b"shopping list: milk, eggs\n" * 100)
+    result = tgvid("transcode", source, "-o", tmp_path / "out.mp4")
+    assert result.returncode == 3
+    lines = [line for line in result.stderr.splitlines() if line.startswith("tgvid:")]
+    assert lines == [f"tgvid: {source}: rejected: not a media file FFmpeg can open (Invalid data found when "
+                     "processing input)"]
+    assert not (tmp_path / "out.mp4").exists()
+    assert source.read_bytes() == b"shopping list: milk, eggs\n" * 100
+
+
+def test_missing_source_is_rejected_naming_it(tmp_path):
+    result = tgvid("transcode", tmp_path / "nowhere.mov")
+    assert result.returncode == 3
+    assert "nowhere.mov: rejected: cannot read the file (No such file or directory)" in result.stderr
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert tgvid("transcode").returncode == 2
+    assert tgvid("transcode", tmp_path / "x.mp4", "--crf", "high").returncode == 2
+
+
+def test_sigkill_after_some_segments_resumes_without_reencoding_them(tmp_path, long_source):
+    uninterrupted = tmp_path / "uninterrupted.mp4"
+    assert tgvid("transcode", long_source, "-o", uninterrupted, *FAST).returncode == 0
+
+    output = tmp_path / "resumed.mp4"
+    job_dir = tmp_path / "resumed.mp4.work"
+    process = start("transcode", long_source, "-o", output, *FAST)
+    wait_for_segments(job_dir, 3, process)
+    kill(process)
+    state = load(job_dir)
+    done = [s for s in state.segments if s.state == "done"]
+    assert len(done) >= 3
+    assert not output.exists()
+
+    result = tgvid("transcode", long_source, "-o", output, *FAST)
+    assert result.returncode == 0, result.stderr
+    assert f"resumed after restart from segment {len(done) + 1}/{len(state.segments)}" in result.stderr
+    assert not job_dir.exists()
+    checks.assert_faithful(checks.facts(long_source), checks.facts(output))
+    assert output.read_bytes() == uninterrupted.read_bytes(), "a resumed run must give the same file"
+    total = len(state.segments)
+    encoded_again = [s.index for s in done if f"segment {s.index + 1}/{total} done" in result.stderr]
+    assert encoded_again == [], "segments finished before the kill were encoded again"
+    assert f"segment {total}/{total} done" in result.stderr
+
+
+def test_sigkill_at_random_moments_still_ends_in_a_correct_output(tmp_path, long_source):
+    output = tmp_path / "out.mp4"
+    chance = random.Random(20261124)
+    for _ in range(4):
+        process = start("transcode", long_source, "-o", output, *FAST)
+        time.sleep(chance.uniform(0.2, 1.5))
+        kill(process)
+    result = tgvid("transcode", long_source, "-o", output, *FAST)
+    assert result.returncode == 0, result.stderr
+    checks.assert_faithful(checks.facts(long_source), checks.facts(output))
+
+
+def test_inspect_prints_a_checkpoint_as_text_and_json(tmp_path, long_source):
+    output = tmp_path / "out.mp4"
+    job_dir = tmp_path / "out.mp4.work"
+    process = start("transcode", long_source, "-o", output, *FAST)
+    wait_for_segments(job_dir, 2, process)
+    kill(process)
+
+    text = tgvid("inspect", job_dir)
+    assert text.returncode == 0
+    assert "verdict  transcode: video codec mpeg4 is not H.264" in text.stdout
+    assert "segments " in text.stdout and " done" in text.stdout and "pending" in text.stdout
+    as_json = json.loads(tgvid("inspect", job_dir / "checkpoint.msgpack", "--json").stdout)
+    assert as_json["version"] == 1
+    assert as_json["verdict"]["kind"] == "transcode"
+    assert sum(s["state"] == "done" for s in as_json["segments"]) >= 2
+
+
+def test_inspect_on_a_folder_without_a_checkpoint_says_so(tmp_path):
+    result = tgvid("inspect", tmp_path)
+    assert result.returncode == 1
+    assert "no checkpoint here" in result.stderr
