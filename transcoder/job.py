@@ -280,7 +280,8 @@ def _encode_segments(source, job_dir, probed, settings, state, label, should_yie
             segment.state = UnitState.DONE  # no source frame falls in its range: nothing to join
         checkpoints.save(job_dir, state)
         done = state.segments_done()
-        log.info("%s: segment %d/%d done (%d %%)", label, segment.index + 1, total, 100 * done // total)
+        log.info("%s: segment %d/%d done (%d %%)", label, segment.index + 1, total, 100 * done // total,
+                 extra={"progress": True})
         on_progress(state)
     return True
 

@@ -25,12 +25,25 @@ def default_output(source: Path) -> Path:
     return source.with_name(f"{source.stem}.tg.mp4")
 
 
-class ProgressBar:
-    """One line redrawn on a terminal: segments done/total, percent, speed and ETA."""
+class ProgressBar(logging.Filter):
+    """One line redrawn on a terminal: segments done/total, percent and ETA.
+
+    As a filter on the log handlers it takes the place of the per-segment log lines (records marked
+    `progress`) and clears the bar before any other line is written, so the two never interleave.
+    """
 
     def __init__(self, stream, name: str):
+        super().__init__()
         self.stream, self.name, self.started = stream, name, time.monotonic()
         self.first_done = None
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "progress", False):
+            return False
+        self.stream.write("\r\033[K")
+        return True
 
     def __call__(self, state: Checkpoint) -> None:
         total, done = len(state.segments), state.segments_done()
@@ -42,7 +55,7 @@ class ProgressBar:
         width = 30
         filled = width * done // total
         bar = "#" * filled + "-" * (width - filled)
-        self.stream.write(f"\r{self.name}: [{bar}] {done}/{total} segments {100 * done // total:3d} %  "
+        self.stream.write(f"\r\033[K{self.name}: [{bar}] {done}/{total} segments {100 * done // total:3d} %  "
                           f"ETA {int(eta) // 60}:{int(eta) % 60:02d} ")
         if done == total:
             self.stream.write("\n")
