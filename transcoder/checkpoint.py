@@ -25,7 +25,8 @@ Format, version 1: a msgpack map with these keys (times in seconds unless the na
 
 A segment map: `index` (int), `start_pts`, `end_pts` (int, end exclusive; nil for "to the end"),
 `decode_from_pts` (the keyframe decoding starts at), `start_seconds`, `end_seconds` (for people),
-`state` (UnitState: pending, done), `file`, `size_bytes`, `sha256`, `frames` (frames encoded),
+`state` (UnitState: pending, done), `file`, `size_bytes`, `sha256`, `planned_frames` (the source packets in
+its range), `frames` (frames encoded),
 `encode_seconds` (wall time spent), `attempts`, `last_error`. A segment in which no source frame falls
 (a gap in a variable-frame-rate file) is done with `frames` 0 and no `file`.
 
@@ -83,6 +84,7 @@ class Segment(Unit):
     decode_from_pts: int = 0
     start_seconds: float = 0.0
     end_seconds: float | None = None
+    planned_frames: int = 0
     frames: int = 0
 
 

@@ -25,7 +25,7 @@ from transcoder.checkpoint import Checkpoint, JobState, Segment, Unit, UnitState
 from transcoder.join import Track, join, parameter_sets, shown_span
 from transcoder.picture import plan_picture
 from transcoder.plan import plan_segments
-from transcoder.probe import Probe, probe
+from transcoder.probe import Probe, packets_per_segment, probe
 from transcoder.segment import EncoderSettings, SegmentWork, encode_segment, encoder_time_base
 from transcoder.verdict import Kind, Verdict, decide
 from transcoder.verify import Expectation, OutputFacts, verify
@@ -222,11 +222,13 @@ def _new_checkpoint(job_id, source_print, settings_map, verdict, probed: Probe, 
         else:
             plan = plan_segments((), 0, 0, video.time_base, settings.segment_seconds)
         tb = video.time_base
+        planned = packets_per_segment(Path(probed.path), video.index, [p.start_pts for p in plan]) \
+            if index.has_timestamps else [index.packet_count]
         state.segments = [
             Segment(index=p.index, start_pts=p.start_pts, end_pts=p.end_pts, decode_from_pts=p.decode_from_pts,
                     start_seconds=float(p.start_pts * tb),
-                    end_seconds=None if p.end_pts is None else float(p.end_pts * tb))
-            for p in plan
+                    end_seconds=None if p.end_pts is None else float(p.end_pts * tb), planned_frames=count)
+            for p, count in zip(plan, planned, strict=True)
         ]
     if verdict.audio_index is not None and not verdict.audio_copy:
         state.audio = Unit()
@@ -246,7 +248,6 @@ def encoder_settings(probed: Probe, settings: EngineSettings) -> EncoderSettings
 def _encode_segments(source, job_dir, probed, settings, state, label, should_yield, on_progress) -> bool:
     """Encode every segment that is not intact on disk. False when it stopped early to yield."""
     encoder = encoder_settings(probed, settings)
-    video = probed.video
     total = len(state.segments)
     for segment in state.segments:
         if checkpoints.unit_is_intact(job_dir, segment):
@@ -256,12 +257,9 @@ def _encode_segments(source, job_dir, probed, settings, state, label, should_yie
             return False
         name = f"segment-{segment.index:04d}.mp4"
         scratch = durable.temp_path_for(job_dir / name)
-        segment.attempts += 1
         started = time.monotonic()
-        work = SegmentWork(segment.start_pts, segment.end_pts, segment.decode_from_pts if segment.index else None)
         try:
-            segment.frames = encode_segment(source, video.position, work, encoder, video.time_base,
-                                            probed.index.has_timestamps, scratch, label)
+            segment.frames = _encode_counted(source, probed, encoder, segment, scratch, label)
         except TranscodeFailed as error:
             scratch.unlink(missing_ok=True)
             segment.last_error = error.reason
@@ -284,6 +282,34 @@ def _encode_segments(source, job_dir, probed, settings, state, label, should_yie
                  extra={"progress": True})
         on_progress(state)
     return True
+
+
+def _encode_counted(source, probed: Probe, encoder, segment: Segment, scratch: Path, label: str) -> int:
+    """Encode a segment and check its frame count against the plan's packet count.
+
+    A mismatch is encoded once more: chunked encoders that skipped this check dropped frames at random.
+    The same count twice is the source's own (hidden alt-ref frames, packets that never decode) and is kept.
+    """
+    video = probed.video
+    work = SegmentWork(segment.start_pts, segment.end_pts, segment.decode_from_pts if segment.index else None)
+
+    def encode() -> int:
+        segment.attempts += 1
+        return encode_segment(source, video.position, work, encoder, video.time_base, probed.index.has_timestamps,
+                              scratch, label)
+
+    frames = encode()
+    if frames == segment.planned_frames:
+        return frames
+    log.info("%s: segment %d gave %d frames where the source has %d packets: encoding it again to be sure",
+             label, segment.index + 1, frames, segment.planned_frames)
+    again = encode()
+    if again != frames:
+        raise TranscodeFailed(source, f"segment {segment.index + 1} gave {frames}, then {again} frames "
+                                      f"(the source has {segment.planned_frames} packets there)")
+    log.info("%s: segment %d: %d of %d packets make a picture (hidden or undecodable frames)", label,
+             segment.index + 1, again, segment.planned_frames)
+    return again
 
 
 def _encode_audio_unit(source, job_dir, audio_index, state, label) -> None:

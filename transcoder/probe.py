@@ -8,6 +8,7 @@ how far the readable packets reach. Nothing here decides anything: `transcoder.v
 Timestamps in `VideoIndex` are in the video stream's `time_base`.
 """
 
+import bisect
 import math
 import struct
 from dataclasses import dataclass
@@ -241,6 +242,22 @@ def _index_packets_in(container, video, streams) -> tuple[VideoIndex | None, tup
         return None, readable, spans
     index = VideoIndex(tuple(sorted(set(keyframes))), count, first, end, timed and first is not None)
     return index, readable, spans
+
+
+def packets_per_segment(path: Path, video_index: int, starts: list[int]) -> list[int]:
+    """How many non-empty video packets fall in each segment, the segments starting at the sorted `starts`
+    (video time base). A packet is one picture in all but a few codecs; the encoder's count is checked
+    against this. Reads packets only, keeping one counter per segment."""
+    counts = [0] * len(starts)
+    with _open(path) as container:
+        stream = container.streams[video_index]
+        try:
+            for packet in container.demux(stream):
+                if packet.size and packet.pts is not None and packet.pts >= starts[0]:
+                    counts[bisect.bisect_right(starts, packet.pts) - 1] += 1
+        except av.FFmpegError:
+            pass  # a damaged tail: what was read is what the encoder can see too
+    return counts
 
 
 def probe(path: Path) -> Probe:
