@@ -19,6 +19,7 @@ from pathlib import Path
 import av
 
 from tgvid.errors import TranscodeFailed
+from transcoder.timeline import Timeline
 
 # How many packets at the head of a segment are read to measure x264's reorder delay.
 DELAY_PROBE_PACKETS = 32
@@ -55,14 +56,14 @@ def reorder_delay(path: Path) -> int:
 
 def shown_span(files) -> tuple[float, float]:
     """(first frame's time, last frame's time plus the typical frame step) of the video in `files`, in seconds."""
-    times = []
+    timeline = Timeline()
     for path in files:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            times += [float(p.pts * p.time_base) for p in container.demux(stream) if p.size and p.pts is not None]
-    times.sort()
-    gaps = sorted(b - a for a, b in zip(times, times[1:], strict=False) if b > a)
-    return times[0], times[-1] + (gaps[len(gaps) // 2] if gaps else 0.0)
+            for packet in container.demux(stream):
+                if packet.size and packet.pts is not None:
+                    timeline.add(float(packet.pts * packet.time_base))
+    return timeline.span(last_lasts_a_step=True)
 
 
 def _packets(track: Track):

@@ -13,6 +13,7 @@ import av
 
 from tgvid.errors import VerifyFailed
 from transcoder.probe import mp4_top_level_boxes
+from transcoder.timeline import Timeline
 
 # Audio and video ends may move by this much against the source's (an AAC frame is 21 ms at 48 kHz,
 # 128 ms at 8 kHz; encoder priming and the last partial frame account for the rest).
@@ -38,12 +39,6 @@ class OutputFacts:
     frames: int
 
 
-def _span(starts_and_ends) -> tuple[float, float] | None:
-    if not starts_and_ends:
-        return None
-    return min(s for s, _ in starts_and_ends), max(e for _, e in starts_and_ends)
-
-
 def verify(path: Path, expect: Expectation) -> OutputFacts:
     """Check `path` against `expect`. Raises VerifyFailed naming the first problem found."""
     boxes = mp4_top_level_boxes(path)
@@ -61,32 +56,32 @@ def verify(path: Path, expect: Expectation) -> OutputFacts:
             raise VerifyFailed(path, f"{len(audios)} audio streams, expected {int(expect.has_audio)}")
         if audios and audios[0].codec_context.name not in ("aac", "mp3", "mp3float"):
             raise VerifyFailed(path, f"audio codec {audios[0].codec_context.name}, expected AAC or MP3")
-        frame_times, audio_times = [], []
+        frames, sound = Timeline(), Timeline()
         try:
             for packet in container.demux(*videos, *audios):
                 if packet.size == 0:
                     continue
                 if packet.stream.type == "audio":
                     start = float(packet.pts * packet.time_base)
-                    audio_times.append((start, start + float(packet.duration * packet.time_base)))
+                    sound.add(start, start + float(packet.duration * packet.time_base))
                     continue
                 for frame in packet.decode():
-                    frame_times.append(_checked_time(frame, video, path))
-            frame_times += [_checked_time(f, video, path) for f in video.decode(None)]
+                    frames.add(_checked_time(frame, video, path))
+            for frame in video.decode(None):
+                frames.add(_checked_time(frame, video, path))
         except av.FFmpegError as error:
             raise VerifyFailed(path, f"does not decode cleanly: {error}") from error
         width, height = video.codec_context.width, video.codec_context.height
-    if not frame_times:
+    if not frames.count:
         raise VerifyFailed(path, "no video frame decodes")
-    if expect.frames is not None and len(frame_times) != expect.frames:
-        raise VerifyFailed(path, f"{len(frame_times)} frames, expected {expect.frames}")
-    frame_times.sort()
-    step = _typical_step(frame_times)
-    video_span = (frame_times[0], frame_times[-1] + step)
+    if expect.frames is not None and frames.count != expect.frames:
+        raise VerifyFailed(path, f"{frames.count} frames, expected {expect.frames}")
+    step = frames.step()
+    video_span = frames.span(last_lasts_a_step=True)
     seconds = video_span[1] - video_span[0]
     if abs(seconds - expect.video_seconds) > max(2 * step, 0.05):
         raise VerifyFailed(path, f"video lasts {seconds:.3f} s, the source's {expect.video_seconds:.3f} s")
-    audio_span = _span(audio_times)
+    audio_span = sound.span(last_lasts_a_step=False) if sound.count else None
     if expect.audio_end_minus_video_end is not None and audio_span is not None:
         gap = audio_span[1] - video_span[1]
         if abs(gap - expect.audio_end_minus_video_end) > END_SYNC_TOLERANCE_SECONDS:
@@ -94,7 +89,7 @@ def verify(path: Path, expect: Expectation) -> OutputFacts:
                                      f"{expect.audio_end_minus_video_end:+.3f} s")
     duration = max(video_span[1], audio_span[1] if audio_span else 0.0) - min(
         video_span[0], audio_span[0] if audio_span else video_span[0])
-    return OutputFacts(duration, width, height, bool(audio_times), len(frame_times))
+    return OutputFacts(duration, width, height, bool(sound.count), frames.count)
 
 
 def _checked_time(frame, stream, path) -> float:
@@ -102,9 +97,3 @@ def _checked_time(frame, stream, path) -> float:
     if frame.is_corrupt:
         raise VerifyFailed(path, f"the frame at {seconds:.3f} s decodes only with errors", damaged=True)
     return seconds
-
-
-def _typical_step(times: list[float]) -> float:
-    """The median spacing of frames: the length the last frame is taken to last."""
-    gaps = sorted(b - a for a, b in zip(times, times[1:], strict=False) if b > a)
-    return gaps[len(gaps) // 2] if gaps else 0.0
