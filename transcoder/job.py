@@ -172,9 +172,9 @@ def _resume_or_start(job_dir: Path, source: Path, settings: EngineSettings, verd
         if same_source and state.settings == settings_map:
             done, total = state.segments_done(), len(state.segments)
             if done < total:
-                log.info("%s: resumed after restart from segment %d/%d", label, done + 1, total)
+                log.info("%s: resumed from its checkpoint at segment %d/%d", label, done + 1, total)
             elif total:
-                log.info("%s: resumed after restart: all %d segments were done", label, total)
+                log.info("%s: resumed from its checkpoint: all %d segments were done", label, total)
             _remove_scratch(job_dir, state)
             return state
         why = "the source changed" if not same_source else "the settings changed"
