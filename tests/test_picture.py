@@ -11,7 +11,7 @@ from transcoder.picture import orientation_filters, output_size, plan_picture
 from transcoder.probe import VideoInfo
 
 VIDEO = VideoInfo(index=0, position=0, codec="hevc", profile="Main", pix_fmt="yuv420p", width=640, height=360,
-                  sample_aspect=Fraction(1), display_matrix=None, interlaced=False, color_trc=1,
+                  sample_aspect=Fraction(1), display_matrix=None, interlaced=False, color_trc=1, colorspace=1,
                   frame_rate=Fraction(30), time_base=Fraction(1, 90000))
 
 

@@ -9,7 +9,7 @@ from transcoder.probe import MP4_FORMAT, AudioInfo, Probe, VideoIndex, VideoInfo
 from transcoder.verdict import Kind, decide
 
 VIDEO = VideoInfo(index=0, position=0, codec="h264", profile="High", pix_fmt="yuv420p", width=1280, height=720,
-                  sample_aspect=Fraction(1), display_matrix=None, interlaced=False, color_trc=1,
+                  sample_aspect=Fraction(1), display_matrix=None, interlaced=False, color_trc=1, colorspace=1,
                   frame_rate=Fraction(30), time_base=Fraction(1, 90000))
 AAC = AudioInfo(index=1, codec="aac", profile="LC", channels=2, sample_rate=48000, decodable=True)
 STREAMABLE = Probe(path="clip.mp4", size_bytes=1000, format_name=MP4_FORMAT, major_brand="isom",

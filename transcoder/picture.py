@@ -62,6 +62,18 @@ def output_size(video: VideoInfo, quarter_turn: bool, max_height: int) -> tuple[
     return even(width), even(height)
 
 
+# FFmpeg's names for the YUV matrices (AVColorSpace values) the scaler converts from.
+MATRIX_NAMES = {1: "bt709", 4: "fcc", 5: "bt601", 6: "bt601", 7: "smpte240m", 9: "bt2020"}
+HD_HEIGHT = 720
+
+
+def source_matrix(video: VideoInfo) -> str:
+    """The YUV matrix the source was made with; unstated, it is what players assume: BT.709 for HD, else BT.601."""
+    if video.colorspace in MATRIX_NAMES:
+        return MATRIX_NAMES[video.colorspace]
+    return "bt709" if min(video.width, video.height) >= HD_HEIGHT else "bt601"
+
+
 def plan_picture(video: VideoInfo, max_height: int = 0) -> Picture:
     turn = orientation_filters(video.display_matrix)
     quarter_turn = any(name == "transpose" for name, _ in turn)
@@ -72,8 +84,11 @@ def plan_picture(video: VideoInfo, max_height: int = 0) -> Picture:
         chain.append(("bwdif", "mode=send_frame:parity=auto:deint=all"))
     chain += turn
     # The scaler also fixes the sample aspect, the range (full-range phone video becomes TV range) and the
-    # matrix; the output is tagged BT.709 to match.
-    chain.append(("scale", f"{width}:{height}:flags=bicubic:out_color_matrix=bt709:out_range=tv"))
+    # matrix; the output is tagged BT.709 to match. A BT.709 source skips the matrix conversion, the
+    # costliest part of the scaler's work.
+    matrix = source_matrix(video)
+    convert = "" if matrix == "bt709" else f":in_color_matrix={matrix}:out_color_matrix=bt709"
+    chain.append(("scale", f"{width}:{height}:flags=bicubic:out_range=tv{convert}"))
     chain.append(("setsar", "1"))
     chain.append(("format", "yuv420p"))
     return Picture(width, height, tuple(chain))

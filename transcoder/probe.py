@@ -40,6 +40,7 @@ class VideoInfo:
     display_matrix: tuple[int, ...] | None  # FFmpeg's 3x3 display matrix, row-major, 16.16 fixed point
     interlaced: bool
     color_trc: int  # AVColorTransferCharacteristic: 16 = PQ (SMPTE 2084), 18 = HLG (ARIB STD-B67)
+    colorspace: int  # AVColorSpace (the YUV matrix): 1 = BT.709, 5/6 = BT.601, 9 = BT.2020, 2 = not stated
     frame_rate: Fraction | None  # average rate, None when the container gives none
     time_base: Fraction
 
@@ -339,6 +340,7 @@ def _describe(path: Path, size: int, container) -> Probe:
             display_matrix=_display_matrix(frame) if frame is not None else None,
             interlaced=bool(frame is not None and frame.interlaced_frame),
             color_trc=int(frame.color_trc) if frame is not None else 2,
+            colorspace=int(frame.colorspace) if frame is not None else 2,
             frame_rate=Fraction(video.average_rate) if video.average_rate else None,
             time_base=Fraction(video.time_base),
         )

@@ -91,6 +91,8 @@ def _open_encoder(output, settings: EncoderSettings):
     stream.width, stream.height, stream.pix_fmt = settings.width, settings.height, "yuv420p"
     stream.time_base = settings.time_base
     stream.codec_context.time_base = settings.time_base
+    # PyAV defaults encoders to slice threads; x264's frame threads are a third faster on two cores.
+    stream.codec_context.thread_type = "AUTO"
     stream.codec_context.color_range = av.video.reformatter.ColorRange.MPEG
     stream.codec_context.colorspace = av.video.reformatter.Colorspace.ITU709
     stream.codec_context.color_primaries = 1  # BT.709

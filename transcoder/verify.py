@@ -49,6 +49,7 @@ def verify(path: Path, expect: Expectation) -> OutputFacts:
         if len(videos) != 1:
             raise VerifyFailed(path, f"{len(videos)} video streams, expected 1")
         video = videos[0]
+        video.thread_type = "AUTO"
         if video.codec_context.name != "h264" or video.codec_context.format.name not in ("yuv420p", "yuvj420p"):
             raise VerifyFailed(path, f"video is {video.codec_context.name} {video.codec_context.format.name}, "
                                      "expected H.264 yuv420p")
