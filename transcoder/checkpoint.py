@@ -216,12 +216,20 @@ def describe(path: Path, as_json: bool = False) -> str:
         lines.append(f"segments {checkpoint.segments_done()}/{len(checkpoint.segments)} done "
                      f"of {checkpoint.duration_seconds:.2f} s")
         for s in checkpoint.segments:
-            end = "end" if s.end_seconds is None else f"{s.end_seconds:8.3f}"
+            end = f"{'end':>8}" if s.end_seconds is None else f"{s.end_seconds:8.3f}"
             detail = f"{s.frames} frames, {s.size_bytes} bytes, {s.encode_seconds:.1f} s" if s.state == "done" else ""
             error = f"  last error: {s.last_error}" if s.last_error else ""
             lines.append(f"  #{s.index:<3} {s.start_seconds:8.3f} → {end}  {s.state:<7} {detail}{error}")
-    for name in ("audio", "output"):
-        unit = getattr(checkpoint, name)
-        if unit is not None:
-            lines.append(f"{name:<8} {unit.state} {unit.file} {unit.size_bytes or ''}".rstrip())
+    if checkpoint.audio is not None:
+        lines.append(f"audio    re-encoded to AAC: {_unit_text(checkpoint.audio)}")
+    elif verdict.get("audio_index") is not None:
+        lines.append(f"audio    copied from source stream #{verdict['audio_index']}")
+    if checkpoint.output is not None:
+        lines.append(f"output   joined and verified: {_unit_text(checkpoint.output)}")
     return "\n".join(lines)
+
+
+def _unit_text(unit: Unit) -> str:
+    if unit.state != UnitState.DONE:
+        return f"{unit.state}" + (f" (last error: {unit.last_error})" if unit.last_error else "")
+    return f"{unit.file}, {unit.size_bytes} bytes"
