@@ -35,9 +35,9 @@ def telegram_configured(config) -> bool:
 def make_sender(config, should_stop) -> Sender:
     """The Telegram sender when credentials are configured, else the local-folder sender into delivered/."""
     if telegram_configured(config):
-        from uploader.telegram import TelegramSender
+        from uploader import telegram
 
-        return TelegramSender(config, should_stop)
+        return telegram.connect(config, should_stop)
     return FolderSender(Path(config.root) / "delivered")
 
 

@@ -131,3 +131,31 @@ def uploader_processes():
     for process in started:
         if process.process.poll() is None:
             process.kill()
+
+
+class Sleeps:
+    """An instant asyncio.sleep stand-in that records how long it was asked to sleep."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    async def __call__(self, seconds):
+        self.seconds += seconds
+
+
+@pytest.fixture
+def telegram():
+    """A TelegramSender on a real TelegramClient whose network is the fake server: (sender, server, sleeps)."""
+    import asyncio
+
+    from fake_telegram import FakeTelegram
+    from telethon_internals import fake_client
+
+    from uploader.telegram import TelegramSender
+
+    server = FakeTelegram()
+    client, _ = fake_client(server)
+    sleeps = Sleeps()
+    sender = TelegramSender(client, asyncio.new_event_loop(), "me", False, lambda: False, sleep=sleeps)
+    yield sender, server, sleeps
+    sender.close()
