@@ -86,7 +86,7 @@ def wait_for(condition, deadline_seconds: float = 30.0, what: str = "condition")
 class UploaderProcess:
     """`python daemon.py uploader --root ROOT` as a real process, its log appended to ROOT/../uploader.log."""
 
-    def __init__(self, root: Path, env: dict | None = None):
+    def __init__(self, root: Path, env: dict | None = None, log_level: str = "INFO"):
         self.root = Path(root)
         self.log_path = self.root.parent / "uploader.log"
         self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -94,8 +94,9 @@ class UploaderProcess:
                        "TGVID_UPLOADER_ALBUM_WINDOW_SECONDS": "0.2", **(env or {})}
         environment.pop("NOTIFY_SOCKET", None)
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, str(DAEMON), "uploader", "--root", str(root)],
-                                            stdout=log, stderr=subprocess.STDOUT, env=environment)
+            self.process = subprocess.Popen(
+                [sys.executable, str(DAEMON), "--log-level", log_level, "uploader", "--root", str(root)],
+                stdout=log, stderr=subprocess.STDOUT, env=environment)
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
@@ -122,8 +123,8 @@ def uploader_processes():
     """Start UploaderProcess(root, env) objects; any left running are killed at the end of the test."""
     started = []
 
-    def start(root, env=None):
-        process = UploaderProcess(root, env)
+    def start(root, env=None, log_level="INFO"):
+        process = UploaderProcess(root, env, log_level)
         started.append(process)
         return process
 

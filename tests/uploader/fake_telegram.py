@@ -41,6 +41,7 @@ class FakeTelegram:
     faults: dict = field(default_factory=dict)  # request class -> [Fault or callable(request) -> Fault | None]
     uploaded_media: dict = field(default_factory=dict)  # document or photo id -> the InputMediaUploaded* it came from
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    pts: int = 1  # the update sequence of the account, as updates.getState reports it
 
     def fail(self, request_type, *faults) -> None:
         """Answer the next requests of `request_type` with `faults` in turn: a Fault, or a callable of the request
@@ -123,7 +124,8 @@ class FakeTelegram:
     def _updates(self, pairs):
         updates = []
         for random_id, message in pairs:
-            updates += [types.UpdateMessageID(message.id, random_id), types.UpdateNewMessage(message, message.id, 1)]
+            self.pts += 1
+            updates += [types.UpdateMessageID(message.id, random_id), types.UpdateNewMessage(message, self.pts, 1)]
         return types.Updates(updates, [], [], datetime.datetime.now(datetime.UTC), 0)
 
     def _SendMediaRequest(self, request):
