@@ -65,9 +65,13 @@ def run(config) -> int:
     try:
         log.info("uploader: watching %s, sending to %s", root / "outbox", sender.description)
         sd_notify.notify("READY=1")
+        last_status = ""
         while not signals:
             arrivals = outbox.scan(time.time())
-            sd_notify.notify(f"STATUS={len(arrivals)} file(s) in outbox")
+            status_text = f"STATUS={len(arrivals)} file(s) in outbox"
+            if status_text != last_status:
+                sd_notify.notify(status_text)
+                last_status = status_text
             try:
                 delivery.run(arrivals, should_stop)
             except Interrupted:

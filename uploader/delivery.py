@@ -67,6 +67,9 @@ class Delivery:
         if entry is not None and entry.state is EntryState.SENT:
             self._finish(arrival, entry)
             return None
+        if entry is not None and entry.state is EntryState.FAILED:
+            log.info("%s: back from quarantine, trying again", arrival.relpath)
+            entry.state, entry.attempts, entry.not_before = EntryState.SENDING, 0, 0.0
         if entry is not None and now < entry.not_before:
             return None
         try:

@@ -337,6 +337,9 @@ def connect(config, should_stop: Callable[[], bool]) -> TelegramSender:
 
     try:
         loop.run_until_complete(sign_in())
+    except OSError as error:
+        close_client(client, loop)
+        raise SendFailed("telegram", f"cannot reach Telegram ({error}); check the network", retry=True) from error
     except BaseException:
         close_client(client, loop)
         raise

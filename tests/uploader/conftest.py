@@ -90,9 +90,9 @@ class UploaderProcess:
         self.root = Path(root)
         self.log_path = self.root.parent / "uploader.log"
         self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        environment = {**os.environ, "TGVID_UPLOADER_QUIET_SECONDS": "0.2",
-                       "TGVID_UPLOADER_ALBUM_WINDOW_SECONDS": "0.2", **(env or {})}
-        environment.pop("NOTIFY_SOCKET", None)
+        environment = {name: value for name, value in os.environ.items() if name != "NOTIFY_SOCKET"}
+        environment.update({"TGVID_UPLOADER_QUIET_SECONDS": "0.2", "TGVID_UPLOADER_ALBUM_WINDOW_SECONDS": "0.2"})
+        environment.update(env or {})
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, str(DAEMON), "--log-level", log_level, "uploader", "--root", str(root)],

@@ -126,3 +126,16 @@ def test_delete_after_send_leaves_nothing_behind(tmp_path):
     assert files_under(tmp_path / "outbox") == []
     assert not (tmp_path / "sent").exists()
     assert files_under(tmp_path / "delivered") == ["a.pdf"]
+
+
+def test_a_file_moved_back_from_quarantine_is_tried_again_with_its_random_id(tmp_path):
+    hand_off(tmp_path, "bad.pdf", b"x")
+    sender = RefusingSender(tmp_path / "delivered")
+    ledger = deliver(tmp_path, sender)
+    [failed] = ledger.entries.values()
+    for name in ("bad.pdf", "bad.pdf.meta.msgpack"):
+        (tmp_path / "quarantine" / name).rename(tmp_path / "outbox" / name)
+    sender.retry = True
+    ledger = deliver(tmp_path, sender)
+    [entry] = ledger.entries.values()
+    assert (entry.state, entry.attempts, entry.random_id) == (EntryState.SENDING, 1, failed.random_id)

@@ -1,7 +1,10 @@
 """The real `daemon.py uploader` process with the local-folder sender: SIGKILLed anywhere, it delivers every
 file exactly once and loses none; SIGTERM stops it within seconds; `status` reads what it did."""
 
+import contextlib
 import random
+import signal
+import socket
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -69,10 +72,25 @@ def test_sigterm_stops_within_seconds_and_status_shows_the_day(tmp_path, uploade
     hand_off(root, "trip/a.bin", b"a")
     hand_off(root, "trip/b.bin", b"b")
     (root / "outbox" / "trip" / "waiting.bin.part").write_bytes(b"partial")
-    process = uploader_processes(root)
-    wait_for(lambda: len(files_under(root / "sent")) == 2, what="both files in sent/")
-    (root / "outbox" / "later.bin").write_bytes(b"by hand, still waiting")
-    assert process.stop(timeout_seconds=5) == 0
+    states = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
+        systemd.bind(str(tmp_path / "notify"))
+        systemd.setblocking(False)
+
+        def read_states():  # as systemd does, all along: the daemon's sends block once the queue is full
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    states.append(systemd.recv(4096).decode())
+            return states
+
+        process = uploader_processes(root, {"NOTIFY_SOCKET": str(tmp_path / "notify")})
+        wait_for(lambda: read_states() and len(files_under(root / "sent")) == 2, what="both files in sent/")
+        (root / "outbox" / "later.bin").write_bytes(b"by hand, still waiting")
+        process.wait_ready()
+        process.process.send_signal(signal.SIGTERM)
+        wait_for(lambda: read_states()[-1] == "STOPPING=1", deadline_seconds=5, what="STOPPING=1")
+        assert process.process.wait(timeout=5) == 0
+    assert states[0] == "READY=1" and any(s.startswith("STATUS=") for s in states)
     assert "stopped on signal" in process.log()
     report = status.collect(SimpleNamespace(root=root))
     assert report["sent_today"] == 2 and report["failed"] == []
