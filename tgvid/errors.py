@@ -8,6 +8,7 @@ CLI returns for it; `traceback` says whether it is more likely a bug (show the t
 | Rejected | the input can never work: quarantine at once, exit 3 |
 | TranscodeFailed, VerifyFailed | may be passing (disk, a hung decoder): retry with backoff, then quarantine |
 | SendFailed | the uploader retries or quarantines, per its `retry` field |
+| SidecarError, LedgerError | unreadable uploader file: a sidecar is made again by probing; a ledger stops the uploader |
 | CheckpointError | a checkpoint cannot be read: the job starts fresh (the source is untouched) |
 | ConfigError | stop: the person must fix the configuration, exit 2 |
 """
@@ -74,3 +75,17 @@ class ConfigError(TgvidError):
     """{path}: configuration error: {reason}"""
 
     exit_code = EXIT_USAGE
+
+
+class SidecarError(TgvidError):
+    """{path}: unreadable sidecar: {reason}"""
+
+    class NewerVersion(TgvidError):
+        """{path}: sidecar written by a newer tgvid (format version {found}, this one reads up to {supported}): upgrade tgvid"""
+
+
+class LedgerError(TgvidError):
+    """{path}: unreadable uploader ledger: {reason}"""
+
+    class NewerVersion(TgvidError):
+        """{path}: ledger written by a newer tgvid (format version {found}, this one reads up to {supported}): upgrade tgvid"""

@@ -1,1 +1,1 @@
-"""The uploader: watches outbox/ and sends each finished file to Telegram (or delivered/) exactly once."""
+"""The uploader daemon: sends each finished file in outbox/ to Telegram (or a local folder) exactly once."""

@@ -1,0 +1,212 @@
+"""The one place the tests touch Telethon internals (pinned to Telethon 1.45 in pyproject.toml).
+
+A real `TelegramClient`, never connected, whose `_sender` (the MTProtoSender) is replaced by FakeSender: all of
+Telethon's request building, flood-wait memory and error classes run; only the network is replaced by
+fake_telegram.FakeTelegram. Faults become Telethon's own exception classes through `rpc_message_to_error`.
+
+LoopbackDataCentre puts the same FakeTelegram behind MTProto on a TCP port, for real processes.
+"""
+
+import asyncio
+import datetime
+import hashlib
+import os
+import struct
+import threading
+import time
+
+from fake_telegram import FakeTelegram, Fault
+from telethon import TelegramClient, errors
+from telethon.crypto import AES, AuthKey
+from telethon.extensions import BinaryReader
+from telethon.network.connection.tcpfull import FullPacketCodec
+from telethon.network.mtprotostate import MTProtoState
+from telethon.sessions import StringSession
+from telethon.tl import functions, types
+from telethon.tl.core import GzipPacked, MessageContainer, RpcResult
+
+
+class FakeSender:
+    """Stands in for MTProtoSender: `send` returns a future answered by the fake server."""
+
+    def __init__(self, server: FakeTelegram):
+        self.server = server
+        self.connection_drops = 0  # the next N requests fail with ConnectionError, as a dropped link does
+
+    def is_connected(self) -> bool:
+        return True
+
+    async def disconnect(self) -> None:
+        pass
+
+    def send(self, request, ordered=False):
+        future = asyncio.get_running_loop().create_future()
+        if self.connection_drops:
+            self.connection_drops -= 1
+            future.set_exception(ConnectionError("connection reset by the fake"))
+            return future
+        try:
+            future.set_result(self.server.answer(request))
+        except Fault as fault:
+            future.set_exception(errors.rpc_message_to_error(types.RpcError(fault.code, fault.message), request))
+        except ConnectionError as error:
+            future.set_exception(error)
+        return future
+
+
+def fake_client(server: FakeTelegram) -> tuple[TelegramClient, FakeSender]:
+    """A TelegramClient configured as uploader.telegram.new_client does, talking to `server`."""
+    client = TelegramClient(None, 1, "x", flood_sleep_threshold=0, request_retries=0, raise_last_call_error=True)
+    client._sender = FakeSender(server)
+    return client, client._sender
+
+
+class LoopbackDataCentre:
+    """A small MTProto server on 127.0.0.1 in front of a FakeTelegram, for real TCP faults and real processes.
+
+    The auth key is shared in advance through `session_string()` (a Telethon string session naming this
+    address), which skips the key exchange. It reads Telethon's default framing (ConnectionTcpFull), decrypts
+    with MTProtoState's key derivation, unwraps containers, gzip, InvokeWithLayer and InitConnection, answers
+    pings and the calls `connect()` makes, and passes everything else to the FakeTelegram. A Fault becomes an
+    rpc_error; a ConnectionError raised while answering closes the connection without an answer.
+    `authorized` False answers AUTH_KEY_UNREGISTERED until a sign-in, as for a fresh login.
+    """
+
+    def __init__(self, server: FakeTelegram, authorized: bool = True):
+        self.server = server
+        self.authorized = authorized
+        self.auth_key = AuthKey(os.urandom(256))
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="loopback-dc", daemon=True)
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.last_msg_id = 0
+        self.listener = None
+        self.port = 0
+
+    def __enter__(self):
+        self.thread.start()
+        self.listener = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._serve, "127.0.0.1", 0), self.loop).result(10)
+        self.port = self.listener.sockets[0].getsockname()[1]
+        return self
+
+    def __exit__(self, *exc_info):
+        async def shut_down():
+            self.listener.close()
+            for writer in list(self.writers):
+                writer.close()
+            await self.listener.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(shut_down(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+    def session_string(self) -> str:
+        session = StringSession()
+        session.set_dc(2, "127.0.0.1", self.port)
+        session.auth_key = self.auth_key
+        return session.save()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.add(writer)
+        codec = FullPacketCodec(None)
+        try:
+            while True:
+                header = await reader.readexactly(8)
+                length = struct.unpack("<i", header[:4])[0]
+                packet = (await reader.readexactly(length - 8))[:-4]
+                session_id, msg_id, obj = self._decrypt(packet)
+                for inner_id, request in self._unwrap(msg_id, obj):
+                    answer = self._answer(inner_id, request)
+                    if answer is not None:
+                        writer.write(codec.encode_packet(self._encrypt(session_id, answer)))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self.writers.discard(writer)
+            writer.close()
+
+    def _decrypt(self, packet: bytes):
+        msg_key = packet[8:24]
+        aes_key, aes_iv = MTProtoState._calc_key(self.auth_key.key, msg_key, True)
+        plain = AES.decrypt_ige(packet[24:], aes_key, aes_iv)
+        _salt, session_id, msg_id, _seq, length = struct.unpack("<qqqii", plain[:32])
+        return session_id, msg_id, BinaryReader(plain[32 : 32 + length]).tgread_object()
+
+    def _encrypt(self, session_id: int, body: bytes) -> bytes:
+        self.last_msg_id = max(self.last_msg_id + 4, (int(time.time()) << 32) + 1)  # odd and rising
+        data = struct.pack("<qqqii", 0, session_id, self.last_msg_id, 1, len(body)) + body
+        padding = os.urandom(-(len(data) + 12) % 16 + 12)
+        msg_key = hashlib.sha256(self.auth_key.key[96:128] + data + padding).digest()[8:24]
+        aes_key, aes_iv = MTProtoState._calc_key(self.auth_key.key, msg_key, False)
+        return struct.pack("<Q", self.auth_key.key_id) + msg_key + AES.encrypt_ige(data + padding, aes_key, aes_iv)
+
+    def _unwrap(self, msg_id: int, obj):
+        if isinstance(obj, MessageContainer):
+            for message in obj.messages:
+                yield from self._unwrap(message.msg_id, message.obj)
+        elif isinstance(obj, GzipPacked):
+            yield from self._unwrap(msg_id, BinaryReader(obj.data).tgread_object())
+        else:
+            yield msg_id, obj
+
+    def _answer(self, msg_id: int, request) -> bytes | None:
+        """The answer's bytes, or None for an acknowledgement."""
+        while isinstance(request, WRAPPERS):
+            request = request.query
+        if isinstance(request, types.MsgsAck):
+            return None
+        if isinstance(request, functions.PingDelayDisconnectRequest | functions.PingRequest):
+            return bytes(types.Pong(msg_id, request.ping_id))
+        try:
+            result = self._result(request)
+        except Fault as fault:
+            result = types.RpcError(fault.code, fault.message)
+        return struct.pack("<Iq", RpcResult.CONSTRUCTOR_ID, msg_id) + serialize(result)
+
+    def _result(self, request):
+        now = datetime.datetime.now(datetime.UTC)
+        me = types.User(id=1, is_self=True, access_hash=1, first_name="Fake")
+        if isinstance(request, functions.auth.SendCodeRequest):
+            return types.auth.SentCode(types.auth.SentCodeTypeApp(5), phone_code_hash="fake-hash")
+        if isinstance(request, functions.auth.SignInRequest | functions.auth.ImportBotAuthorizationRequest):
+            self.authorized = True
+            return types.auth.Authorization(me)
+        if isinstance(request, functions.help.GetConfigRequest):
+            return self._config(now)
+        if not self.authorized:
+            raise Fault(401, "AUTH_KEY_UNREGISTERED")
+        if isinstance(request, functions.users.GetUsersRequest):
+            return [me]
+        if isinstance(request, functions.updates.GetDifferenceRequest):
+            return types.updates.DifferenceEmpty(now, 0)
+        return self.server.answer(request)
+
+    def _config(self, now):
+        """help.getConfig's answer, with this address as the only data centre (connect() waits for it)."""
+        numbers = dict.fromkeys(
+            ("chat_size_max", "megagroup_size_max", "forwarded_count_max", "online_update_period_ms",
+             "offline_blur_timeout_ms", "offline_idle_timeout_ms", "online_cloud_timeout_ms", "notify_cloud_delay_ms",
+             "notify_default_delay_ms", "push_chat_period_ms", "push_chat_limit", "edit_time_limit",
+             "revoke_time_limit", "revoke_pm_time_limit", "rating_e_decay", "stickers_recent_limit",
+             "channels_read_media_period", "call_receive_timeout_ms", "call_ring_timeout_ms",
+             "call_connect_timeout_ms", "call_packet_timeout_ms"), 1000)
+        return types.Config(date=now, expires=now + datetime.timedelta(hours=1), test_mode=False, this_dc=2,
+                            dc_options=[types.DcOption(2, "127.0.0.1", self.port)], dc_txt_domain_name="",
+                            me_url_prefix="", caption_length_max=1024, message_length_max=4096, webfile_dc_id=2,
+                            **numbers)
+
+
+WRAPPERS = (functions.InvokeWithLayerRequest, functions.InitConnectionRequest, functions.InvokeWithoutUpdatesRequest,
+            functions.InvokeAfterMsgRequest)
+
+
+def serialize(result) -> bytes:
+    """A result as it goes on the wire: bools and vectors are written by hand, like Telethon reads them."""
+    if result is True or result is False:
+        return struct.pack("<I", 0x997275B5 if result else 0xBC799737)
+    if isinstance(result, list):
+        return struct.pack("<Ii", 0x1CB5C415, len(result)) + b"".join(bytes(item) for item in result)
+    return bytes(result)

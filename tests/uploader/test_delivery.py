@@ -1,0 +1,153 @@
+"""Delivery in-process with the local-folder sender: albums, quarantine with reasons, fallback, retries."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+from conftest import hand_off, hand_off_video
+
+from tgvid.errors import SendFailed
+from uploader.delivery import Delivery
+from uploader.folder import FolderSender
+from uploader.ledger import EntryState, Ledger, path_in
+from uploader.outbox import Outbox
+
+
+def settings(**changes):
+    values = {"album_window_seconds": 0.0, "delete_after_send": False, "max_retries": 3, **changes}
+    return SimpleNamespace(**values)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+class RefusingSender(FolderSender):
+    """A folder sender that refuses albums and any file named bad*, as Telegram refuses an invalid media object."""
+
+    def __init__(self, folder, retry=False):
+        super().__init__(folder)
+        self.retry = retry
+        self.sends = []
+
+    def send(self, items, caption, progress):
+        self.sends.append([item.name for item in items])
+        if len(items) > 1 or any(item.name.startswith("bad") for item in items):
+            raise SendFailed(items[0].path, "The provided media object is invalid", retry=self.retry)
+        return super().send(items, caption, progress)
+
+
+def deliver(root: Path, sender=None, clock=None, **changes):
+    clock = clock or Clock()
+    sender = sender or FolderSender(root / "delivered")
+    ledger = Ledger(path_in(root))
+    delivery = Delivery(root, ledger, sender, settings(**changes), lambda *args: None, clock)
+    delivery.run(Outbox(root / "outbox", quiet_seconds=0.0).scan(clock()), lambda: False)
+    return ledger
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if p.is_file() and ".receipts" not in p.parts and p != path_in(folder.parent))
+
+
+def test_an_album_is_delivered_then_moved_to_sent_with_message_ids_in_the_ledger(tmp_path):
+    hand_off_video(tmp_path, "trip/a.mp4")
+    hand_off(tmp_path, "trip/b.jpg", b"jpeg", "image")
+    ledger = deliver(tmp_path)
+    assert files_under(tmp_path / "delivered") == ["trip/a.mp4", "trip/b.jpg"]
+    assert files_under(tmp_path / "sent") == ["trip/a.mp4", "trip/a.mp4.meta.msgpack", "trip/b.jpg",
+                                               "trip/b.jpg.meta.msgpack"]
+    assert files_under(tmp_path / "outbox") == []
+    entries = list(ledger.entries.values())
+    assert [e.state for e in entries] == [EntryState.SENT, EntryState.SENT]
+    assert all(e.message_ids for e in entries)
+    assert len({e.album for e in entries}) == 1
+
+
+def test_a_second_file_of_the_same_name_is_delivered_visibly_not_over_the_first(tmp_path):
+    hand_off(tmp_path, "a.pdf", b"first")
+    deliver(tmp_path)
+    hand_off(tmp_path, "a.pdf", b"second one")
+    deliver(tmp_path)
+    assert files_under(tmp_path / "delivered") == ["a (2).pdf", "a.pdf"]
+    assert (tmp_path / "delivered" / "a (2).pdf").read_bytes() == b"second one"
+    assert files_under(tmp_path / "sent") == ["a (2).pdf", "a (2).pdf.meta.msgpack", "a.pdf", "a.pdf.meta.msgpack"]
+
+
+def test_a_file_over_the_size_limit_is_not_attempted_and_quarantined_with_advice(tmp_path):
+    hand_off(tmp_path, "big.mp4", b"x" * 2048)
+    sender = FolderSender(tmp_path / "delivered")
+    sender.max_file_bytes = 1024
+    ledger = deliver(tmp_path, sender)
+    assert files_under(tmp_path / "delivered") == []
+    reason = (tmp_path / "quarantine" / "big.mp4.reason.txt").read_text()
+    assert "over the account's limit" in reason and "README" in reason and "outbox/big.mp4" in reason
+    assert (tmp_path / "quarantine" / "big.mp4").read_bytes() == b"x" * 2048
+    assert [e.state for e in ledger.entries.values()] == [EntryState.FAILED]
+
+
+def test_a_refused_album_is_sent_one_by_one_and_only_the_bad_file_is_quarantined(tmp_path):
+    for name in ("a.pdf", "bad.pdf", "c.pdf"):
+        hand_off(tmp_path, f"docs/{name}", name.encode())
+    sender = RefusingSender(tmp_path / "delivered")
+    deliver(tmp_path, sender)
+    assert sender.sends == [["a.pdf", "bad.pdf", "c.pdf"], ["a.pdf"], ["bad.pdf"], ["c.pdf"]]
+    assert files_under(tmp_path / "delivered") == ["docs/a.pdf", "docs/c.pdf"]
+    assert sorted(p.name for p in (tmp_path / "quarantine").iterdir()) == [
+        "bad.pdf", "bad.pdf.meta.msgpack", "bad.pdf.reason.txt"]
+    assert "media object is invalid" in (tmp_path / "quarantine" / "bad.pdf.reason.txt").read_text()
+
+
+def test_passing_failures_back_off_keep_the_random_id_and_quarantine_after_max_retries(tmp_path):
+    hand_off(tmp_path, "bad.pdf", b"x")
+    clock = Clock()
+    sender = RefusingSender(tmp_path / "delivered", retry=True)
+    ledger = deliver(tmp_path, sender, clock)
+    first = next(iter(ledger.entries.values()))
+    assert (first.attempts, first.state) == (1, EntryState.SENDING)
+    deliver(tmp_path, sender, clock)
+    assert len(sender.sends) == 1, "a retry before the backoff has passed"
+    clock.now = first.not_before
+    ledger = deliver(tmp_path, sender, clock)
+    assert next(iter(ledger.entries.values())).random_id == first.random_id
+    clock.now += 3600
+    ledger = deliver(tmp_path, sender, clock)
+    assert len(sender.sends) == 3
+    assert [e.state for e in ledger.entries.values()] == [EntryState.FAILED]
+    assert "3 attempt(s)" in (tmp_path / "quarantine" / "bad.pdf.reason.txt").read_text()
+
+
+def test_delete_after_send_leaves_nothing_behind(tmp_path):
+    hand_off(tmp_path, "a.pdf", b"x")
+    deliver(tmp_path, delete_after_send=True)
+    assert files_under(tmp_path / "outbox") == []
+    assert files_under(tmp_path / "sent") == []
+    assert files_under(tmp_path / "delivered") == ["a.pdf"]
+
+
+def test_a_file_moved_back_from_quarantine_is_tried_again_with_its_random_id(tmp_path):
+    hand_off(tmp_path, "bad.pdf", b"x")
+    sender = RefusingSender(tmp_path / "delivered")
+    ledger = deliver(tmp_path, sender)
+    [failed] = ledger.entries.values()
+    for name in ("bad.pdf", "bad.pdf.meta.msgpack"):
+        (tmp_path / "quarantine" / name).rename(tmp_path / "outbox" / name)
+    sender.retry = True
+    ledger = deliver(tmp_path, sender)
+    [entry] = ledger.entries.values()
+    assert (entry.state, entry.attempts, entry.random_id) == (EntryState.SENDING, 1, failed.random_id)
+
+
+def test_a_file_removed_after_the_scan_does_not_stop_the_others(tmp_path, caplog):
+    gone = hand_off(tmp_path, "gone.pdf", b"x")
+    hand_off(tmp_path, "kept.pdf", b"y")
+    arrivals = Outbox(tmp_path / "outbox", quiet_seconds=0.0).scan(1000.0)
+    gone.unlink()
+    Delivery(tmp_path, Ledger(path_in(tmp_path)), FolderSender(tmp_path / "delivered"), settings(), lambda *args: None,
+             Clock()).run(arrivals, lambda: False)
+    assert files_under(tmp_path / "delivered") == ["kept.pdf"]
+    assert "gone.pdf: " in caplog.text and "trying again at the next scan" in caplog.text

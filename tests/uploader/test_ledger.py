@@ -1,0 +1,38 @@
+"""The ledger survives a restart exactly as written, and refuses to guess at damaged or newer files."""
+
+import msgpack
+import pytest
+
+from tgvid.errors import LedgerError
+from uploader.ledger import Entry, EntryState, Ledger, new_random_id
+
+
+def test_entries_survive_a_reload(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.msgpack")
+    entry = Entry("trip/a.mp4", 10, 123, new_random_id(), album="10:123:trip/a.mp4")
+    ledger.put([entry], now=50.0)
+    entry.state, entry.message_ids, entry.sent_at = EntryState.SENT, [77], 60.0
+    ledger.put([entry], now=60.0)
+    again = Ledger(tmp_path / "ledger.msgpack")
+    assert again.get(entry.key) == entry
+    assert again.get(entry.key).state is EntryState.SENT
+
+
+def test_random_ids_are_signed_64_bit():
+    ids = {new_random_id() for _ in range(200)}
+    assert len(ids) == 200
+    assert all(-(2**63) <= value < 2**63 for value in ids)
+
+
+def test_newer_version_is_refused(tmp_path):
+    path = tmp_path / "ledger.msgpack"
+    path.write_bytes(msgpack.packb({"version": 2, "entries": {}}))
+    with pytest.raises(LedgerError.NewerVersion, match="format version 2"):
+        Ledger(path)
+
+
+def test_damaged_ledger_says_what_to_do(tmp_path):
+    path = tmp_path / "ledger.msgpack"
+    path.write_bytes(b"\xc1")
+    with pytest.raises(LedgerError, match="move it aside"):
+        Ledger(path)

@@ -1,0 +1,42 @@
+"""The outbox scan: handed-off files are taken at once, hand-placed ones once quiet, temporary names never."""
+
+import os
+
+from conftest import hand_off
+
+from uploader.outbox import Outbox, Seen, is_quiet, observe
+
+
+def test_a_change_restarts_the_quiet_time():
+    seen = observe(None, 10, 1, now=0.0)
+    assert observe(seen, 10, 1, now=3.0) == Seen(10, 1, 0.0)
+    grown = observe(seen, 20, 2, now=3.0)
+    assert grown.since == 3.0
+    assert not is_quiet(grown, now=5.0, quiet_seconds=5.0)
+    assert is_quiet(grown, now=8.0, quiet_seconds=5.0)
+
+
+def test_scan_ignores_temporary_names_and_waits_for_hand_placed_files(tmp_path):
+    outbox = tmp_path / "outbox"
+    hand_off(tmp_path, "trip/a.mp4", b"video")
+    for name in (".hidden.mp4", "b.mp4.part", "c.mp4-1234.tmp", ".cache/d.mp4"):
+        (outbox / name).parent.mkdir(parents=True, exist_ok=True)
+        (outbox / name).write_bytes(b"x")
+    (outbox / "by-hand.pdf").write_bytes(b"%PDF")
+    scanner = Outbox(outbox, quiet_seconds=5.0)
+    first = scanner.scan(now=100.0)
+    assert [(a.relpath, a.folder, a.has_sidecar) for a in first] == [("trip/a.mp4", "trip", True)]
+    assert [a.relpath for a in scanner.scan(now=106.0)] == ["by-hand.pdf", "trip/a.mp4"]
+
+
+def test_a_hand_placed_file_still_growing_is_not_taken(tmp_path):
+    path = tmp_path / "outbox" / "growing.bin"
+    path.parent.mkdir()
+    path.write_bytes(b"x")
+    scanner = Outbox(tmp_path / "outbox", quiet_seconds=5.0)
+    scanner.scan(now=0.0)
+    with path.open("ab") as handle:
+        handle.write(b"more")
+    os.utime(path, ns=(10**9, 10**9))
+    assert scanner.scan(now=6.0) == []
+    assert [a.relpath for a in scanner.scan(now=11.0)] == ["growing.bin"]

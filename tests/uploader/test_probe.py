@@ -1,0 +1,42 @@
+"""Files placed in the outbox by hand are recognised from their content, with real media made by PyAV."""
+
+import io
+
+import av
+from conftest import png_bytes, video_bytes
+
+from uploader.probe import probe
+from uploader.sidecar import MediaKind
+
+
+def test_a_video_gets_duration_size_audio_and_a_small_jpeg_thumbnail(tmp_path):
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(video_bytes(seconds=2.0, width=640, height=360))
+    meta = probe(path, "clip.mp4")
+    assert meta.kind is MediaKind.VIDEO
+    assert (meta.width, meta.height, meta.has_audio) == (640, 360, True)
+    assert abs(meta.duration_seconds - 2.0) < 0.1
+    assert meta.thumbnail_jpeg.startswith(b"\xff\xd8") and len(meta.thumbnail_jpeg) < 200_000
+    with av.open(io.BytesIO(meta.thumbnail_jpeg)) as container:
+        thumb = next(container.decode(video=0))
+    assert (thumb.width, thumb.height) == (320, 180)
+
+
+def test_a_silent_video_says_so(tmp_path):
+    path = tmp_path / "silent.mp4"
+    path.write_bytes(video_bytes(audio=False))
+    assert probe(path, "silent.mp4").has_audio is False
+
+
+def test_a_picture_is_an_image(tmp_path):
+    path = tmp_path / "p.png"
+    path.write_bytes(png_bytes(40, 30))
+    meta = probe(path, "p.png")
+    assert (meta.kind, meta.width, meta.height) == (MediaKind.IMAGE, 40, 30)
+
+
+def test_anything_else_is_a_document(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"not media at all\n" * 10)
+    meta = probe(path, "x/notes.txt")
+    assert (meta.kind, meta.size_bytes, meta.source_relpath) == (MediaKind.DOCUMENT, 170, "x/notes.txt")

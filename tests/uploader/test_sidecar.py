@@ -1,0 +1,36 @@
+"""The sidecar format: what the transcoder writes is what the uploader reads; damage and newer versions are named."""
+
+import msgpack
+import pytest
+
+from tgvid.errors import SidecarError
+from uploader import sidecar
+
+
+def test_round_trip_keeps_every_field(tmp_path):
+    meta = sidecar.Sidecar(sidecar.MediaKind.VIDEO, 1234, 2.5, 640, 360, True, "trip/a.mov", "a.mov", b"\xff\xd8jpeg")
+    path = sidecar.path_for(tmp_path / "a.mp4")
+    sidecar.write(path, meta)
+    assert path.name == "a.mp4.meta.msgpack"
+    assert sidecar.read(path) == meta
+
+
+def test_older_fields_missing_get_defaults(tmp_path):
+    path = tmp_path / "a.mp4.meta.msgpack"
+    path.write_bytes(msgpack.packb({"version": 1, "kind": "document", "size_bytes": 5}))
+    assert sidecar.read(path) == sidecar.Sidecar(sidecar.MediaKind.DOCUMENT, 5)
+
+
+def test_newer_version_names_the_version(tmp_path):
+    path = tmp_path / "a.mp4.meta.msgpack"
+    path.write_bytes(msgpack.packb({"version": 7, "kind": "video", "size_bytes": 5}))
+    with pytest.raises(SidecarError.NewerVersion, match="format version 7"):
+        sidecar.read(path)
+
+
+@pytest.mark.parametrize("content", [b"\xc1garbage", msgpack.packb([1, 2]), msgpack.packb({"version": 1, "kind": "x"})])
+def test_damaged_sidecar_names_the_file(tmp_path, content):
+    path = tmp_path / "b.mp4.meta.msgpack"
+    path.write_bytes(content)
+    with pytest.raises(SidecarError, match="b.mp4.meta.msgpack"):
+        sidecar.read(path)

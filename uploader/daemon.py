@@ -1,0 +1,94 @@
+"""The uploader daemon's loop: scan the outbox, send what is ready, sleep until something changes.
+
+Signal handlers only record the signal; the loop stops at the next safe point (between files, or between
+upload parts through the sender's `should_stop`), within seconds. Every send is resumable from the ledger, so
+a stop, crash or SIGKILL anywhere loses nothing and sends nothing twice. The daemon tells systemd READY,
+STATUS, WATCHDOG and STOPPING (tgvid.sd_notify).
+"""
+
+import logging
+import signal
+import time
+from pathlib import Path
+
+from tgvid import sd_notify
+from tgvid.errors import EXIT_OK, TgvidError
+from uploader import status
+from uploader.delivery import Delivery
+from uploader.folder import FolderSender
+from uploader.ledger import Ledger, path_in
+from uploader.outbox import Outbox
+from uploader.sender import Interrupted, Sender
+
+log = logging.getLogger(__name__)
+
+FOLDERS = ("outbox", "sent", "delivered", "quarantine")
+POLL_SECONDS = 1.0
+
+
+def telegram_configured(config) -> bool:
+    telegram = config.telegram
+    has_login = telegram.bot_token or telegram.session or (Path(config.root) / telegram.session_file).exists()
+    return bool(telegram.api_id and telegram.api_hash and has_login)
+
+
+def make_sender(config, should_stop) -> Sender:
+    """The Telegram sender when credentials are configured, else the local-folder sender into delivered/."""
+    if telegram_configured(config):
+        from uploader import telegram
+
+        return telegram.connect(config, should_stop)
+    return FolderSender(Path(config.root) / "delivered")
+
+
+def run(config) -> int:
+    root = Path(config.root)
+    for name in FOLDERS:
+        (root / name).mkdir(parents=True, exist_ok=True)
+    signals: list[int] = []
+
+    def record(signum, _frame):
+        signals.append(signum)
+
+    previous = {sig: signal.signal(sig, record) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def should_stop() -> bool:
+        return bool(signals)
+
+    ledger = Ledger(path_in(root))
+    progress = status.ProgressReporter(root)
+    sender = make_sender(config, should_stop)
+    outbox = Outbox(root / "outbox", config.uploader.quiet_seconds, config.uploader.force_polling)
+    delivery = Delivery(root, ledger, sender, config.uploader, progress)
+    watchdog_seconds = sd_notify.watchdog_interval_seconds()
+    outbox.start()
+    try:
+        log.info("uploader: watching %s, sending to %s", root / "outbox", sender.description)
+        sd_notify.notify("READY=1")
+        last_status = ""
+        while not signals:
+            arrivals = outbox.scan(time.time())
+            status_text = f"STATUS={len(arrivals)} file(s) in outbox"
+            if status_text != last_status:
+                sd_notify.notify(status_text)
+                last_status = status_text
+            try:
+                delivery.run(arrivals, should_stop)
+            except Interrupted:
+                break
+            finally:
+                progress.clear()
+            if watchdog_seconds is not None:
+                sd_notify.notify("WATCHDOG=1")
+            outbox.wait(min(POLL_SECONDS, watchdog_seconds or POLL_SECONDS))
+    except TgvidError as error:
+        log.error("uploader: stopping: %s", error.message)
+        raise
+    finally:
+        sd_notify.notify("STOPPING=1")
+        outbox.stop()
+        sender.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("uploader: stopped on signal %d", signals[0])
+    return EXIT_OK

@@ -1,0 +1,229 @@
+"""Delivery: taking ready outbox files through intent, lookup, send, record and move, exactly once.
+
+For each batch (uploader.album): the ledger entries, each with the random_id its send carries, are written
+before the send; files that already had an intent (a crash or failure came between) are first looked up with
+the sender's `find_sent`; then the batch is sent, the message ids recorded, and only then the files moved to
+sent/ (or deleted). An album the sender refuses is sent again one file at a time. A file that is refused
+alone, fails too often, is too big or has a sidecar from a newer tgvid goes to quarantine/ with a reason file.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tgvid import durable
+from tgvid.errors import SendFailed, SidecarError, TgvidError
+from uploader import album, sidecar
+from uploader.ledger import Entry, EntryState, Ledger, key_for, new_random_id
+from uploader.outbox import Arrival
+from uploader.probe import probe
+from uploader.retry import backoff_seconds
+from uploader.sender import Item, Progress, Receipt, Sender
+
+log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+
+
+def numbered(path: Path) -> Path:
+    """`path`, or "NAME (2).ext", "NAME (3).ext" … beside it: the first name not taken."""
+    candidate, number = path, 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem} ({number}){path.suffix}")
+    return candidate
+
+
+class Delivery:
+    def __init__(self, root: Path, ledger: Ledger, sender: Sender, settings, progress: Progress,
+                 clock: Callable[[], float] = time.time):
+        self.root = Path(root)
+        self.ledger = ledger
+        self.sender = sender
+        self.settings = settings  # the [uploader] section
+        self.progress = progress
+        self.clock = clock
+        self.ready: dict[str, tuple[Arrival, sidecar.Sidecar]] = {}
+
+    def run(self, arrivals: list[Arrival], should_stop: Callable[[], bool]) -> None:
+        """Send what is ready among `arrivals`; return early once `should_stop()` turns true."""
+        now = self.clock()
+        candidates = []
+        self.ready = {}
+        for arrival in arrivals:
+            try:
+                candidate = self._candidate(arrival, now)
+            except OSError as error:  # gone or unreadable since the scan: the next scan sees it as it is then
+                log.error("%s: %s; trying again at the next scan", arrival.relpath, error)
+                continue
+            if candidate is not None:
+                candidates.append(candidate)
+        for batch in album.group(candidates, now, self.settings.album_window_seconds):
+            if should_stop():
+                return
+            try:
+                self._send_batch(batch)
+            except OSError as error:
+                log.error("%s: %s; trying again at the next scan", self.ready[batch.keys[0]][0].relpath, error)
+
+    def _candidate(self, arrival: Arrival, now: float) -> album.Candidate | None:
+        key = key_for(arrival.relpath, arrival.size_bytes, arrival.mtime_ns)
+        entry = self.ledger.get(key)
+        if entry is not None and entry.state is EntryState.SENT:
+            self._finish(arrival, entry)
+            return None
+        if entry is not None and entry.state is EntryState.FAILED:
+            log.info("%s: back from quarantine, trying again", arrival.relpath)
+            entry.state, entry.attempts, entry.not_before = EntryState.SENDING, 0, 0.0
+        if entry is not None and now < entry.not_before:
+            return None
+        try:
+            meta = self._sidecar(arrival)
+        except TgvidError as error:
+            self._quarantine(arrival, entry, f"reading its sidecar: {error.message}")
+            return None
+        limit = self.sender.max_file_bytes
+        if limit is not None and arrival.size_bytes > limit:
+            self._quarantine(arrival, entry, f"not sent: {arrival.size_bytes / MIB:.1f} MiB is over the account's limit of "
+                             f"{limit / MIB:.0f} MiB; have the transcoder make smaller parts (README: Uploader)")
+            return None
+        self.ready[key] = (arrival, meta)
+        return album.Candidate(key, arrival.relpath, arrival.folder, str(meta.kind), arrival.first_seen,
+                               entry.album if entry else "")
+
+    def _sidecar(self, arrival: Arrival) -> sidecar.Sidecar:
+        path = sidecar.path_for(arrival.path)
+        if arrival.has_sidecar:
+            try:
+                return sidecar.read(path)
+            except SidecarError as error:
+                log.warning("%s: %s; probing the file instead", arrival.relpath, error.message)
+        meta = probe(arrival.path, arrival.relpath)
+        sidecar.write(path, meta)
+        log.info("%s: placed by hand, probed as %s", arrival.relpath, meta.kind)
+        return meta
+
+    def _send_batch(self, batch: album.Batch) -> None:
+        now = self.clock()
+        entries, resumed = [], []
+        for key in batch.keys:
+            arrival = self.ready[key][0]
+            entry = self.ledger.get(key)
+            if entry is None:
+                entry = Entry(arrival.relpath, arrival.size_bytes, arrival.mtime_ns, new_random_id(), batch.album)
+            else:
+                resumed.append(entry)
+            entries.append(entry)
+        self.ledger.put(entries, now)
+        items = {entry.key: self._item(entry) for entry in entries}
+        if resumed:
+            for receipt in self._found(self.sender.find_sent([items[entry.key] for entry in resumed])):
+                entry = next(e for e in entries if e.random_id == receipt.random_id)
+                log.info("%s: already delivered before a restart (%s), not sending again", entry.relpath, receipt.where)
+                self._record(entry, receipt)
+                entries.remove(entry)
+        if not entries:
+            return
+        what = f"album of {len(entries)} from {batch.folder}" if len(entries) > 1 else "file"
+        log.info("%s: sending as %s to %s", entries[0].relpath, what, self.sender.description)
+        try:
+            receipts = self.sender.send([items[e.key] for e in entries], batch.caption, self.progress)
+        except SendFailed as error:
+            if error.retry or len(entries) == 1:
+                self._failed(entries, error)
+                return
+            log.warning("%s: album refused (%s); sending its %d files one by one", entries[0].relpath, error.reason,
+                        len(entries))
+            for entry in entries:
+                self._send_alone(entry, items[entry.key], batch.caption)
+            return
+        self._record_all(entries, receipts)
+
+    def _found(self, receipts: list[Receipt]) -> list[Receipt]:
+        """One receipt per file: exact ones as they are; a guess only if no other sent file owns its message
+        (two files of the same name and size, in two folders, would otherwise take each other's message)."""
+        owned = {m for e in self.ledger.entries.values() if e.state is EntryState.SENT for m in e.message_ids}
+        chosen = {}
+        for receipt in receipts:
+            if receipt.random_id not in chosen and (receipt.exact or receipt.message_id not in owned):
+                chosen[receipt.random_id] = receipt
+                owned.add(receipt.message_id)
+        return list(chosen.values())
+
+    def _send_alone(self, entry: Entry, item: Item, caption: str) -> None:
+        try:
+            receipts = self.sender.send([item], caption, self.progress)
+        except SendFailed as error:
+            self._failed([entry], error)
+            return
+        self._record_all([entry], receipts)
+
+    def _item(self, entry: Entry) -> Item:
+        arrival, meta = self.ready[entry.key]
+        return Item(arrival.path, meta, entry.random_id, arrival.folder)
+
+    def _record_all(self, entries: list[Entry], receipts: list[Receipt]) -> None:
+        by_random_id = {receipt.random_id: receipt for receipt in receipts}
+        for entry in entries:
+            self._record(entry, by_random_id[entry.random_id])
+
+    def _record(self, entry: Entry, receipt: Receipt) -> None:
+        entry.state = EntryState.SENT
+        entry.message_ids = [receipt.message_id]
+        entry.where = receipt.where
+        entry.sent_at = self.clock()
+        entry.last_error = ""
+        self.ledger.put([entry], entry.sent_at)
+        log.info("%s: delivered as message %d (%s)", entry.relpath, receipt.message_id, receipt.where)
+        self._finish(self.ready[entry.key][0], entry)
+
+    def _failed(self, entries: list[Entry], error: SendFailed) -> None:
+        now = self.clock()
+        for entry in entries:
+            entry.attempts += 1
+            entry.last_error = error.message
+            if error.retry and entry.attempts < self.settings.max_retries:
+                entry.not_before = now + backoff_seconds(entry.attempts)
+                log.warning("%s: %s; attempt %d of %d, next in %.0f s", entry.relpath, error.reason, entry.attempts,
+                            self.settings.max_retries, entry.not_before - now)
+                self.ledger.put([entry], now)
+            else:
+                tried = f"sending to {self.sender.description}, {entry.attempts} attempt(s)"
+                self._quarantine(self.ready[entry.key][0], entry, f"{tried}; last error: {error.message}")
+
+    def _finish(self, arrival: Arrival, entry: Entry) -> None:
+        """Move (or delete) a file whose message ids are in the ledger: the sidecar first, so that a file
+        found without one after a crash is still recognised by its ledger entry."""
+        meta = sidecar.path_for(arrival.path)
+        if self.settings.delete_after_send:
+            meta.unlink(missing_ok=True)
+            arrival.path.unlink()
+            log.info("%s: deleted after sending", arrival.relpath)
+            return
+        target = numbered(self.root / "sent" / arrival.relpath)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if meta.exists():
+            durable.atomic_rename(meta, sidecar.path_for(target))
+        durable.atomic_rename(arrival.path, target)
+        log.info("%s: moved to %s", arrival.relpath, target.relative_to(self.root))
+
+    def _quarantine(self, arrival: Arrival, entry: Entry | None, reason: str) -> None:
+        folder = self.root / "quarantine"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = numbered(folder / arrival.path.name)
+        when = datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="seconds")
+        text = f"file: outbox/{arrival.relpath}\nwhen: {when}\nby: the uploader\nwhat happened: {reason}\n"
+        durable.atomic_write(target.with_name(target.name + ".reason.txt"), text.encode())
+        meta = sidecar.path_for(arrival.path)
+        if meta.exists():
+            durable.atomic_rename(meta, sidecar.path_for(target))
+        durable.atomic_rename(arrival.path, target)
+        log.error("%s: quarantined as %s: %s", arrival.relpath, target.relative_to(self.root), reason)
+        if entry is None:
+            entry = Entry(arrival.relpath, arrival.size_bytes, arrival.mtime_ns, new_random_id())
+        entry.state = EntryState.FAILED
+        entry.last_error = reason
+        entry.where = str(target)
+        self.ledger.put([entry], self.clock())

@@ -1,0 +1,101 @@
+"""The local-folder sender: delivers into a folder (default `<root>/delivered/`) the way a chat would.
+
+Like a chat it never overwrites: a second delivery of the same name gets a numbered suffix ("a (2).mp4"), so a
+duplicate send is visible. Like Telegram it remembers every random_id it has delivered, so a send repeated
+after a crash returns the first delivery. The record is the delivery itself: the file is first copied to
+`.receipts/<random_id as 16 hex digits>` (atomically), then hard-linked under its shown name in
+`<folder>/<subfolder>/`. The link's inode is the "message id". A repeat finds the receipt, looks for its inode
+among the shown names and links it only if it is not there yet. The folder must support hard links.
+"""
+
+import itertools
+import os
+from pathlib import Path
+
+from tgvid import durable
+from uploader.sender import Item, Progress, Receipt
+
+RECEIPTS = ".receipts"
+CHUNK_BYTES = 1024 * 1024
+
+
+class FolderSender:
+    max_file_bytes = None
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.receipts = self.folder / RECEIPTS
+        self.receipts.mkdir(parents=True, exist_ok=True)
+        for scratch in self.receipts.glob(f"*{durable.TEMP_SUFFIX}"):
+            scratch.unlink()
+        self.description = f"folder {self.folder}"
+
+    def send(self, items: list[Item], caption: str, progress: Progress) -> list[Receipt]:
+        return [self._deliver(item, progress) for item in items]
+
+    def find_sent(self, items: list[Item]) -> list[Receipt]:
+        found = []
+        for item in items:
+            receipt = self._receipt_path(item)
+            shown = self._shown_path(item, receipt) if receipt.exists() else None
+            if shown is not None:
+                found.append(self._receipt(item, shown))
+        return found
+
+    def close(self) -> None:
+        pass
+
+    def _deliver(self, item: Item, progress: Progress) -> Receipt:
+        receipt = self._receipt_path(item)
+        if not receipt.exists():
+            self._copy(item, receipt, progress)
+        shown = self._shown_path(item, receipt) or self._link(item, receipt)
+        return self._receipt(item, shown)
+
+    def _receipt_path(self, item: Item) -> Path:
+        return self.receipts / f"{item.random_id & 0xFFFF_FFFF_FFFF_FFFF:016x}"
+
+    def _receipt(self, item: Item, shown: Path) -> Receipt:
+        return Receipt(item.random_id, shown.stat().st_ino, str(shown))
+
+    def _copy(self, item: Item, receipt: Path, progress: Progress) -> None:
+        temp = durable.temp_path_for(receipt)
+        total = item.path.stat().st_size
+        try:
+            with item.path.open("rb") as source, temp.open("wb") as target:
+                done = 0
+                while chunk := source.read(CHUNK_BYTES):
+                    target.write(chunk)
+                    done += len(chunk)
+                    progress(item, done, total)
+                target.flush()
+                os.fdatasync(target.fileno())
+            durable.atomic_rename(temp, receipt)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+    def _shown_path(self, item: Item, receipt: Path) -> Path | None:
+        """The shown name already linked to `receipt`, if any."""
+        target_folder = self.folder / item.folder
+        if not target_folder.is_dir():
+            return None
+        inode = receipt.stat().st_ino
+        stem, suffix = os.path.splitext(item.name)
+        for candidate in target_folder.iterdir():
+            if candidate.name.startswith(stem) and candidate.name.endswith(suffix) and candidate.stat().st_ino == inode:
+                return candidate
+        return None
+
+    def _link(self, item: Item, receipt: Path) -> Path:
+        target_folder = self.folder / item.folder
+        target_folder.mkdir(parents=True, exist_ok=True)
+        stem, suffix = os.path.splitext(item.name)
+        for number in itertools.count(1):
+            shown = target_folder / (item.name if number == 1 else f"{stem} ({number}){suffix}")
+            try:
+                os.link(receipt, shown)
+            except FileExistsError:
+                continue
+            durable.sync_dir(target_folder)
+            return shown

@@ -1,0 +1,137 @@
+"""The ledger: the uploader's durable record of every send, and the only description of its format.
+
+Exactly once rests on two writes around each send. Before a file is sent its entry is written in state
+`sending` with the `random_id` the send will carry; Telegram remembers every random_id it has seen towards a
+chat, so repeating a send after a crash returns the first message instead of posting a second one. After the
+send the entry becomes `sent` with the message ids. Only then is the file moved to sent/ (or deleted). The
+whole ledger is rewritten atomically (tgvid.durable) on each change.
+
+File `<root>/sent/ledger.msgpack`, format version 1 — a msgpack map `{"version": 1, "entries": {key: entry}}`.
+The key is `"<size_bytes>:<mtime_ns>:<relpath>"`, so a new file that reuses a sent file's name is a new entry.
+An entry is a map:
+
+| key | type | meaning |
+| --- | --- | --- |
+| relpath | str | the file's path relative to outbox/, e.g. "trip/a.mp4" |
+| size_bytes, mtime_ns | int | the file's size and modification time when the intent was recorded |
+| random_id | int | the signed 64-bit id every send of this file carries |
+| album | str | key of the album's first item when sent in an album, "" when sent alone |
+| state | str | EntryState: sending, sent, failed |
+| attempts | int | sends that failed so far |
+| not_before | float | Unix time before which the next attempt must not start |
+| last_error | str | the last failure's message, "" when none |
+| message_ids | list of int | the messages the send produced (local-folder sender: the delivered file's inode) |
+| where | str | the chat, or the delivered file's path; for people |
+| created_at, updated_at, sent_at | float | Unix times; sent_at is 0.0 until sent |
+
+Older versions are upgraded on read; a newer version raises LedgerError.NewerVersion naming the version.
+"""
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import msgpack
+
+from tgvid import durable
+from tgvid.errors import LedgerError
+
+FORMAT_VERSION = 1
+FILE_NAME = "ledger.msgpack"
+
+
+def path_in(root: Path) -> Path:
+    """Where the ledger of the uploader working on `root` lives: beside the files it has sent."""
+    return Path(root) / "sent" / FILE_NAME
+
+
+class EntryState(StrEnum):
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+@dataclass
+class Entry:
+    relpath: str
+    size_bytes: int
+    mtime_ns: int
+    random_id: int
+    album: str = ""
+    state: EntryState = EntryState.SENDING
+    attempts: int = 0
+    not_before: float = 0.0
+    last_error: str = ""
+    message_ids: list[int] = field(default_factory=list)
+    where: str = ""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    sent_at: float = 0.0
+
+    @property
+    def key(self) -> str:
+        return key_for(self.relpath, self.size_bytes, self.mtime_ns)
+
+
+def key_for(relpath: str, size_bytes: int, mtime_ns: int) -> str:
+    return f"{size_bytes}:{mtime_ns}:{relpath}"
+
+
+def new_random_id() -> int:
+    """A fresh signed 64-bit random_id, as Telegram's messages.sendMedia takes it."""
+    return int.from_bytes(os.urandom(8), "big", signed=True)
+
+
+class Ledger:
+    """The entries of a ledger file, loaded at start; `save()` after each change makes it durable."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.entries: dict[str, Entry] = {}
+        durable.remove_temps(self.path)
+        if self.path.exists():
+            self.entries = {entry.key: entry for entry in _load(self.path)}
+
+    def get(self, key: str) -> Entry | None:
+        return self.entries.get(key)
+
+    def put(self, entries: list[Entry], now: float | None = None) -> None:
+        """Add or replace `entries` and save."""
+        now = time.time() if now is None else now
+        for entry in entries:
+            entry.created_at = entry.created_at or now
+            entry.updated_at = now
+            self.entries[entry.key] = entry
+        self.save()
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        document = {"version": FORMAT_VERSION, "entries": {key: _dump(e) for key, e in self.entries.items()}}
+        durable.atomic_write(self.path, msgpack.packb(document, use_bin_type=True))
+
+
+def _dump(entry: Entry) -> dict:
+    return {**asdict(entry), "state": str(entry.state)}
+
+
+def _load(path: Path) -> list[Entry]:
+    try:
+        document = msgpack.unpackb(path.read_bytes(), raw=False, strict_map_key=False)
+    except (OSError, ValueError, msgpack.UnpackException) as error:
+        advice = "move it aside to start a new ledger (files still in outbox/ would be sent again)"
+        raise LedgerError(path, f"{error}; {advice}") from error
+    version = document.get("version") if isinstance(document, dict) else None
+    if not isinstance(version, int) or version < 1:
+        raise LedgerError(path, f"no valid version field (found {version!r})")
+    if version > FORMAT_VERSION:
+        raise LedgerError.NewerVersion(path, found=version, supported=FORMAT_VERSION)
+    names = Entry.__dataclass_fields__
+    try:
+        return [
+            Entry(**{**{k: v for k, v in raw.items() if k in names}, "state": EntryState(raw["state"])})
+            for raw in document["entries"].values()
+        ]
+    except (KeyError, ValueError, TypeError, AttributeError) as error:
+        raise LedgerError(path, f"bad entry: {error}") from error

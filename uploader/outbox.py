@@ -1,0 +1,115 @@
+"""The outbox: which files in `<root>/outbox/` are complete and waiting, found by scanning, woken by watchdog.
+
+A file with a sidecar beside it is complete (the transcoder renames it in after writing the sidecar). A file
+without one was put there by hand and is taken once its size and mtime have stayed the same for
+`quiet_seconds`. Dotfiles, files in dot-folders, `.part`/`.tmp` names and sidecars themselves are ignored.
+Watchdog only wakes the daemon early; the scan decides, so a missed event costs at most one poll interval.
+"""
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchdog.events import FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
+
+from uploader import sidecar
+
+TEMPORARY_SUFFIXES = (".part", ".tmp")
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A file's size and mtime, and since when (Unix time) they have not changed."""
+
+    size_bytes: int
+    mtime_ns: int
+    since: float
+
+
+@dataclass(frozen=True)
+class Arrival:
+    path: Path
+    relpath: str  # relative to outbox/, "/"-separated
+    folder: str  # relpath's folder, "" at the top
+    size_bytes: int
+    mtime_ns: int
+    first_seen: float
+    has_sidecar: bool
+
+
+def observe(previous: Seen | None, size_bytes: int, mtime_ns: int, now: float) -> Seen:
+    """The file's new Seen record: unchanged size and mtime keep `since`, any change restarts it."""
+    if previous is not None and (previous.size_bytes, previous.mtime_ns) == (size_bytes, mtime_ns):
+        return previous
+    return Seen(size_bytes, mtime_ns, now)
+
+
+def is_quiet(seen: Seen, now: float, quiet_seconds: float) -> bool:
+    return now - seen.since >= quiet_seconds
+
+
+def is_temporary(name: str) -> bool:
+    return name.startswith(".") or name.endswith(TEMPORARY_SUFFIXES) or name.endswith(sidecar.SUFFIX)
+
+
+class _Wake(FileSystemEventHandler):
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def on_any_event(self, event):
+        self.event.set()
+
+
+class Outbox:
+    def __init__(self, folder: Path, quiet_seconds: float, force_polling: bool = False):
+        self.folder = Path(folder)
+        self.quiet_seconds = quiet_seconds
+        self.woken = threading.Event()
+        self.seen: dict[str, Seen] = {}
+        self.first_seen: dict[str, float] = {}
+        self.observer = PollingObserver() if force_polling else Observer()
+        self.observer.schedule(_Wake(self.woken), str(self.folder), recursive=True)
+
+    def start(self) -> None:
+        self.observer.start()
+
+    def stop(self) -> None:
+        self.observer.stop()
+        self.observer.join()
+
+    def wait(self, timeout_seconds: float) -> None:
+        """Sleep until something changes in the outbox, or `timeout_seconds` pass."""
+        self.woken.wait(timeout_seconds)
+        self.woken.clear()
+
+    def scan(self, now: float) -> list[Arrival]:
+        """The complete files now in the outbox, in path order."""
+        arrivals = []
+        present = set()
+        for directory, folders, names in os.walk(self.folder):
+            folders[:] = sorted(name for name in folders if not name.startswith("."))
+            for name in sorted(names):
+                if is_temporary(name):
+                    continue
+                path = Path(directory) / name
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:
+                    continue
+                relpath = path.relative_to(self.folder).as_posix()
+                present.add(relpath)
+                self.first_seen.setdefault(relpath, now)
+                seen = self.seen[relpath] = observe(self.seen.get(relpath), stat.st_size, stat.st_mtime_ns, now)
+                has_sidecar = sidecar.path_for(path).exists()
+                if has_sidecar or is_quiet(seen, now, self.quiet_seconds):
+                    folder = relpath.rpartition("/")[0]
+                    arrivals.append(
+                        Arrival(path, relpath, folder, stat.st_size, stat.st_mtime_ns, self.first_seen[relpath], has_sidecar)
+                    )
+        for gone in set(self.seen) - present:
+            del self.seen[gone]
+            del self.first_seen[gone]
+        return arrivals

@@ -1,0 +1,58 @@
+"""The sender interface: what the daemon hands a sender, what it gets back, and how a sender fails.
+
+A sender delivers one batch (a single file or an album) and returns one Receipt per file. Every file carries
+the random_id recorded in the ledger before the send; a sender must make a repeated send with the same
+random_id return the first delivery instead of making a second one (Telegram does this server-side; the
+local-folder sender keeps its own record). `find_sent` is the second line of defence, asked after a crash:
+which of these files are already delivered; a sender that can only guess (by name and size) returns every
+candidate, newest first, marked `exact=False`.
+
+A sender raises SendFailed (tgvid.errors) naming the file: `retry=True` for passing trouble (network, server
+errors), `retry=False` when the file or album was refused; ConfigError when nothing can be sent (no rights in
+the chat, login gone); Interrupted when the daemon is stopping.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from uploader.sidecar import Sidecar
+
+
+@dataclass(frozen=True)
+class Item:
+    path: Path
+    sidecar: Sidecar
+    random_id: int
+    folder: str  # relative to outbox/, "" at the top
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass(frozen=True)
+class Receipt:
+    random_id: int
+    message_id: int
+    where: str  # the chat, or the delivered file's path
+    exact: bool = True  # False for a look-up by name and size, which another file with both the same may match
+
+
+Progress = Callable[[Item, int, int], None]  # (item, bytes done, bytes total)
+
+
+class Interrupted(Exception):
+    """The daemon was asked to stop during a send; the ledger's intent lets the next start finish it."""
+
+
+class Sender(Protocol):
+    description: str  # where files go, for log lines; never holds a credential
+    max_file_bytes: int | None  # None: no limit
+
+    def send(self, items: list[Item], caption: str, progress: Progress) -> list[Receipt]: ...
+
+    def find_sent(self, items: list[Item]) -> list[Receipt]: ...
+
+    def close(self) -> None: ...

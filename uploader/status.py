@@ -1,0 +1,93 @@
+"""The uploader's status: what `tgvid status` shows (pending, sending with percent, sent today, failed).
+
+Read from folders and files only, never from the running daemon: the outbox, the ledger, and
+`<root>/uploader.progress.msgpack`, which the daemon rewrites (atomically, at most once a second) while a
+file goes up: a msgpack map with `file` (str), `done_bytes`, `total_bytes` (int), `bytes_per_second` (float)
+and `updated_at` (Unix time). The same reporter writes the progress lines of the log.
+"""
+
+import logging
+import time
+from datetime import datetime
+from pathlib import Path
+
+import msgpack
+
+from tgvid import durable
+from uploader.ledger import EntryState, Ledger, path_in
+from uploader.outbox import is_temporary
+from uploader.sender import Item
+
+log = logging.getLogger(__name__)
+
+PROGRESS_FILE = "uploader.progress.msgpack"
+REPORT_INTERVAL_SECONDS = 1.0
+MIB = 1024 * 1024
+
+
+class ProgressReporter:
+    """Called by a sender as bytes go up; logs and records percent and speed at most once a second."""
+
+    def __init__(self, root: Path, clock=time.monotonic):
+        self.path = Path(root) / PROGRESS_FILE
+        durable.remove_temps(self.path)
+        self.clock = clock
+        self.current: Path | None = None
+        self.started = self.last_report = 0.0
+
+    def __call__(self, item: Item, done_bytes: int, total_bytes: int) -> None:
+        now = self.clock()
+        if item.path != self.current:
+            self.current, self.started, self.last_report = item.path, now, now
+        if now - self.last_report < REPORT_INTERVAL_SECONDS and done_bytes < total_bytes:
+            return
+        self.last_report = now
+        speed = done_bytes / max(now - self.started, 1e-6)
+        percent = 100 * done_bytes / max(total_bytes, 1)
+        log.info("%s: %.0f %% of %.1f MiB sent, %.2f MiB/s", item.name, percent, total_bytes / MIB, speed / MIB)
+        record = {"file": item.name, "done_bytes": done_bytes, "total_bytes": total_bytes,
+                  "bytes_per_second": speed, "updated_at": time.time()}
+        durable.atomic_write(self.path, msgpack.packb(record))
+
+    def clear(self) -> None:
+        self.current = None
+        self.path.unlink(missing_ok=True)
+
+
+def collect(config) -> dict:
+    """A JSON-able report of the uploader's state under `config.root`."""
+    root = Path(config.root)
+    outbox = root / "outbox"
+    pending = sorted(
+        path.relative_to(outbox).as_posix()
+        for path in (outbox.rglob("*") if outbox.is_dir() else [])
+        if path.is_file() and not any(is_temporary(part) for part in path.relative_to(outbox).parts)
+    )
+    entries = list(Ledger(path_in(root)).entries.values())
+    midnight = datetime.now().replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    progress_path = root / PROGRESS_FILE
+    sending = msgpack.unpackb(progress_path.read_bytes()) if progress_path.exists() else None
+    return {
+        "pending": pending,
+        "sending": sending,
+        "sent_today": sum(1 for e in entries if e.state is EntryState.SENT and e.sent_at >= midnight),
+        "sent_total": sum(1 for e in entries if e.state is EntryState.SENT),
+        "retrying": [{"file": e.relpath, "attempts": e.attempts, "last_error": e.last_error}
+                     for e in entries if e.state is EntryState.SENDING and e.attempts],
+        "failed": [{"file": e.relpath, "where": e.where, "reason": e.last_error}
+                   for e in entries if e.state is EntryState.FAILED],
+    }
+
+
+def render(report: dict) -> str:
+    lines = [f"uploader: {len(report['pending'])} pending, {report['sent_today']} sent today "
+             f"({report['sent_total']} in all), {len(report['failed'])} failed"]
+    sending = report["sending"]
+    if sending:
+        percent = 100 * sending["done_bytes"] / max(sending["total_bytes"], 1)
+        lines.append(f"  sending {sending['file']}: {percent:.0f} % of {sending['total_bytes'] / MIB:.1f} MiB, "
+                     f"{sending['bytes_per_second'] / MIB:.2f} MiB/s")
+    lines += [f"  pending {name}" for name in report["pending"]]
+    lines += [f"  retrying {r['file']} (attempt {r['attempts']}): {r['last_error']}" for r in report["retrying"]]
+    lines += [f"  failed {f['file']} → {f['where']}" for f in report["failed"]]
+    return "\n".join(lines)

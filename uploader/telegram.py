@@ -1,0 +1,382 @@
+"""The Telegram sender (Telethon over MTProto) and `tgvid login`.
+
+Uploads go through our own part loop (`upload.saveFilePart`, or `saveBigFilePart` above 10 MB, with Telethon's
+part sizes), so a flood-waited or missing part is saved again under the same file_id. Sends are hand-built
+`messages.sendMedia` / `messages.sendMultiMedia` requests carrying the random_ids stored in the ledger: Telethon's
+`send_file` would draw new ids and, for albums, drop each item's thumbnail and attributes. Album items are first
+turned into server media with `messages.uploadMedia`. Reactions to errors follow ../shared/TELEGRAM.md: flood
+waits are waited out (and logged), network and server trouble is retried with backoff, a refused file or album
+is SendFailed(retry=False), and a chat we cannot post to or a login that is gone stops the daemon (ConfigError).
+
+Credentials (API hash, bot token, session string, phone number) are never logged. The login is kept as a
+Telethon string session: from `telegram.session` (TGVID_TELEGRAM_SESSION), or in `<root>/<session_file>`,
+written with mode 0600. A string session carries the data centre's address and key, so pointing the uploader
+at Telegram's test servers or at a local fake needs no code change.
+"""
+
+import asyncio
+import hashlib
+import io
+import itertools
+import logging
+import mimetypes
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from telethon import TelegramClient, errors, utils
+from telethon.sessions import StringSession
+from telethon.tl import functions, types
+
+from tgvid import durable
+from tgvid.errors import EXIT_OK, ConfigError, SendFailed
+from uploader.retry import backoff_seconds
+from uploader.sender import Interrupted, Item, Progress, Receipt
+from uploader.sidecar import MediaKind, Sidecar
+
+log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+BIG_FILE_BYTES = 10 * MIB  # above this, parts go up with saveBigFilePart (Telethon's threshold)
+LIMIT_BYTES = 2000 * MIB
+PREMIUM_LIMIT_BYTES = 4000 * MIB
+CAPTION_LIMIT = 1024
+NETWORK_ATTEMPTS = 5
+PHOTO_MAX_BYTES = 10 * MIB
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+HISTORY_LIMIT = 100
+
+PASSING = (OSError, errors.ServerError, errors.RpcCallFailError, errors.TimedOutError)  # OSError: connection, timeout
+WAIT = (errors.FloodWaitError, errors.FloodPremiumWaitError, errors.SlowModeWaitError)
+NOT_AS_PHOTO = (errors.PhotoInvalidDimensionsError, errors.PhotoSaveFileInvalidError, errors.PhotoExtInvalidError)
+CANNOT_POST = (errors.ChatWriteForbiddenError, errors.ChatSendMediaForbiddenError, errors.ChannelPrivateError,
+               errors.ChatAdminRequiredError, errors.UserBannedInChannelError, errors.PeerIdInvalidError,
+               errors.ForbiddenError)
+LOGIN_GONE = (errors.AuthKeyUnregisteredError, errors.SessionRevokedError, errors.AuthKeyDuplicatedError,
+              errors.UnauthorizedError)
+
+
+def sends_as_photo(meta: Sidecar, name: str) -> bool:
+    """Whether Telegram takes the image as a photo: JPEG/PNG/WebP, ≤ 10 MB, w+h ≤ 10000, sides at most 1:20."""
+    short, long_ = sorted((meta.width, meta.height))
+    return (meta.kind is MediaKind.IMAGE and name.lower().endswith(PHOTO_EXTENSIONS) and meta.size_bytes <= PHOTO_MAX_BYTES
+            and short > 0 and short + long_ <= 10000 and long_ <= 20 * short)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """How a file went up: needed to save a part again under the same file_id."""
+
+    file_id: int
+    part_bytes: int
+    parts: int
+    big: bool
+
+
+class TelegramSender:
+    def __init__(self, client: TelegramClient, loop: asyncio.AbstractEventLoop, chat: str, premium: bool,
+                 should_stop: Callable[[], bool], sleep=asyncio.sleep, sign_in: Callable | None = None):
+        """`sign_in(client)` is awaited when the session is not logged in; without it that is a ConfigError."""
+        self.client = client
+        self.sign_in = sign_in
+        self.loop = loop
+        self.chat = chat
+        self.should_stop = should_stop
+        self.sleep = sleep
+        self.max_file_bytes = PREMIUM_LIMIT_BYTES if premium else LIMIT_BYTES
+        self.description = f"Telegram chat {chat}"
+        self.peer = None
+
+    def send(self, items: list[Item], caption: str, progress: Progress) -> list[Receipt]:
+        return self.loop.run_until_complete(self._send(items, caption[:CAPTION_LIMIT], progress))
+
+    def find_sent(self, items: list[Item]) -> list[Receipt]:
+        return self.loop.run_until_complete(self._find_sent(items))
+
+    def close(self) -> None:
+        close_client(self.client, self.loop)
+
+    def start(self) -> None:
+        """Connect, check the login and find the chat now, so that a wrong setting shows at start."""
+        self.loop.run_until_complete(self._peer(Path("telegram")))
+
+    async def _peer(self, path: Path):
+        """The chat to send to; connects, logs in and resolves it on first use (again after a failed start)."""
+        if self.peer is None:
+            if not self.client.is_connected():
+                await self._call(self.client.connect(), path)
+            if not await self._call(self.client.is_user_authorized(), path):
+                if self.sign_in is None:
+                    raise ConfigError(path, "the Telegram session is not logged in: run `tgvid login`")
+                await self._call(self.sign_in(self.client), path)
+            chat = int(self.chat) if self.chat.lstrip("-").isdigit() else self.chat
+            try:
+                self.peer = await self._call(self.client.get_input_entity(chat), path)
+            except (ValueError, errors.RPCError) as error:
+                raise ConfigError(f"telegram.chat {self.chat}", f"cannot find this chat: {error}") from error
+        return self.peer
+
+    async def _send(self, items: list[Item], caption: str, progress: Progress) -> list[Receipt]:
+        peer = await self._peer(items[0].path)
+        uploads = [await self._upload_media(item, progress) for item in items]
+        if len(items) == 1:
+            (item, (media, upload)) = items[0], uploads[0]
+            try:
+                return await self._send_media(item, upload, lambda m=media: functions.messages.SendMediaRequest(
+                    peer, m, message=caption, random_id=item.random_id))
+            except NOT_AS_PHOTO as error:
+                log.warning("%s: not taken as a photo (%s); sending it as a document", item.name, error)
+                document = self._document(item, media.file)
+                return await self._send_media(item, upload, lambda: functions.messages.SendMediaRequest(
+                    peer, document, message=caption, random_id=item.random_id))
+        singles = []
+        for index, (item, (media, upload)) in enumerate(zip(items, uploads, strict=True)):
+            try:
+                server_media = await self._send_media(
+                    item, upload, lambda m=media: functions.messages.UploadMediaRequest(peer, m), answer=True)
+            except NOT_AS_PHOTO as error:
+                raise SendFailed(item.path, f"not taken as a photo in an album ({error})", retry=False) from error
+            singles.append(types.InputSingleMedia(self._server_media(item, server_media), random_id=item.random_id,
+                                                  message=caption if index == 0 else ""))
+        return await self._send_media(items[0], None, lambda: functions.messages.SendMultiMediaRequest(peer, singles))
+
+    async def _send_media(self, item: Item, upload: Upload | None, request: Callable, answer: bool = False):
+        """Call `request()` (made anew for each try, with the same random_id): save missing parts again."""
+        for _ in range(NETWORK_ATTEMPTS):
+            try:
+                result = await self._invoke(request(), item.path, network_retries=1 if not answer else NETWORK_ATTEMPTS)
+            except (errors.FilePartMissingError, errors.FilePart0MissingError) as error:
+                if upload is None:
+                    raise SendFailed(item.path, f"Telegram lost an album item's part ({error})", retry=True) from error
+                which = getattr(error, "which", 0)
+                log.warning("%s: Telegram lost part %d; saving it again", item.name, which)
+                await self._save_part(item.path, upload, which)
+                continue
+            except NOT_AS_PHOTO:
+                raise  # the caller sends it again as a document
+            except errors.RPCError as error:
+                raise self._refusal(item, error) from error
+            return result if answer else self._receipts(item, result)
+        raise SendFailed(item.path, "Telegram kept losing uploaded parts", retry=True)
+
+    def _refusal(self, item: Item, error: errors.RPCError) -> Exception:
+        reason = f"{error.__class__.__name__}: {error}"
+        if isinstance(error, LOGIN_GONE):
+            return ConfigError(item.path, f"the Telegram login is gone ({reason}); run `tgvid login` again and make "
+                                          "sure no other process uses the same session")
+        if isinstance(error, CANNOT_POST):
+            return ConfigError(item.path, f"cannot post to {self.chat} ({reason}); check telegram.chat and the "
+                                          "account's rights there. Every file is kept in outbox/")
+        return SendFailed(item.path, reason, retry=False)
+
+    def _receipts(self, item: Item, result) -> list[Receipt]:
+        ids = {u.random_id: u.id for u in getattr(result, "updates", []) if isinstance(u, types.UpdateMessageID)}
+        if not ids:
+            raise SendFailed(item.path, "Telegram's answer named no message; looking it up on the next attempt",
+                             retry=True)
+        return [Receipt(random_id, message_id, self.description) for random_id, message_id in ids.items()]
+
+    async def _invoke(self, request, path: Path, network_retries: int = NETWORK_ATTEMPTS):
+        """Send one request: wait out flood waits, retry network and server trouble with backoff.
+
+        A send is given `network_retries=1`: when its answer is lost, it may have been applied, so the
+        daemon's next attempt looks the message up in the chat before sending again.
+        """
+        for attempt in itertools.count(1):
+            if self.should_stop():
+                raise Interrupted()
+            try:
+                return await self.client(request)
+            except WAIT as error:
+                log.warning("%s: Telegram asks to wait %d s (%s); waiting", path.name, error.seconds,
+                            error.__class__.__name__)
+                await self._wait(error.seconds)
+            except PASSING as error:
+                if attempt >= network_retries or isinstance(error, errors.RandomIdDuplicateError):
+                    raise SendFailed(path, f"network or server trouble: {error.__class__.__name__}: {error}",
+                                     retry=True) from error
+                delay = backoff_seconds(attempt, base_seconds=1.0, cap_seconds=30.0)
+                log.warning("%s: %s (%s); retrying in %.0f s", path.name, error.__class__.__name__, error, delay)
+                await self._wait(delay)
+                if not self.client.is_connected():
+                    await self._call(self.client.connect(), path)
+
+    async def _call(self, coroutine, path: Path):
+        try:
+            return await coroutine
+        except PASSING as error:
+            raise SendFailed(path, f"cannot reach Telegram: {error}", retry=True) from error
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep `seconds`, but stop early (raising Interrupted) when the daemon is asked to stop."""
+        left = seconds
+        while left > 0:
+            if self.should_stop():
+                raise Interrupted()
+            await self.sleep(min(left, 0.5))
+            left -= 0.5
+
+    async def _upload_media(self, item: Item, progress: Progress):
+        meta = item.sidecar
+        size = item.path.stat().st_size
+        with item.path.open("rb") as handle:
+            file, upload = await self._upload(item, handle, size, lambda done: progress(item, done, size))
+        if meta.kind is MediaKind.IMAGE and sends_as_photo(meta, item.name):
+            return types.InputMediaUploadedPhoto(file), upload
+        if meta.kind is not MediaKind.VIDEO:
+            return self._document(item, file), upload
+        thumb = None
+        if meta.thumbnail_jpeg:
+            thumb_stream = io.BytesIO(meta.thumbnail_jpeg)
+            thumb, _ = await self._upload(item, thumb_stream, len(meta.thumbnail_jpeg), lambda done: None, "thumb.jpg")
+        attributes = [
+            types.DocumentAttributeVideo(meta.duration_seconds, meta.width, meta.height, supports_streaming=True,
+                                         nosound=not meta.has_audio),
+            types.DocumentAttributeFilename(item.name),
+        ]
+        return types.InputMediaUploadedDocument(file, "video/mp4", attributes, thumb=thumb,
+                                                nosound_video=not meta.has_audio), upload
+
+    def _document(self, item: Item, file) -> types.InputMediaUploadedDocument:
+        mime = mimetypes.guess_type(item.name)[0] or "application/octet-stream"
+        return types.InputMediaUploadedDocument(file, mime, [types.DocumentAttributeFilename(item.name)],
+                                                force_file=True)
+
+    async def _upload(self, item: Item, handle, size: int, progress: Callable[[int], None], name: str = ""):
+        """Save `size` bytes from `handle` in parts under a fresh file_id; return the InputFile and the Upload."""
+        part_bytes = utils.get_appropriated_part_size(size) * 1024
+        upload = Upload(int.from_bytes(os.urandom(8), "big", signed=True), part_bytes,
+                        max(1, -(-size // part_bytes)), size > BIG_FILE_BYTES)
+        md5 = hashlib.md5()
+        done = 0
+        for part in range(upload.parts):
+            data = handle.read(part_bytes)
+            md5.update(data)
+            await self._invoke(self._part_request(upload, part, data), item.path)
+            done += len(data)
+            progress(done)
+        name = name or item.name
+        if upload.big:
+            return types.InputFileBig(upload.file_id, upload.parts, name), upload
+        return types.InputFile(upload.file_id, upload.parts, name, md5.hexdigest()), upload
+
+    async def _save_part(self, path: Path, upload: Upload, part: int) -> None:
+        with path.open("rb") as handle:
+            handle.seek(part * upload.part_bytes)
+            await self._invoke(self._part_request(upload, part, handle.read(upload.part_bytes)), path)
+
+    @staticmethod
+    def _part_request(upload: Upload, part: int, data: bytes):
+        if upload.big:
+            return functions.upload.SaveBigFilePartRequest(upload.file_id, part, upload.parts, data)
+        return functions.upload.SaveFilePartRequest(upload.file_id, part, data)
+
+    @staticmethod
+    def _server_media(item: Item, answer):
+        """The InputMedia an album item needs, from messages.uploadMedia's answer."""
+        if isinstance(answer, types.MessageMediaPhoto):
+            return types.InputMediaPhoto(utils.get_input_photo(answer.photo))
+        if isinstance(answer, types.MessageMediaDocument):
+            return types.InputMediaDocument(utils.get_input_document(answer.document))
+        raise SendFailed(item.path, f"Telegram turned it into {answer.__class__.__name__}", retry=False)
+
+    async def _find_sent(self, items: list[Item]) -> list[Receipt]:
+        """Recent messages in the chat that may carry one of `items` (same file name and size), newest first."""
+        peer = await self._peer(items[0].path)
+        history = await self._invoke(functions.messages.GetHistoryRequest(
+            peer, offset_id=0, offset_date=None, add_offset=0, limit=HISTORY_LIMIT, max_id=0, min_id=0, hash=0),
+            items[0].path)
+        wanted = {(item.name, item.path.stat().st_size): item for item in items}
+        found = []
+        for message in history.messages:
+            document = getattr(getattr(message, "media", None), "document", None)
+            if not isinstance(document, types.Document):
+                continue
+            for attribute in document.attributes:
+                item = wanted.get((getattr(attribute, "file_name", None), document.size))
+                if isinstance(attribute, types.DocumentAttributeFilename) and item is not None:
+                    found.append(Receipt(item.random_id, message.id, self.description, exact=False))
+        return found
+
+
+def close_client(client: TelegramClient, loop: asyncio.AbstractEventLoop) -> None:
+    """Disconnect inside `loop` (outside a running loop Telethon would pick a loop of its own) and close it."""
+
+    async def disconnect():
+        await client.disconnect()
+
+    loop.run_until_complete(disconnect())
+    loop.close()
+
+
+def session_text(config) -> str:
+    """The string session: from the setting (or TGVID_TELEGRAM_SESSION), else the session file, else ""."""
+    if config.telegram.session:
+        return config.telegram.session
+    path = session_path(config)
+    return path.read_text().strip() if path.exists() else ""
+
+
+def session_path(config) -> Path:
+    return Path(config.root) / config.telegram.session_file
+
+
+def write_session(config, client: TelegramClient) -> None:
+    """Write the login as a string session to the session file, mode 0600: it is a full credential."""
+    durable.atomic_write(session_path(config), client.session.save().encode(), 0o600)
+
+
+def new_client(config) -> TelegramClient:
+    # flood_sleep_threshold=0 and request_retries=0 (a single attempt) leave every wait and retry to TelegramSender,
+    # which logs them and can stop in the middle; raise_last_call_error keeps Telethon's error types.
+    return TelegramClient(StringSession(session_text(config)), config.telegram.api_id, config.telegram.api_hash,
+                          flood_sleep_threshold=0, request_retries=0, raise_last_call_error=True)
+
+
+def connect(config, should_stop: Callable[[], bool]) -> TelegramSender:
+    """A TelegramSender for the configured login and chat, started when Telegram can be reached.
+
+    Raises ConfigError when there is no login or no such chat. When Telegram cannot be reached, the sender
+    is returned all the same and connects when files are waiting, so a daemon started offline keeps running.
+    """
+
+    async def sign_in(client):
+        if not config.telegram.bot_token:
+            raise ConfigError(session_path(config),
+                              "no Telegram login: run `tgvid login`, or set telegram.bot_token")
+        await client.sign_in(bot_token=config.telegram.bot_token)
+        if not config.telegram.session:  # a session given in the environment stays there
+            write_session(config, client)
+
+    sender = TelegramSender(new_client(config), asyncio.new_event_loop(), config.telegram.chat,
+                            config.uploader.premium, should_stop, sign_in=sign_in)
+    try:
+        sender.start()
+    except SendFailed as error:
+        log.warning("%s; trying again when files are waiting", error.message)
+    except BaseException:
+        sender.close()
+        raise
+    return sender
+
+
+def login(config) -> int:
+    """Log a user account in interactively (phone, code, 2FA password) and save the session file, mode 0600."""
+    if not (config.telegram.api_id and config.telegram.api_hash):
+        raise ConfigError("telegram.api_id", "set telegram.api_id and telegram.api_hash (from my.telegram.org) first")
+    Path(config.root).mkdir(parents=True, exist_ok=True)
+    loop = asyncio.new_event_loop()
+    client = new_client(config)
+    async def start():
+        # Telethon prompts for the phone number, the code and the 2FA password; none of them is logged.
+        await client.start(bot_token=config.telegram.bot_token or None)
+        write_session(config, client)
+        return await client.get_me()
+
+    try:
+        me = loop.run_until_complete(start())
+    finally:
+        close_client(client, loop)
+    print(f"logged in as {utils.get_display_name(me)}; session saved in {session_path(config)} (mode 0600)")
+    return EXIT_OK
