@@ -70,10 +70,14 @@ class Outbox:
         self.woken = threading.Event()
         self.seen: dict[str, Seen] = {}
         self.first_seen: dict[str, float] = {}
-        self.observer = PollingObserver() if force_polling else Observer()
-        self.observer.schedule(_Wake(self.woken), str(self.folder), recursive=True)
+        self.force_polling = force_polling
+        self.observer = None
 
     def start(self) -> None:
+        # Scheduling starts watchdog's inotify reader thread, so it waits until the daemon starts watching:
+        # a scan alone (as the tests and `status` do) leaves no thread behind.
+        self.observer = PollingObserver() if self.force_polling else Observer()
+        self.observer.schedule(_Wake(self.woken), str(self.folder), recursive=True)
         self.observer.start()
 
     def stop(self) -> None:
