@@ -1,1 +1,2 @@
-"""The pieces both daemons use: settings, durable writes, the error family, logging and sd_notify."""
+"""The pieces both daemons use: settings, durable writes, the error family, the sidecar format, logging and
+sd_notify."""

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tgvid import durable
+from tgvid import durable, sidecar
 from tgvid.errors import SendFailed, SidecarError, TgvidError
-from uploader import album, sidecar
+from uploader import album
 from uploader.ledger import Entry, EntryState, Ledger, key_for, new_random_id
 from uploader.outbox import Arrival
 from uploader.probe import probe

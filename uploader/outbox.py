@@ -15,7 +15,7 @@ from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from uploader import sidecar
+from tgvid import sidecar
 
 TEMPORARY_SUFFIXES = (".part", ".tmp")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import av
 
-from uploader.sidecar import MediaKind, Sidecar
+from tgvid.sidecar import MediaKind, Sidecar
 
 THUMBNAIL_MAX_PIXELS = 320
 IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe")

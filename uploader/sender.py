@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from uploader.sidecar import Sidecar
+from tgvid.sidecar import Sidecar
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,9 @@ from telethon.tl import functions, types
 
 from tgvid import durable
 from tgvid.errors import EXIT_OK, ConfigError, SendFailed
+from tgvid.sidecar import MediaKind, Sidecar
 from uploader.retry import backoff_seconds
 from uploader.sender import Interrupted, Item, Progress, Receipt
-from uploader.sidecar import MediaKind, Sidecar
 
 log = logging.getLogger(__name__)
 

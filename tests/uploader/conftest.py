@@ -13,8 +13,7 @@ import av
 import numpy as np
 import pytest
 
-from tgvid import durable
-from uploader import sidecar
+from tgvid import durable, sidecar
 from uploader.probe import thumbnail_jpeg
 
 DAEMON = Path(__file__).parent.parent.parent / "daemon.py"

@@ -16,10 +16,10 @@ from fake_telegram import FakeTelegram, file_names
 from telethon.tl import functions
 from telethon_internals import LoopbackDataCentre
 
+from tgvid.sidecar import MediaKind, Sidecar
 from uploader import telegram
 from uploader.ledger import Ledger, new_random_id, path_in
 from uploader.sender import Item
-from uploader.sidecar import MediaKind, Sidecar
 
 API_HASH = "0123456789abcdef0123456789abcdef"
 BOT_TOKEN = "123456789:AAE-secret-bot-token-never-logged"

@@ -5,8 +5,8 @@ import io
 import av
 from conftest import png_bytes, video_bytes
 
+from tgvid.sidecar import MediaKind
 from uploader.probe import probe
-from uploader.sidecar import MediaKind
 
 
 def test_a_video_gets_duration_size_audio_and_a_small_jpeg_thumbnail(tmp_path):

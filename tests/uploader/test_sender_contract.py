@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from tgvid.sidecar import MediaKind, Sidecar
 from uploader.folder import FolderSender
 from uploader.ledger import new_random_id
 from uploader.sender import Item
-from uploader.sidecar import MediaKind, Sidecar
 
 
 @pytest.fixture(params=["folder", "telegram"])

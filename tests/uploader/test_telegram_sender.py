@@ -10,8 +10,8 @@ from conftest import hand_off, hand_off_video, png_bytes
 from fake_telegram import Fault, file_names, request_types
 from telethon.tl import functions, types
 
+from tgvid import sidecar
 from tgvid.errors import ConfigError, SendFailed
-from uploader import sidecar
 from uploader.delivery import Delivery
 from uploader.ledger import EntryState, Ledger, new_random_id, path_in
 from uploader.outbox import Outbox

@@ -3,8 +3,8 @@
 import msgpack
 import pytest
 
+from tgvid import sidecar
 from tgvid.errors import SidecarError
-from uploader import sidecar
 
 
 def test_round_trip_keeps_every_field(tmp_path):
