@@ -1,7 +1,7 @@
 """Probing a file that a person put into the outbox by hand: what it is, its size, duration and thumbnail.
 
 The result is a Sidecar, as the transcoder would have written it. Video: duration, width and height from
-the first video stream and a JPEG thumbnail of its first frame, at most 320 px on each side. Image (a single
+the first video stream and a JPEG thumbnail of a representative frame (tgvid.thumbnail). Image (a single
 picture in an image container): a photo. Anything PyAV cannot open, or without a video stream: a document.
 """
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import av
 
 from tgvid.sidecar import MediaKind, Sidecar
+from tgvid.thumbnail import thumbnail_of
 
-THUMBNAIL_MAX_PIXELS = 320
 IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe")
 
 
@@ -29,8 +29,7 @@ def probe(path: Path, relpath: str) -> Sidecar:
                 return Sidecar(MediaKind.IMAGE, size_bytes, 0.0, width, height, False, relpath, path.name)
             duration_seconds = _duration_seconds(container, stream)
             has_audio = bool(container.streams.audio)
-            frame = next(container.decode(stream), None)
-            thumbnail = thumbnail_jpeg(frame) if frame is not None else None
+        thumbnail = thumbnail_of(path)
     except (av.FFmpegError, UnicodeDecodeError):
         return document
     return Sidecar(MediaKind.VIDEO, size_bytes, duration_seconds, width, height, has_audio, relpath, path.name, thumbnail)
@@ -42,17 +41,3 @@ def _duration_seconds(container, stream) -> float:
     if container.duration is not None:
         return float(Fraction(container.duration, av.time_base))
     return 0.0
-
-
-def thumbnail_jpeg(frame: av.VideoFrame) -> bytes:
-    """The frame scaled to fit 320×320 (same aspect, even sides) and encoded as a baseline JPEG."""
-    scale = min(1.0, THUMBNAIL_MAX_PIXELS / max(frame.width, frame.height))
-    width = max(2, int(frame.width * scale) // 2 * 2)
-    height = max(2, int(frame.height * scale) // 2 * 2)
-    encoder = av.CodecContext.create("mjpeg", "w")
-    encoder.width, encoder.height = width, height
-    encoder.pix_fmt = "yuvj420p"
-    encoder.time_base = Fraction(1, 25)
-    packets = encoder.encode(frame.reformat(width=width, height=height, format="yuvj420p"))
-    packets += encoder.encode(None)
-    return b"".join(bytes(packet) for packet in packets)

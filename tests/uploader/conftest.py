@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tgvid import durable, sidecar
-from uploader.probe import thumbnail_jpeg
+from tgvid.thumbnail import jpeg_of
 
 DAEMON = Path(__file__).parent.parent.parent / "daemon.py"
 
@@ -68,7 +68,7 @@ def hand_off_video(root: Path, relpath: str, **options) -> Path:
         frame = next(container.decode(video=0))
     return hand_off(root, relpath, data, "video", duration_seconds=options.get("seconds", 1.0),
                     width=frame.width, height=frame.height, has_audio=options.get("audio", True),
-                    thumbnail_jpeg=thumbnail_jpeg(frame))
+                    thumbnail_jpeg=jpeg_of(frame))
 
 
 def wait_for(condition, deadline_seconds: float = 30.0, what: str = "condition"):
