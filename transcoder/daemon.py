@@ -1,0 +1,371 @@
+"""The transcoder daemon: takes complete files from inbox/, runs one job at a time cheapest first, hands
+finished files to outbox/, quarantines what cannot work, and never stops because of one file.
+
+Each job (and each first look at a new file) runs in a child process: a hung decoder is killed when its
+checkpoint stops moving for `stall_seconds`, a crash fails only that job, and SIGTERM or SIGINT stops the
+daemon within seconds by killing the child; every job resumes from its checkpoint on the next start.
+Signal handlers only record the signal. A running transcode yields at its next segment boundary when
+cheaper work is ready. The loop tells systemd READY, STATUS, WATCHDOG and STOPPING (tgvid.sd_notify).
+"""
+
+import hashlib
+import logging
+import multiprocessing
+import queue as queues
+import shutil
+import signal
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from tgvid import sd_notify, sidecar
+from tgvid.errors import EXIT_OK
+from tgvid.thumbnail import thumbnail_of
+from transcoder import checkpoint, handoff, history, inbox
+from transcoder.job import EngineSettings
+from transcoder.queue import TRANSCODES, Waiting, backoff_seconds, next_job, should_yield, work_class
+from transcoder.verdict import Kind
+
+log = logging.getLogger(__name__)
+
+FOLDERS = ("inbox", "work", "outbox", "quarantine", "originals", "sent", "delivered")
+LOOP_SECONDS = 1.0
+CLASSIFY_TIMEOUT_SECONDS = 120.0
+NO_SPACE_RETRY_SECONDS = 60.0
+SPACE_MARGIN_BYTES = 64 * 1024 * 1024
+SPACE_PER_SOURCE_BYTE = 2  # segments, audio and the joined file together stay under twice the source
+
+
+def job_id(relpath: str) -> str:
+    return hashlib.sha1(relpath.encode()).hexdigest()[:10]
+
+
+def label(relpath: str) -> str:
+    return f"job {job_id(relpath)} {relpath}"
+
+
+# --- what runs in the child processes --------------------------------------------------------------------
+
+def _classify_child(source: str, salvage: bool, answers) -> None:
+    from tgvid.errors import Rejected
+    from transcoder.probe import probe
+    from transcoder.verdict import decide
+
+    try:
+        verdict = decide(probe(Path(source)), salvage)
+        answers.put((verdict.kind.value, "; ".join(verdict.reasons)))
+    except Rejected as error:
+        answers.put((Kind.REJECT.value, error.reason))
+
+
+def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked, answers, log_level: str) -> None:
+    from tgvid import logs
+    from tgvid.errors import TgvidError
+    from transcoder.job import run_job
+
+    logs.setup(log_level)
+    work = Path(job_dir)
+    try:
+        result = run_job(Path(source), work, work / "joined.mp4", settings, label=job_label,
+                         should_yield=yield_asked.is_set)
+    except TgvidError as error:
+        answers.put(("error", type(error).__name__, error.reason or error.message))
+        return
+    except Exception as error:  # the process boundary: a bug fails this one job, never the daemon
+        log.exception("%s: unexpected error", job_label)
+        answers.put(("error", type(error).__name__, str(error)))
+        return
+    if result.status != "done":
+        answers.put(("yielded",))
+        return
+    is_video = result.verdict.kind != Kind.IMAGE
+    meta = sidecar.Sidecar(
+        kind=sidecar.MediaKind.VIDEO if is_video else sidecar.MediaKind.IMAGE,
+        size_bytes=Path(result.output).stat().st_size, duration_seconds=result.duration_seconds,
+        width=result.width, height=result.height, has_audio=result.has_audio,
+        thumbnail_jpeg=thumbnail_of(Path(result.output)) if is_video else None)
+    answers.put(("done", str(result.output), meta))
+
+
+# --- the daemon -------------------------------------------------------------------------------------------
+
+@dataclass
+class Running:
+    relpath: str
+    kind: Kind
+    process: multiprocessing.Process
+    answers: multiprocessing.Queue
+    yield_asked: object
+    started_at: float
+    recovered: bool
+
+
+class TranscoderDaemon:
+    def __init__(self, config):
+        self.config = config
+        self.settings = config.transcoder
+        self.root = Path(config.root)
+        self.inbox, self.work = self.root / "inbox", self.root / "work"
+        self.context = multiprocessing.get_context("spawn")
+        self.signals: list[int] = []
+        self.sightings: dict[str, tuple[inbox.Sighting, float]] = {}
+        self.classifying: dict[str, tuple[multiprocessing.Process, multiprocessing.Queue, float]] = {}
+        self.waiting: dict[str, Waiting] = {}
+        self.failures: dict[str, int] = {}
+        self.running: Running | None = None
+        self.recovered: set[str] = set()
+        self.space_warned = False
+        self.history = history.load(self.work)
+        self.saved: history.History | None = None
+
+    # Start and stop --------------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        for name in FOLDERS:
+            (self.root / name).mkdir(parents=True, exist_ok=True)
+        previous = {sig: signal.signal(sig, lambda signum, _frame: self.signals.append(signum))
+                    for sig in (signal.SIGTERM, signal.SIGINT)}
+        watcher = inbox.Watcher(self.inbox, self.settings.force_polling)
+        try:
+            self.recover()
+            log.info("transcoder: watching %s", self.inbox)
+            sd_notify.notify("READY=1")
+            watchdog_seconds = sd_notify.watchdog_interval_seconds()
+            while not self.signals:
+                self.step(time.time())
+                if watchdog_seconds is not None:
+                    sd_notify.notify("WATCHDOG=1")
+                watcher.wait(min(LOOP_SECONDS, watchdog_seconds or LOOP_SECONDS))
+        finally:
+            sd_notify.notify("STOPPING=1")
+            self.stop_children()
+            watcher.stop()
+            self.save_history()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        log.info("transcoder: stopped; every job resumes from its checkpoint at the next start")
+        return EXIT_OK
+
+    def stop_children(self) -> None:
+        """Kill the running job and any classification: a segment in flight is abandoned, never handed on."""
+        children = [process for process, _, _ in self.classifying.values()]
+        if self.running is not None:
+            children.append(self.running.process)
+            log.info("%s: stopped mid-job; it resumes from its checkpoint", label(self.running.relpath))
+        for process in children:
+            process.kill()
+            process.join()
+
+    def recover(self) -> None:
+        """Rebuild the state from the folders: finish interrupted handoffs, drop folders no source needs."""
+        for entry in sorted(self.work.iterdir()):
+            if entry.name == history.FILE_NAME:
+                continue
+            if not entry.is_dir():
+                entry.unlink()  # a temp file of an interrupted history write
+                continue
+            target = handoff.finish_interrupted(self.root, entry, self.settings.keep_originals)
+            if target is not None:
+                log.info("job %s: finished the handoff a restart interrupted: %s", entry.name, target.name)
+                continue
+            try:
+                state = checkpoint.load(entry)
+            except checkpoint.CheckpointError:
+                shutil.rmtree(entry)  # nothing it proves: scratch
+                continue
+            source = Path(state.source["path"])
+            if not source.exists():
+                log.info("job %s: its source %s is gone; removing the job folder", entry.name, source)
+                shutil.rmtree(entry)
+                continue
+            self.recovered.add(entry.name)
+            self.history.recoveries += 1
+            log.info("job %s %s: will resume after restart from segment %d/%d", entry.name, source.name,
+                     state.segments_done() + 1, max(1, len(state.segments)))
+
+    # One turn of the loop --------------------------------------------------------------------------------
+
+    def step(self, now: float) -> None:
+        self.look_at_inbox(now)
+        self.collect_classifications(now)
+        if self.running is not None:
+            self.watch_running(now)
+        if self.running is None:
+            self.start_next(now)
+        self.save_history()
+        sd_notify.notify(f"STATUS={self.status_line()}")
+
+    def look_at_inbox(self, now: float) -> None:
+        present = set()
+        for seen in inbox.scan(self.inbox):
+            present.add(seen.relpath)
+            since = inbox.stable_since(self.sightings.get(seen.relpath), seen, now)
+            self.sightings[seen.relpath] = (seen, since)
+            known = seen.relpath in self.waiting or seen.relpath in self.classifying or (
+                self.running is not None and self.running.relpath == seen.relpath)
+            if known or not inbox.is_quiet(since, now, self.settings.quiet_seconds):
+                continue
+            if inbox.held_open_for_writing(self.inbox / seen.relpath):
+                continue
+            self.classify(seen.relpath, now)
+        for gone in set(self.sightings) - present:
+            del self.sightings[gone]
+            self.waiting.pop(gone, None)
+
+    def classify(self, relpath: str, now: float) -> None:
+        answers = self.context.Queue()
+        process = self.context.Process(target=_classify_child,
+                                       args=(str(self.inbox / relpath), self.settings.salvage, answers), daemon=True)
+        process.start()
+        self.classifying[relpath] = (process, answers, now)
+
+    def collect_classifications(self, now: float) -> None:
+        for relpath, (process, answers, started) in list(self.classifying.items()):
+            try:
+                kind, reasons = answers.get_nowait()
+            except queues.Empty:
+                if process.is_alive() and now - started < CLASSIFY_TIMEOUT_SECONDS:
+                    continue
+                process.kill()
+                kind, reasons = None, f"probing did not finish (exit code {process.exitcode})"
+            process.join()
+            del self.classifying[relpath]
+            if kind is None:
+                self.fail(relpath, Kind.REJECT, reasons, now)
+            elif kind == Kind.REJECT:
+                self.quarantine(relpath, "probing the file", f"rejected: {reasons}")
+            else:
+                self.waiting[relpath] = Waiting(relpath, Kind(kind), now)
+                log.info("%s: queued as %s (%s)", label(relpath), kind, reasons)
+
+    def start_next(self, now: float) -> None:
+        chosen = next_job(list(self.waiting.values()), now)
+        if chosen is None:
+            return
+        source = self.inbox / chosen.relpath
+        needed = source.stat().st_size * SPACE_PER_SOURCE_BYTE + SPACE_MARGIN_BYTES
+        free = shutil.disk_usage(self.work).free
+        if chosen.kind != Kind.IMAGE and chosen.kind != Kind.PASS and free < needed:
+            if not self.space_warned:
+                log.warning("%s: waiting for disk space: needs about %d MiB in %s, %d MiB free",
+                            label(chosen.relpath), needed >> 20, self.work, free >> 20)
+                self.space_warned = True
+            return
+        self.space_warned = False
+        del self.waiting[chosen.relpath]
+        answers, yield_asked = self.context.Queue(), self.context.Event()
+        job_dir = self.work / job_id(chosen.relpath)
+        process = self.context.Process(
+            target=_job_child, daemon=True,
+            args=(str(source), str(job_dir), EngineSettings.from_config(self.settings), label(chosen.relpath),
+                  yield_asked, answers, self.config.log_level))
+        process.start()
+        recovered = job_dir.name in self.recovered
+        self.running = Running(chosen.relpath, chosen.kind, process, answers, yield_asked, now, recovered)
+        log.info("%s: started (%s)%s", label(chosen.relpath), chosen.kind, " after a restart" if recovered else "")
+
+    def watch_running(self, now: float) -> None:
+        running = self.running
+        try:
+            answer = running.answers.get_nowait()
+        except queues.Empty:
+            answer = None
+        if answer is None:
+            if not running.process.is_alive():
+                running.process.join()
+                self.running = None
+                self.fail(running.relpath, running.kind, f"the job's process died (exit code "
+                          f"{running.process.exitcode})", now)
+                return
+            last_progress = max(running.started_at, self.checkpoint_time(running.relpath))
+            if now - last_progress > self.settings.stall_seconds:
+                running.process.kill()
+                running.process.join()
+                self.running = None
+                self.fail(running.relpath, running.kind,
+                          f"stalled: no progress for {int(now - last_progress)} s (a hung decoder?)", now)
+                return
+            if work_class(running.kind) == TRANSCODES and not running.yield_asked.is_set() and should_yield(
+                    running.kind, list(self.waiting.values()), now):
+                log.info("%s: cheaper work is waiting; yielding at the next segment", label(running.relpath))
+                running.yield_asked.set()
+            return
+        running.process.join()
+        self.running = None
+        if answer[0] == "yielded":
+            self.history.deferred += 1
+            log.info("%s: deferred for cheaper work; it resumes from its checkpoint", label(running.relpath))
+            self.waiting[running.relpath] = Waiting(running.relpath, running.kind, running.started_at)
+        elif answer[0] == "done":
+            self.finish(running, Path(answer[1]), answer[2], now)
+        elif answer[1] == "Rejected":
+            self.quarantine(running.relpath, f"a {running.kind} job", f"rejected: {answer[2]}")
+        elif answer[1] == "NoSpace":
+            log.warning("%s: %s; trying again in %d s", label(running.relpath), answer[2], NO_SPACE_RETRY_SECONDS)
+            self.waiting[running.relpath] = Waiting(running.relpath, running.kind, running.started_at,
+                                                    now + NO_SPACE_RETRY_SECONDS)
+        else:
+            self.fail(running.relpath, running.kind, f"{answer[1]}: {answer[2]}", now)
+
+    def checkpoint_time(self, relpath: str) -> float:
+        try:
+            return checkpoint.path_in(self.work / job_id(relpath)).stat().st_mtime
+        except FileNotFoundError:
+            return 0.0
+
+    # Endings ---------------------------------------------------------------------------------------------
+
+    def finish(self, running: Running, media: Path, meta: sidecar.Sidecar, now: float) -> None:
+        relpath = running.relpath
+        meta = replace(meta, source_relpath=relpath, source_name=Path(relpath).name)
+        target = handoff.hand_off(self.root, relpath, media, self.work / job_id(relpath), meta,
+                                  self.settings.keep_originals)
+        self.history.completed += 1
+        self.history.conversion_seconds += now - running.started_at
+        if running.recovered:
+            self.history.recoveries_succeeded += 1
+            self.recovered.discard(job_id(relpath))
+        self.failures.pop(relpath, None)
+        log.info("%s: completed in %.1f s: outbox/%s", label(relpath), now - running.started_at,
+                 target.relative_to(self.root / "outbox"))
+
+    def fail(self, relpath: str, kind: Kind, error: str, now: float) -> None:
+        self.history.failed += 1
+        failures = self.failures[relpath] = self.failures.get(relpath, 0) + 1
+        if failures >= self.settings.max_retries:
+            self.quarantine(relpath, f"a {kind} job, {failures} attempt(s)", error)
+            return
+        delay = backoff_seconds(failures, self.settings.retry_backoff_seconds)
+        log.warning("%s: failed (attempt %d of %d): %s; trying again in %.0f s", label(relpath), failures,
+                    self.settings.max_retries, error, delay)
+        self.waiting[relpath] = Waiting(relpath, kind, now, now + delay)
+
+    def quarantine(self, relpath: str, tried: str, error: str) -> None:
+        target = handoff.quarantine(self.root, relpath, tried, error)
+        shutil.rmtree(self.work / job_id(relpath), ignore_errors=True)
+        self.history.quarantined += 1
+        self.failures.pop(relpath, None)
+        self.waiting.pop(relpath, None)
+        log.error("%s: quarantined as %s: %s", label(relpath), target.relative_to(self.root), error)
+
+    # What status shows -----------------------------------------------------------------------------------
+
+    def save_history(self) -> None:
+        """Write the counters and queue when they changed (not every second: phones and Pis write to flash)."""
+        self.history.queue = [{"relpath": w.relpath, "kind": str(w.kind), "arrived_at": w.arrived_at,
+                               "not_before": w.not_before} for w in self.waiting.values()]
+        self.history.running = None if self.running is None else {
+            "relpath": self.running.relpath, "kind": str(self.running.kind), "job_id": job_id(self.running.relpath),
+            "started_at": self.running.started_at}
+        snapshot = replace(self.history, updated_at=0.0)
+        if snapshot != self.saved:
+            history.save(self.work, self.history)
+            self.saved = snapshot
+
+    def status_line(self) -> str:
+        doing = f"working on {self.running.relpath}" if self.running else "idle"
+        return f"{doing}; {len(self.waiting)} waiting, {self.history.completed} done"
+
+
+def run(config) -> int:
+    return TranscoderDaemon(config).run()

@@ -1,0 +1,98 @@
+"""Handoff and quarantine: where a source and its output go when a job ends.
+
+A handoff writes the sidecar (tgvid.sidecar) next to the output's place in outbox/, then renames the
+output into place (the pass-through source itself, moved not copied), then puts the source away in
+originals/ (or deletes it when `keep_originals` is false) and removes the job folder. Before any of that
+it writes `work/<job>/handoff.msgpack`, so that a crash part-way is finished on restart instead of
+converting again. Its format, version 1: a msgpack map with `version`, `source_relpath`, `media` (the file
+being handed on, absolute), `target` (its place in outbox/, absolute) and `sidecar` (the sidecar's map).
+
+Quarantine moves the source to quarantine/ (same relative path) with NAME.reason.txt beside it: what was
+tried, the error, and when.
+"""
+
+import logging
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import msgpack
+
+from tgvid import durable, sidecar
+
+log = logging.getLogger(__name__)
+
+MARKER = "handoff.msgpack"
+FORMAT_VERSION = 1
+
+
+def free_name(path: Path) -> Path:
+    """`path`, or `NAME (2).ext`, `NAME (3).ext`… when something (or its sidecar) is already there."""
+    candidate, number = path, 1
+    while candidate.exists() or sidecar.path_for(candidate).exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem} ({number}){path.suffix}")
+    return candidate
+
+
+def outbox_target(root: Path, relpath: str, is_video: bool) -> Path:
+    """Videos arrive as NAME.mp4; images keep their name. The inbox folder is kept below outbox/."""
+    target = Path(root) / "outbox" / relpath
+    return free_name(target.with_suffix(".mp4") if is_video else target)
+
+
+def hand_off(root: Path, relpath: str, media: Path, job_dir: Path, meta: sidecar.Sidecar,
+             keep_originals: bool) -> Path:
+    """Move `media` into outbox/ with its sidecar, put the source away, remove `job_dir`. Returns the target."""
+    job_dir.mkdir(parents=True, exist_ok=True)
+    target = outbox_target(root, relpath, meta.kind == sidecar.MediaKind.VIDEO)
+    marker = {"version": FORMAT_VERSION, "source_relpath": relpath, "media": str(media), "target": str(target),
+              "sidecar": asdict(meta) | {"kind": str(meta.kind)}}
+    durable.atomic_write(job_dir / MARKER, msgpack.packb(marker, use_bin_type=True))
+    return _complete(Path(root), job_dir, marker, keep_originals)
+
+
+def finish_interrupted(root: Path, job_dir: Path, keep_originals: bool) -> Path | None:
+    """Complete a handoff a crash interrupted; None when `job_dir` holds none."""
+    try:
+        marker = msgpack.unpackb((job_dir / MARKER).read_bytes(), raw=False)
+    except FileNotFoundError:
+        return None
+    return _complete(Path(root), job_dir, marker, keep_originals)
+
+
+def _complete(root: Path, job_dir: Path, marker: dict, keep_originals: bool) -> Path:
+    media, target = Path(marker["media"]), Path(marker["target"])
+    relpath = marker["source_relpath"]
+    source = root / "inbox" / relpath
+    if media.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fields = dict(marker["sidecar"])
+        meta = sidecar.Sidecar(**fields | {"kind": sidecar.MediaKind(fields["kind"]),
+                                           "size_bytes": media.stat().st_size})
+        sidecar.write(sidecar.path_for(target), meta)
+        durable.atomic_rename(media, target)
+    if source.exists() and source != media:
+        if keep_originals:
+            kept = free_name(root / "originals" / relpath)
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            durable.atomic_rename(source, kept)
+        else:
+            source.unlink()
+    shutil.rmtree(job_dir, ignore_errors=True)
+    return target
+
+
+def quarantine(root: Path, relpath: str, what_was_tried: str, error: str) -> Path:
+    """Move the inbox source to quarantine/ with a reason file a person can read. Returns the new path."""
+    source = Path(root) / "inbox" / relpath
+    target = free_name(Path(root) / "quarantine" / relpath)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    when = time.strftime("%Y-%m-%d %H:%M:%S %z")
+    reason = (f"file:   {relpath}\nwhen:   {when}\ntried:  {what_was_tried}\nerror:  {error}\n\n"
+              f"Fix the file, or move it back into inbox/ to try again.\n")
+    durable.atomic_write(target.with_name(target.name + ".reason.txt"), reason.encode())
+    if source.exists():
+        durable.atomic_rename(source, target)
+    return target

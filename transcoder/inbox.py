@@ -1,0 +1,128 @@
+"""The inbox: which files in it are complete and ready to take, and a watcher that wakes the daemon.
+
+A file is taken once its size and mtime have not changed for `quiet_seconds` and no process holds it open
+for writing (checked through /proc where there is one). Names of downloads in progress (`.part`,
+`.crdownload`, `.tmp`, dotfiles) are passed over until they are renamed. The watcher uses inotify through
+watchdog and falls back to polling where inotify is missing (some Android storage); a close-after-write
+only wakes the daemon early, the quiet time still applies.
+"""
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchdog.events import FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
+
+log = logging.getLogger(__name__)
+
+TEMPORARY_SUFFIXES = (".part", ".crdownload", ".tmp", ".partial", ".download", ".!qb", ".opdownload")
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """What a scan saw of one file: enough to tell whether it has stopped changing."""
+
+    relpath: str
+    size_bytes: int
+    mtime_ns: int
+
+
+def is_temporary(relpath: str) -> bool:
+    """A name a download or copy in progress uses; the file is taken only after it is renamed."""
+    parts = Path(relpath).parts
+    name = parts[-1].lower()
+    return any(part.startswith(".") for part in parts) or name.endswith(TEMPORARY_SUFFIXES) or name.startswith("~")
+
+
+def stable_since(previous: tuple[Sighting, float] | None, current: Sighting, now: float) -> float:
+    """When `current` was first seen unchanged: `now` if it is new or changed, else the earlier time."""
+    if previous is None or previous[0] != current:
+        return now
+    return previous[1]
+
+
+def is_quiet(first_seen_unchanged: float, now: float, quiet_seconds: float) -> bool:
+    return now - first_seen_unchanged >= quiet_seconds
+
+
+def scan(inbox: Path) -> list[Sighting]:
+    """Every regular file below `inbox` whose name is not a temporary one, with its size and mtime."""
+    found = []
+    for folder, folders, files in os.walk(inbox):
+        folders[:] = [f for f in folders if not f.startswith(".")]
+        for name in files:
+            path = Path(folder) / name
+            relpath = path.relative_to(inbox).as_posix()
+            if is_temporary(relpath):
+                continue
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue  # renamed or removed since the folder was listed
+            found.append(Sighting(relpath, stat.st_size, stat.st_mtime_ns))
+    return found
+
+
+def held_open_for_writing(path: Path) -> bool:
+    """True when some process has `path` open for writing (Linux /proc; False where that cannot be seen)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return False
+    target = os.path.realpath(path)
+    for pid in os.listdir(proc):
+        if not pid.isdigit():
+            continue
+        fd_dir = proc / pid / "fd"
+        try:
+            descriptors = os.listdir(fd_dir)
+        except OSError:
+            continue  # gone, or another user's process
+        for fd in descriptors:
+            try:
+                if os.readlink(fd_dir / fd) != target:
+                    continue
+                flags = int(next(line for line in (proc / pid / "fdinfo" / fd).read_text().splitlines()
+                                 if line.startswith("flags:")).split()[1], 8)
+            except (OSError, StopIteration, ValueError):
+                continue
+            if flags & (os.O_WRONLY | os.O_RDWR):
+                return True
+    return False
+
+
+class _Wake(FileSystemEventHandler):
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def on_any_event(self, event) -> None:
+        self.event.set()
+
+
+class Watcher:
+    """Sets `changed` whenever something in the folder changes; the daemon scans then, and at least once a
+    second in any case."""
+
+    def __init__(self, folder: Path, force_polling: bool = False):
+        self.changed = threading.Event()
+        self.folder = folder
+        self.observer = PollingObserver(timeout=1) if force_polling else Observer()
+        try:
+            self.observer.schedule(_Wake(self.changed), str(folder), recursive=True)
+            self.observer.start()
+        except OSError as error:  # no inotify here (some Android storage, exhausted watches)
+            log.warning("inbox %s: inotify unavailable (%s); polling instead", folder, error)
+            self.observer = PollingObserver(timeout=1)
+            self.observer.schedule(_Wake(self.changed), str(folder), recursive=True)
+            self.observer.start()
+
+    def wait(self, seconds: float) -> None:
+        self.changed.wait(seconds)
+        self.changed.clear()
+
+    def stop(self) -> None:
+        self.observer.stop()
+        self.observer.join()

@@ -1,0 +1,47 @@
+"""The job queue's decisions, as pure functions: which class a verdict belongs to, which job runs next,
+when a running transcode yields, and how long a failed job waits before its next try.
+
+Cheap work first: images, then pass/remux/audio jobs, then transcodes; oldest first within a class.
+"""
+
+from dataclasses import dataclass
+
+from transcoder.verdict import Kind
+
+IMAGES, CHEAP, TRANSCODES = 0, 1, 2
+CLASS_NAMES = {IMAGES: "images", CHEAP: "pass/remux/audio", TRANSCODES: "transcodes"}
+MAX_BACKOFF_SECONDS = 3600.0
+
+
+def work_class(kind: Kind) -> int:
+    if kind == Kind.IMAGE:
+        return IMAGES
+    if kind == Kind.TRANSCODE:
+        return TRANSCODES
+    return CHEAP
+
+
+@dataclass(frozen=True)
+class Waiting:
+    relpath: str
+    kind: Kind
+    arrived_at: float  # when the file was first seen complete
+    not_before: float = 0.0  # a failed job waits for its backoff to pass
+
+
+def next_job(waiting: list[Waiting], now: float) -> Waiting | None:
+    """The cheapest class first, oldest first within it, skipping jobs still backing off."""
+    ready = [w for w in waiting if w.not_before <= now]
+    if not ready:
+        return None
+    return min(ready, key=lambda w: (work_class(w.kind), w.arrived_at, w.relpath))
+
+
+def should_yield(running: Kind, waiting: list[Waiting], now: float) -> bool:
+    """A running job gives way (at its next segment boundary) to ready work of a cheaper class."""
+    return any(work_class(w.kind) < work_class(running) and w.not_before <= now for w in waiting)
+
+
+def backoff_seconds(failures: int, base_seconds: float) -> float:
+    """Wait before try number `failures + 1`: the base, doubling with each failure, capped at an hour."""
+    return min(MAX_BACKOFF_SECONDS, base_seconds * 2 ** max(0, failures - 1))
