@@ -8,9 +8,11 @@ Signal handlers only record the signal. A running transcode yields at its next s
 cheaper work is ready. The loop tells systemd READY, STATUS, WATCHDOG and STOPPING (tgvid.sd_notify).
 """
 
+import ctypes
 import hashlib
 import logging
 import multiprocessing
+import os
 import queue as queues
 import shutil
 import signal
@@ -46,7 +48,22 @@ def label(relpath: str) -> str:
 
 # --- what runs in the child processes --------------------------------------------------------------------
 
-def _classify_child(source: str, salvage: bool, answers) -> None:
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Have Linux kill this child when the daemon dies, even by SIGKILL: an orphaned job would go on writing
+    to a job folder that the restarted daemon gives to a new child."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return  # not Linux: a restart may briefly overlap with the orphan
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _classify_child(source: str, salvage: bool, answers, parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
     from tgvid.errors import Rejected
     from transcoder.probe import probe
     from transcoder.verdict import decide
@@ -58,7 +75,9 @@ def _classify_child(source: str, salvage: bool, answers) -> None:
         answers.put((Kind.REJECT.value, error.reason))
 
 
-def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked, answers, log_level: str) -> None:
+def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked, answers, log_level: str,
+               parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
     from tgvid import logs
     from tgvid.errors import TgvidError
     from transcoder.job import run_job
@@ -215,7 +234,8 @@ class TranscoderDaemon:
     def classify(self, relpath: str, now: float) -> None:
         answers = self.context.Queue()
         process = self.context.Process(target=_classify_child,
-                                       args=(str(self.inbox / relpath), self.settings.salvage, answers), daemon=True)
+                                       args=(str(self.inbox / relpath), self.settings.salvage, answers, os.getpid()),
+                                       daemon=True)
         process.start()
         self.classifying[relpath] = (process, answers, now)
 
@@ -258,7 +278,7 @@ class TranscoderDaemon:
         process = self.context.Process(
             target=_job_child, daemon=True,
             args=(str(source), str(job_dir), EngineSettings.from_config(self.settings), label(chosen.relpath),
-                  yield_asked, answers, self.config.log_level))
+                  yield_asked, answers, self.config.log_level, os.getpid()))
         process.start()
         recovered = job_dir.name in self.recovered
         self.running = Running(chosen.relpath, chosen.kind, process, answers, yield_asked, now, recovered)

@@ -1,0 +1,152 @@
+"""The real `tgvid transcoder` process: cheap work overtakes a long transcode, bad files go to quarantine,
+a SIGKILL costs at most the segment in flight, files still being written wait, folders keep their paths."""
+
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import msgpack
+
+from tests import checks
+from tests.daemon.conftest import wait_for
+from tests.media import write_image, write_video
+from transcoder.checkpoint import load
+from transcoder.daemon import job_id
+
+
+def outbox_files(root: Path) -> set[str]:
+    return {p.relative_to(root / "outbox").as_posix() for p in (root / "outbox").rglob("*")
+            if p.is_file() and not p.name.endswith(".meta.msgpack")}
+
+
+def segments_done(root: Path, relpath: str) -> int:
+    try:
+        return load(root / "work" / job_id(relpath)).segments_done()
+    except Exception:  # noqa: BLE001 - not written yet
+        return 0
+
+
+def drop(source: Path, inbox: Path, relpath: str) -> None:
+    """Copy into the inbox under a temporary name, then rename: what a careful copier does."""
+    target = inbox / relpath
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    shutil.copyfile(source, partial)
+    partial.rename(target)
+
+
+def test_cheap_files_overtake_a_long_transcode_and_a_cut_file_is_quarantined(tmp_path, daemon):
+    media = tmp_path / "media"
+    media.mkdir()
+    long_source = write_video(media / "long.mkv", seconds=30, width=640, height=360, codec="mpeg4",
+                              audio_codec="ac3")
+    ready = write_video(media / "ready.mp4", options={"movflags": "+faststart"})
+    moov_at_end = write_video(media / "camera.mp4")
+    photo = write_image(media / "photo.jpg")
+    whole = write_video(media / "whole.mkv", seconds=10, codec="mpeg4", audio_channels=())
+    cut = media / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 4])
+
+    running = daemon(segment_seconds=0.5, preset="medium")
+    inbox = tmp_path / "inbox"
+    drop(long_source, inbox, "long.mkv")
+    wait_for(lambda: segments_done(tmp_path, "long.mkv") >= 2, 60, "the long transcode's first segments")
+    for source, name in ((ready, "ready.mp4"), (moov_at_end, "camera.mp4"), (photo, "photo.jpg"), (cut, "cut.mkv")):
+        drop(source, inbox, name)
+
+    cheap = {"ready.mp4", "camera.mp4", "photo.jpg"}
+    wait_for(lambda: cheap <= outbox_files(tmp_path), 60, "the cheap files in outbox/")
+    assert "long.mp4" not in outbox_files(tmp_path), "the long transcode finished before the cheap files"
+    wait_for(lambda: (tmp_path / "quarantine" / "cut.mkv.reason.txt").exists(), 30, "the cut file's quarantine")
+    reason = (tmp_path / "quarantine" / "cut.mkv.reason.txt").read_text()
+    assert "cut off" in reason and "cut.mkv" in reason
+    assert (tmp_path / "quarantine" / "cut.mkv").read_bytes() == cut.read_bytes()
+
+    wait_for(lambda: "long.mp4" in outbox_files(tmp_path), 120, "the long transcode")
+    assert "yielding at the next segment" in running.log()
+    checks.assert_faithful(checks.facts(long_source), checks.facts(tmp_path / "outbox" / "long.mp4"))
+    assert (tmp_path / "originals" / "long.mkv").read_bytes() == long_source.read_bytes()
+    assert (tmp_path / "outbox" / "ready.mp4").read_bytes() == ready.read_bytes(), "a pass file is moved as it is"
+    assert running.stop() == 0
+
+
+def test_sigkill_mid_transcode_resumes_from_the_checkpoint(tmp_path, daemon):
+    source = write_video(tmp_path / "long.mkv", seconds=12, width=640, height=360, codec="mpeg4", audio_codec="ac3")
+    first = daemon(segment_seconds=0.5, preset="medium")
+    drop(source, tmp_path / "inbox", "long.mkv")
+    wait_for(lambda: segments_done(tmp_path, "long.mkv") >= 4, 60, "four segments")
+    first.stop(signal.SIGKILL)
+    state = load(tmp_path / "work" / job_id("long.mkv"))
+    done = [s.index for s in state.segments if s.state == "done"]
+
+    second = daemon(segment_seconds=0.5, preset="medium")
+    wait_for(lambda: "long.mp4" in outbox_files(tmp_path), 120, "the resumed transcode")
+    log = second.log().split("watching", 2)[-1]  # the second run's lines only
+    total = len(state.segments)
+    assert f"resumed from its checkpoint at segment {len(done) + 1}/{total}" in log
+    assert not [i for i in done if f"segment {i + 1}/{total} done" in log], "finished segments were encoded again"
+    checks.assert_faithful(checks.facts(source), checks.facts(tmp_path / "outbox" / "long.mp4"))
+    assert (tmp_path / "originals" / "long.mkv").read_bytes() == source.read_bytes()
+    assert not (tmp_path / "work" / job_id("long.mkv")).exists()
+
+
+def test_a_file_still_being_written_is_not_taken_before_it_is_complete(tmp_path, daemon):
+    source = write_video(tmp_path / "slow.mkv", seconds=4, codec="mpeg4", audio_codec="ac3")
+    running = daemon(quiet_seconds=1.5)
+    target = tmp_path / "inbox" / "slow.mkv"
+    data = source.read_bytes()
+    chunk = len(data) // 6 + 1
+    for start in range(0, len(data), chunk):
+        with open(target, "ab") as handle:  # reopened each time: the quiet time, not the open file, decides
+            handle.write(data[start:start + chunk])
+        time.sleep(0.8)
+        assert "slow.mkv: queued" not in running.log(), "taken before it was complete"
+        assert not any((tmp_path / "quarantine").iterdir())
+    wait_for(lambda: "slow.mp4" in outbox_files(tmp_path), 60, "the finished file")
+
+
+def test_a_file_held_open_for_writing_waits_even_when_quiet(tmp_path, daemon):
+    source = write_video(tmp_path / "held.mp4", options={"movflags": "+faststart"})
+    running = daemon()
+    target = tmp_path / "inbox" / "held.mp4"
+    with open(target, "wb") as handle:
+        handle.write(source.read_bytes())
+        handle.flush()
+        time.sleep(2.5)  # well past the quiet time
+        assert "held.mp4: queued" not in running.log()
+    wait_for(lambda: "held.mp4" in outbox_files(tmp_path), 30, "the file once closed")
+
+
+def test_a_dropped_folder_keeps_its_relative_paths_and_gets_sidecars(tmp_path, daemon):
+    holiday = tmp_path / "holiday"
+    (holiday / "day 1").mkdir(parents=True)
+    write_video(holiday / "day 1" / "beach.mkv", codec="mpeg4", audio_codec="ac3", seconds=1)
+    write_video(holiday / "day 1" / "clip.mp4", options={"movflags": "+faststart"}, seconds=1)
+    write_image(holiday / "sunset.jpg")
+    daemon()
+    shutil.copytree(holiday, tmp_path / "inbox" / ".holiday.partial")
+    os.rename(tmp_path / "inbox" / ".holiday.partial", tmp_path / "inbox" / "holiday")
+
+    expected = {"holiday/day 1/beach.mp4", "holiday/day 1/clip.mp4", "holiday/sunset.jpg"}
+    wait_for(lambda: expected <= outbox_files(tmp_path), 60, "the folder in outbox/")
+    meta = msgpack.unpackb((tmp_path / "outbox" / "holiday" / "day 1" / "beach.mp4.meta.msgpack").read_bytes())
+    assert meta["source_relpath"] == "holiday/day 1/beach.mkv"
+    assert meta["kind"] == "video" and meta["duration_seconds"] > 0.9 and meta["width"] == 320
+    assert meta["thumbnail_jpeg"][:2] == b"\xff\xd8"
+    photo = msgpack.unpackb((tmp_path / "outbox" / "holiday" / "sunset.jpg.meta.msgpack").read_bytes())
+    assert photo["kind"] == "image"
+
+
+def test_sigterm_stops_within_seconds_leaving_the_job_resumable(tmp_path, daemon):
+    source = write_video(tmp_path / "long.mkv", seconds=20, width=640, height=360, codec="mpeg4", audio_channels=())
+    running = daemon(segment_seconds=0.5, preset="medium")
+    drop(source, tmp_path / "inbox", "long.mkv")
+    wait_for(lambda: segments_done(tmp_path, "long.mkv") >= 1, 60, "a segment")
+    started = time.monotonic()
+    assert running.stop(signal.SIGTERM) == 0
+    assert time.monotonic() - started < 5
+    assert "resumes from its checkpoint" in running.log()
+    assert not outbox_files(tmp_path)
+    assert (tmp_path / "inbox" / "long.mkv").exists()
