@@ -12,6 +12,7 @@ import msgpack
 from tests import checks
 from tests.daemon.conftest import wait_for
 from tests.media import write_image, write_video
+from tgvid.errors import CheckpointError
 from transcoder.checkpoint import load
 from transcoder.daemon import job_id
 
@@ -24,8 +25,8 @@ def outbox_files(root: Path) -> set[str]:
 def segments_done(root: Path, relpath: str) -> int:
     try:
         return load(root / "work" / job_id(relpath)).segments_done()
-    except Exception:  # noqa: BLE001 - not written yet
-        return 0
+    except CheckpointError:
+        return 0  # not written yet
 
 
 def drop(source: Path, inbox: Path, relpath: str) -> None:
