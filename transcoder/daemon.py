@@ -23,6 +23,7 @@ from pathlib import Path
 from tgvid import sd_notify, sidecar
 from tgvid.errors import EXIT_OK
 from tgvid.thumbnail import thumbnail_of
+from tgvid.wakelock import WakeLock
 from transcoder import checkpoint, handoff, history, inbox
 from transcoder.job import EngineSettings
 from transcoder.queue import TRANSCODES, Waiting, backoff_seconds, next_job, should_yield, work_class
@@ -135,6 +136,7 @@ class TranscoderDaemon:
         self.recovered: set[str] = set()
         self.space_warned = False
         self.history = history.load(self.work)
+        self.wake_lock = WakeLock()
         self.saved: history.History | None = None
 
     # Start and stop --------------------------------------------------------------------------------------
@@ -158,6 +160,7 @@ class TranscoderDaemon:
         finally:
             sd_notify.notify("STOPPING=1")
             self.stop_children()
+            self.wake_lock.hold_while(False)
             watcher.stop()
             self.save_history()
             for sig, handler in previous.items():
@@ -211,6 +214,7 @@ class TranscoderDaemon:
             self.watch_running(now)
         if self.running is None:
             self.start_next(now)
+        self.wake_lock.hold_while(bool(self.running or self.waiting or self.classifying))
         self.save_history()
         sd_notify.notify(f"STATUS={self.status_line()}")
 

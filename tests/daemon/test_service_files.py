@@ -1,0 +1,84 @@
+"""The service files: systemd accepts the units, the termux-services scripts exec the daemon, and the
+daemon speaks systemd's notify protocol."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.daemon.conftest import DAEMON, wait_for
+from tests.media import write_video
+
+SYSTEMD = Path(__file__).resolve().parents[2] / "systemd"
+UNITS = sorted(SYSTEMD.glob("*.service")) + sorted((SYSTEMD / "user").glob("*.service"))
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_systemd_accepts_the_unit(tmp_path, unit):
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed here")
+    text = unit.read_text()
+    for program in ("/opt/tgvid/.venv/bin/tgvid", "%h/tgvid/.venv/bin/tgvid"):
+        text = text.replace(program, sys.executable)  # verify checks that the program exists
+    text = text.replace("User=tgvid", "User=root").replace("Group=tgvid", "Group=root")
+    text = text.replace("EnvironmentFile=/etc/", "EnvironmentFile=-/etc/")
+    copy = tmp_path / unit.name
+    copy.write_text(text)
+    result = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+
+
+@pytest.mark.parametrize("script", sorted(SYSTEMD.glob("termux/*/run")) + sorted(SYSTEMD.glob("termux/*/log/run")),
+                         ids=lambda p: str(p.relative_to(SYSTEMD)))
+def test_termux_run_scripts_are_valid_and_exec_in_the_foreground(script):
+    assert os.access(script, os.X_OK)
+    assert subprocess.run(["sh", "-n", str(script)], capture_output=True).returncode == 0
+    last = [line for line in script.read_text().splitlines() if line.strip()][-1]
+    assert last.startswith("exec "), "no shell may stay between the supervisor and the daemon's signals"
+
+
+def test_the_daemon_tells_systemd_ready_status_and_stopping(tmp_path):
+    address = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(address))
+        listener.settimeout(30)
+        env = {**os.environ, "NOTIFY_SOCKET": str(address), "WATCHDOG_USEC": "2000000"}
+        process = subprocess.Popen([sys.executable, str(DAEMON), "transcoder", "--root", str(tmp_path / "root")],
+                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        messages = []
+
+        def heard(text):
+            while not any(text in m for m in messages):
+                messages.append(listener.recv(4096).decode())
+            return True
+
+        try:
+            wait_for(lambda: heard("READY=1"), 30, "READY=1")
+            wait_for(lambda: heard("STATUS=idle"), 30, "a STATUS line")
+            wait_for(lambda: heard("WATCHDOG=1"), 30, "a watchdog ping")
+        finally:
+            process.terminate()
+            assert process.wait(timeout=30) == 0
+        wait_for(lambda: heard("STOPPING=1"), 30, "STOPPING=1")
+
+
+def test_on_termux_the_daemon_holds_a_wake_lock_only_while_it_has_work(tmp_path, daemon, monkeypatch):
+    bin_dir = tmp_path / "termux-bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls.txt"
+    for name in ("termux-wake-lock", "termux-wake-unlock"):
+        script = bin_dir / name
+        script.write_text(f"#!/bin/sh\necho {name} >> {calls}\n")
+        script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    running = daemon()
+    assert not calls.exists(), "idle: no lock"
+    write_video(tmp_path / "inbox" / "clip.mkv", codec="mpeg4", audio_codec="ac3", seconds=1)
+    wait_for(lambda: (tmp_path / "outbox" / "clip.mp4").exists(), 60, "the conversion")
+    wait_for(lambda: calls.exists() and calls.read_text().split() == ["termux-wake-lock", "termux-wake-unlock"],
+             10, "lock while busy, unlock when idle")
+    running.stop()

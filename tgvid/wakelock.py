@@ -1,0 +1,28 @@
+"""Termux's wake lock, held while a daemon has work so that Android does not suspend it mid-job.
+
+Where `termux-wake-lock` is not on PATH (any machine but a phone in Termux) this does nothing. The commands
+are Termux's own (termux-api); a failure to run them is logged and never stops the daemon.
+"""
+
+import logging
+import shutil
+import subprocess
+
+log = logging.getLogger(__name__)
+
+
+class WakeLock:
+    def __init__(self):
+        self.lock, self.unlock = shutil.which("termux-wake-lock"), shutil.which("termux-wake-unlock")
+        self.held = False
+
+    def hold_while(self, busy: bool) -> None:
+        """Take the lock when work starts and release it when the daemon falls idle."""
+        if self.lock is None or self.unlock is None or busy == self.held:
+            return
+        try:
+            subprocess.run([self.lock if busy else self.unlock], timeout=30, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.held = busy
+        except (OSError, subprocess.SubprocessError) as error:
+            log.warning("termux wake lock: %s", error)
