@@ -151,3 +151,16 @@ def test_sigterm_stops_within_seconds_leaving_the_job_resumable(tmp_path, daemon
     assert "resumes from its checkpoint" in running.log()
     assert not outbox_files(tmp_path)
     assert (tmp_path / "inbox" / "long.mkv").exists()
+
+
+def test_a_stalled_job_is_stopped_retried_and_quarantined_with_the_reason(tmp_path, daemon):
+    # A stall limit shorter than one segment's encode: every attempt looks hung and is killed.
+    source = write_video(tmp_path / "slow.mkv", seconds=6, width=1280, height=720, codec="mpeg4", audio_channels=())
+    running = daemon(segment_seconds=30, preset="slow", stall_seconds=0.3, max_retries=2)
+    drop(source, tmp_path / "inbox", "slow.mkv")
+    wait_for(lambda: "slow.mkv: quarantined" in running.log(), 120, "the quarantine")
+    reason = (tmp_path / "quarantine" / "slow.mkv.reason.txt").read_text()
+    assert "stalled: no progress" in reason and "2 attempt(s)" in reason
+    assert "failed (attempt 1 of 2)" in running.log()
+    assert (tmp_path / "quarantine" / "slow.mkv").read_bytes() == source.read_bytes()
+    assert not (tmp_path / "work" / job_id("slow.mkv")).exists()

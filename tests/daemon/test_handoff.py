@@ -1,0 +1,46 @@
+"""A handoff interrupted part-way is finished from its marker, not converted again; quarantine keeps the file."""
+
+from pathlib import Path
+
+import pytest
+
+from tests.media import write_video
+from tgvid import sidecar
+from transcoder import handoff
+
+
+def test_an_interrupted_handoff_is_finished_from_its_marker(tmp_path):
+    root = tmp_path
+    (root / "inbox" / "trip").mkdir(parents=True)
+    source = write_video(root / "inbox" / "trip" / "a.mkv", codec="mpeg4", seconds=1)
+    job_dir = root / "work" / "job1"
+    job_dir.mkdir(parents=True)
+    output = write_video(job_dir / "joined.mp4", seconds=1)
+    meta = sidecar.Sidecar(sidecar.MediaKind.VIDEO, output.stat().st_size, 1.0, 320, 240, True, "trip/a.mkv", "a.mkv")
+    (root / "outbox").mkdir()
+    (root / "outbox" / "trip").write_text("a file where the folder should be: the handoff fails after its marker")
+    with pytest.raises(OSError):
+        handoff.hand_off(root, "trip/a.mkv", output, job_dir, meta, keep_originals=True)
+    assert (job_dir / handoff.MARKER).exists() and output.exists() and source.exists()
+
+    (root / "outbox" / "trip").unlink()
+    target = handoff.finish_interrupted(root, job_dir, keep_originals=True)
+    assert target == root / "outbox" / "trip" / "a.mp4"
+    assert sidecar.read(sidecar.path_for(target)).source_relpath == "trip/a.mkv"
+    assert (root / "originals" / "trip" / "a.mkv").exists() and not source.exists()
+    assert not job_dir.exists()
+
+
+def test_names_taken_in_the_outbox_get_a_number(tmp_path):
+    (tmp_path / "outbox").mkdir()
+    (tmp_path / "outbox" / "a.mp4").write_bytes(b"earlier")
+    assert handoff.outbox_target(tmp_path, "a.mkv", is_video=True) == tmp_path / "outbox" / "a (2).mp4"
+
+
+def test_quarantine_keeps_the_file_and_says_why(tmp_path):
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "bad.mp4").write_bytes(b"junk")
+    target = handoff.quarantine(tmp_path, "bad.mp4", "probing the file", "rejected: not a media file")
+    assert target.read_bytes() == b"junk"
+    reason = Path(str(target) + ".reason.txt").read_text()
+    assert "bad.mp4" in reason and "probing the file" in reason and "not a media file" in reason
