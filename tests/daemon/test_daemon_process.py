@@ -60,7 +60,7 @@ def test_cheap_files_overtake_a_long_transcode_and_a_cut_file_is_quarantined(tmp
     cheap = {"ready.mp4", "camera.mp4", "photo.jpg"}
     wait_for(lambda: cheap <= outbox_files(tmp_path), 60, "the cheap files in outbox/")
     assert "long.mp4" not in outbox_files(tmp_path), "the long transcode finished before the cheap files"
-    wait_for(lambda: (tmp_path / "quarantine" / "cut.mkv.reason.txt").exists(), 30, "the cut file's quarantine")
+    wait_for(lambda: "cut.mkv: quarantined" in running.log(), 30, "the cut file's quarantine")
     reason = (tmp_path / "quarantine" / "cut.mkv.reason.txt").read_text()
     assert "cut off" in reason and "cut.mkv" in reason
     assert (tmp_path / "quarantine" / "cut.mkv").read_bytes() == cut.read_bytes()
