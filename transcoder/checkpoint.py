@@ -2,7 +2,8 @@
 
 A job folder `work/<job-id>/` holds `checkpoint.msgpack` and the unit files it names. The checkpoint is
 rewritten atomically (tgvid.durable) after every state change. A unit (segment, audio, output) counts as
-done only when its file exists with the recorded size and SHA-256; any other file in the folder is scratch.
+done only when its file exists with the recorded size and SHA-256; any other file in the folder (but the
+tone-mapping table, `tonemap-*.cube`) is scratch.
 
 Format, version 1: a msgpack map with these keys (times in seconds unless the name says otherwise).
 

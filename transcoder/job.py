@@ -20,6 +20,7 @@ from pathlib import Path
 from tgvid import durable
 from tgvid.errors import CheckpointError, NoSpace, Rejected, TranscodeFailed, VerifyFailed
 from transcoder import checkpoint as checkpoints
+from transcoder import tonemap
 from transcoder.audio import encode_audio
 from transcoder.checkpoint import Checkpoint, JobState, Segment, Unit, UnitState
 from transcoder.join import Track, join, parameter_sets, shown_span
@@ -200,7 +201,7 @@ def _remove_scratch(job_dir: Path, state: Checkpoint) -> None:
     """Delete files no checkpoint entry claims: temp files of a unit that was in flight at the crash."""
     claimed = {checkpoints.FILE_NAME} | {u.file for u in [*state.segments, state.audio, state.output] if u and u.file}
     for path in job_dir.iterdir():
-        if path.name not in claimed:
+        if path.name not in claimed and path.suffix != tonemap.LUT_SUFFIX:
             path.unlink()
 
 
@@ -235,9 +236,11 @@ def _new_checkpoint(job_id, source_print, settings_map, verdict, probed: Probe, 
     return state
 
 
-def encoder_settings(probed: Probe, settings: EngineSettings) -> EncoderSettings:
+def encoder_settings(probed: Probe, settings: EngineSettings, lut_dir: Path) -> EncoderSettings:
+    """What every segment of the job is encoded with. HDR sources get the tone-mapping table in `lut_dir`."""
     video = probed.video
-    picture = plan_picture(video, settings.max_height)
+    tone_map = tonemap.filters(video.color_trc, lut_dir) if tonemap.is_hdr(video.color_trc) else ()
+    picture = plan_picture(video, settings.max_height, tone_map)
     frame_rate = video.frame_rate if video.frame_rate else DEFAULT_FRAME_RATE
     has_timestamps = probed.index is not None and probed.index.has_timestamps
     time_base = encoder_time_base(video.time_base) if has_timestamps else 1 / frame_rate
@@ -247,7 +250,7 @@ def encoder_settings(probed: Probe, settings: EngineSettings) -> EncoderSettings
 
 def _encode_segments(source, job_dir, probed, settings, state, label, should_yield, on_progress) -> bool:
     """Encode every segment that is not intact on disk. False when it stopped early to yield."""
-    encoder = encoder_settings(probed, settings)
+    encoder = encoder_settings(probed, settings, job_dir)
     total = len(state.segments)
     for segment in state.segments:
         if checkpoints.unit_is_intact(job_dir, segment):

@@ -2,7 +2,7 @@
 
 Pure code over `transcoder.probe.VideoInfo`. It decides the orientation fix (the display matrix baked into
 the pixels, as FFmpeg's own autorotate does), square pixels, even dimensions, the optional height limit and
-deinterlacing. Tone mapping of HDR sources is `transcoder.tonemap`'s; the encoder joins both chains.
+deinterlacing. Tone mapping of HDR sources is `transcoder.tonemap`'s; its filters are placed in the chain here.
 """
 
 import math
@@ -74,7 +74,9 @@ def source_matrix(video: VideoInfo) -> str:
     return "bt709" if min(video.width, video.height) >= HD_HEIGHT else "bt601"
 
 
-def plan_picture(video: VideoInfo, max_height: int = 0) -> Picture:
+def plan_picture(video: VideoInfo, max_height: int = 0, tone_map: tuple[Filter, ...] = ()) -> Picture:
+    """The output size and the filters from decoded frames to it. `tone_map` (transcoder.tonemap) goes after
+    deinterlacing and before the turn; it already leaves BT.709 8-bit frames behind."""
     turn = orientation_filters(video.display_matrix)
     quarter_turn = any(name == "transpose" for name, _ in turn)
     width, height = output_size(video, quarter_turn, max_height)
@@ -82,11 +84,12 @@ def plan_picture(video: VideoInfo, max_height: int = 0) -> Picture:
     if video.interlaced:
         # bwdif in "send_frame" mode: one output frame per input frame, so frame count and timing stay.
         chain.append(("bwdif", "mode=send_frame:parity=auto:deint=all"))
+    chain += tone_map
     chain += turn
     # The scaler also fixes the sample aspect, the range (full-range phone video becomes TV range) and the
     # matrix; the output is tagged BT.709 to match. A BT.709 source skips the matrix conversion, the
     # costliest part of the scaler's work.
-    matrix = source_matrix(video)
+    matrix = "bt709" if tone_map else source_matrix(video)
     convert = "" if matrix == "bt709" else f":in_color_matrix={matrix}:out_color_matrix=bt709"
     chain.append(("scale", f"{width}:{height}:flags=bicubic:out_range=tv{convert}"))
     chain.append(("setsar", "1"))
