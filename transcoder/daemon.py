@@ -26,7 +26,15 @@ from tgvid.thumbnail import thumbnail_of
 from tgvid.wakelock import WakeLock
 from transcoder import checkpoint, handoff, history, inbox
 from transcoder.job import EngineSettings
-from transcoder.queue import TRANSCODES, Waiting, backoff_seconds, next_job, should_yield, work_class
+from transcoder.queue import (
+    TRANSCODES,
+    Waiting,
+    backoff_seconds,
+    next_job,
+    should_yield,
+    space_needed_bytes,
+    work_class,
+)
 from transcoder.verdict import Kind
 
 log = logging.getLogger(__name__)
@@ -35,8 +43,6 @@ FOLDERS = ("inbox", "work", "outbox", "quarantine", "originals", "sent", "delive
 LOOP_SECONDS = 1.0
 CLASSIFY_TIMEOUT_SECONDS = 120.0
 NO_SPACE_RETRY_SECONDS = 60.0
-SPACE_MARGIN_BYTES = 64 * 1024 * 1024
-SPACE_PER_SOURCE_BYTE = 2  # segments, audio and the joined file together stay under twice the source
 
 
 def job_id(relpath: str) -> str:
@@ -267,9 +273,9 @@ class TranscoderDaemon:
         if chosen is None:
             return
         source = self.inbox / chosen.relpath
-        needed = source.stat().st_size * SPACE_PER_SOURCE_BYTE + SPACE_MARGIN_BYTES
+        needed = space_needed_bytes(chosen.kind, source.stat().st_size)
         free = shutil.disk_usage(self.work).free
-        if chosen.kind != Kind.IMAGE and chosen.kind != Kind.PASS and free < needed:
+        if free < needed:
             if not self.space_warned:
                 log.warning("%s: waiting for disk space: needs about %d MiB in %s, %d MiB free",
                             label(chosen.relpath), needed >> 20, self.work, free >> 20)

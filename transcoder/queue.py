@@ -1,5 +1,6 @@
 """The job queue's decisions, as pure functions: which class a verdict belongs to, which job runs next,
-when a running transcode yields, and how long a failed job waits before its next try.
+when a running transcode yields, how much free space a job needs, and how long a failed job waits before
+its next try.
 
 Cheap work first: images, then pass/remux/audio jobs, then transcodes; oldest first within a class.
 """
@@ -11,6 +12,8 @@ from transcoder.verdict import Kind
 IMAGES, CHEAP, TRANSCODES = 0, 1, 2
 CLASS_NAMES = {IMAGES: "images", CHEAP: "pass/remux/audio", TRANSCODES: "transcodes"}
 MAX_BACKOFF_SECONDS = 3600.0
+SPACE_MARGIN_BYTES = 64 * 1024 * 1024
+SPACE_PER_SOURCE_BYTE = 2  # segments, audio and the joined file together stay under about twice the source
 
 
 def work_class(kind: Kind) -> int:
@@ -40,6 +43,13 @@ def next_job(waiting: list[Waiting], now: float) -> Waiting | None:
 def should_yield(running: Kind, waiting: list[Waiting], now: float) -> bool:
     """A running job gives way (at its next segment boundary) to ready work of a cheaper class."""
     return any(work_class(w.kind) < work_class(running) and w.not_before <= now for w in waiting)
+
+
+def space_needed_bytes(kind: Kind, source_bytes: int) -> int:
+    """Free space a job needs in work/ before it starts: none for images and pass files, which are only moved."""
+    if kind in (Kind.IMAGE, Kind.PASS):
+        return 0
+    return source_bytes * SPACE_PER_SOURCE_BYTE + SPACE_MARGIN_BYTES
 
 
 def backoff_seconds(failures: int, base_seconds: float) -> float:

@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from transcoder.inbox import Sighting, is_quiet, is_temporary, stable_since
-from transcoder.queue import Waiting, backoff_seconds, next_job, should_yield, work_class
+from transcoder.queue import Waiting, backoff_seconds, next_job, should_yield, space_needed_bytes, work_class
 from transcoder.verdict import Kind
 
 KINDS = [Kind.IMAGE, Kind.PASS, Kind.REMUX, Kind.AUDIO, Kind.TRANSCODE]
@@ -67,3 +67,9 @@ def test_backoff_doubles_and_is_capped(failures, base):
     assert delay <= 3600
     if failures > 1 and delay < 3600:
         assert delay == 2 * backoff_seconds(failures - 1, base)
+
+
+def test_only_jobs_that_write_need_free_space_and_about_twice_the_source():
+    assert space_needed_bytes(Kind.PASS, 10**9) == 0 and space_needed_bytes(Kind.IMAGE, 10**9) == 0
+    for kind in (Kind.REMUX, Kind.AUDIO, Kind.TRANSCODE):
+        assert 2 * 10**9 < space_needed_bytes(kind, 10**9) < 3 * 10**9
