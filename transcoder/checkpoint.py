@@ -15,7 +15,7 @@ Format, version 1: a msgpack map with these keys (times in seconds unless the na
 - `settings` (map): what shapes the output: `segment_seconds`, `crf`, `preset`, `max_height`, `salvage`.
 - `verdict` (map): `kind` (pass, remux, audio, transcode, image, reject), `reasons` and `warnings` (lists of
   str), `audio_index` (the source audio stream kept, or nil), `audio_copy` (bool: copied, not re-encoded).
-- `state` (str, JobState): planned, encoding, joining, verifying, done, failed.
+- `state` (str, JobState): planned, encoding, joining, verifying, done.
 - `duration_seconds` (float): the source's shown duration, for progress, speed and ETA.
 - `time_base` ([int, int]): numerator and denominator of the segments' `*_pts` values (the source video's).
 - `segments` (list of maps, below): empty for remux and audio jobs.
@@ -56,7 +56,6 @@ class JobState(StrEnum):
     JOINING = "joining"
     VERIFYING = "verifying"
     DONE = "done"
-    FAILED = "failed"
 
 
 class UnitState(StrEnum):
