@@ -1,0 +1,212 @@
+"""Benchmark: the segmented path against a single-pass PyAV encode and the ffmpeg command line.
+
+This script owns the whole measurement: it makes its own video-only test sources with the ffmpeg command
+line (a 720p HEVC and a 1080p MPEG-2 source, plus a long 720p HEVC one for the memory comparison), runs
+every leg in a child process of its own and prints tables of ratios measured in this one run. It never
+asserts on timing: targets are marked ok/over, and the exit status says only whether every leg ran.
+
+Legs, all with the engine's default settings (libx264, CRF 23, preset veryfast, stitchable=1, no audio):
+  segmented    transcoder.job.run_job: probe, verdict, segments of 10 s, join and verification decode
+  single-pass  transcoder.segment.encode_segment over the whole file (same filters and x264 options), after probe
+  ffmpeg       the ffmpeg command line (Debian's /usr/bin/ffmpeg, `apt-get install ffmpeg`) with the same x264 options
+
+Each child reports its own getrusage (itself plus its children): CPU = user + system seconds, peak RSS =
+ru_maxrss. The parent measures wall time around the child, interpreter start-up included for every leg.
+
+    python bench/segmented_vs_single.py [--quick] [--keep DIR]
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FFMPEG = "/usr/bin/ffmpeg"
+TIME_TARGET = 0.05  # segmented may take at most 5 % longer than single-pass
+SIZE_TARGET = 0.03  # and write at most 3 % more bytes
+FLAT_MEMORY_RATIO = 1.10  # long/short peak RSS up to this counts as "does not grow with the length"
+FULL_SECONDS, FULL_LONG_SECONDS = 20, 120
+QUICK_SECONDS, QUICK_LONG_SECONDS = 6, 30
+NOISE = "noise=alls=8:allf=t"  # moving grain: x264 gets real work instead of a flat test card
+LEGS = ("segmented", "single-pass", "ffmpeg")
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    width: int
+    height: int
+    seconds: int
+    codec_args: tuple[str, ...]
+    suffix: str
+
+
+@dataclass(frozen=True)
+class Measurement:
+    wall_seconds: float
+    cpu_seconds: float
+    size_bytes: int
+    peak_rss_bytes: int
+
+
+def hevc_720p(seconds: int) -> Source:
+    return Source(f"720p HEVC {seconds} s", 1280, 720, seconds,
+                  ("-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error"), ".mp4")
+
+
+def mpeg2_1080p(seconds: int) -> Source:
+    return Source(f"1080p MPEG-2 {seconds} s", 1920, 1080, seconds, ("-c:v", "mpeg2video", "-q:v", "4"), ".mkv")
+
+
+def make_source(source: Source, folder: Path) -> Path:
+    """Write a video-only test source with the ffmpeg command line; exits when the engine would not transcode it."""
+    path = folder / (source.name.replace(" ", "-") + source.suffix)
+    picture = f"testsrc2=size={source.width}x{source.height}:rate=30:duration={source.seconds},{NOISE}"
+    subprocess.run([FFMPEG, "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", picture,
+                    *source.codec_args, "-pix_fmt", "yuv420p", str(path)], check=True)
+    from transcoder.probe import probe
+    from transcoder.verdict import Kind, decide
+    verdict = decide(probe(path))
+    if verdict.kind != Kind.TRANSCODE:
+        sys.exit(f"{path.name}: the engine would {verdict.kind.value} it, not transcode ({'; '.join(verdict.reasons)})")
+    return path
+
+
+def ffmpeg_command(source: Path, output: Path) -> list[str]:
+    return [FFMPEG, "-nostdin", "-loglevel", "error", "-y", "-i", str(source), "-map", "0:v:0", "-c:v", "libx264",
+            "-preset", "veryfast", "-crf", "23", "-x264-params", "stitchable=1", "-pix_fmt", "yuv420p",
+            "-movflags", "+faststart", str(output)]
+
+
+# ---- child side: one leg, then its own resource usage as a JSON line on stdout ----
+
+def run_leg(leg: str, source: Path, output: Path) -> None:
+    if leg == "segmented":
+        from transcoder.job import EngineSettings, run_job
+        with tempfile.TemporaryDirectory(prefix="job-", dir=output.parent) as job_dir:
+            run_job(source, Path(job_dir), output, EngineSettings())
+    elif leg == "single-pass":
+        from transcoder.job import EngineSettings, encoder_settings
+        from transcoder.probe import probe
+        from transcoder.segment import SegmentWork, encode_segment
+        probed = probe(source)
+        encoder = encoder_settings(probed, EngineSettings())
+        encode_segment(source, probed.video.position, SegmentWork(probed.index.first_pts, None, None), encoder,
+                       probed.video.time_base, probed.index.has_timestamps, output)
+    else:
+        subprocess.run(ffmpeg_command(source, output), check=True)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_seconds = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    peak_rss_kib = max(own.ru_maxrss, children.ru_maxrss)
+    print(json.dumps({"cpu_seconds": cpu_seconds, "peak_rss_kib": peak_rss_kib}))
+
+
+# ---- parent side ----
+
+def measure(leg: str, source: Path, output: Path) -> Measurement:
+    started = time.monotonic()
+    child = subprocess.run([sys.executable, __file__, "--leg", leg, str(source), str(output)], cwd=ROOT,
+                           stdout=subprocess.PIPE, text=True, check=True)
+    wall_seconds = time.monotonic() - started
+    usage = json.loads(child.stdout.strip().splitlines()[-1])
+    return Measurement(wall_seconds, usage["cpu_seconds"], output.stat().st_size, usage["peak_rss_kib"] * 1024)
+
+
+def mark(ratio: float, target: float) -> str:
+    return "ok" if ratio <= 1 + target else "over"
+
+
+def print_source_tables(title: str, results: dict[str, Measurement]) -> None:
+    print(f"\n{title}")
+    print(f"  {'leg':<12} {'wall s':>8} {'CPU s':>8} {'size MiB':>9} {'peak RSS MiB':>12}")
+    for leg in LEGS:
+        m = results[leg]
+        print(f"  {leg:<12} {m.wall_seconds:>8.2f} {m.cpu_seconds:>8.2f} {m.size_bytes / MIB:>9.2f} "
+              f"{m.peak_rss_bytes / MIB:>12.1f}")
+    segmented = results["segmented"]
+    print(f"  {'ratio':<22} {'wall':>13} {'CPU':>13} {'size':>13}")
+    for reference in ("single-pass", "ffmpeg"):
+        other = results[reference]
+        cells = []
+        for ours, theirs, target in ((segmented.wall_seconds, other.wall_seconds, TIME_TARGET),
+                                     (segmented.cpu_seconds, other.cpu_seconds, TIME_TARGET),
+                                     (segmented.size_bytes, other.size_bytes, SIZE_TARGET)):
+            ratio = ours / theirs
+            cells.append(f"{ratio:>8.3f} {mark(ratio, target):<4}")
+        print(f"  {'segmented/' + reference:<22} " + " ".join(cells))
+
+
+def describe_setup(quick: bool) -> None:
+    import av
+    version = subprocess.run([FFMPEG, "-version"], stdout=subprocess.PIPE, text=True, check=True).stdout.splitlines()[0]
+    print(f"tgvid benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, {'quick' if quick else 'full'} run")
+    print(f"PyAV {av.__version__} with FFmpeg {av.ffmpeg_version_info} (segmented, single-pass)")
+    print(f"outside reference: {FFMPEG} ({version})")
+    print(f"  {' '.join(ffmpeg_command(Path('SRC'), Path('OUT')))}")
+    print("sources are video-only (no audio in any leg); x264: CRF 23, preset veryfast, stitchable=1, yuv420p")
+    print(f"targets: segmented within {TIME_TARGET:.0%} of the reference in wall and CPU time, {SIZE_TARGET:.0%} in size"
+          " (ratio above 1 + target: over)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{QUICK_SECONDS} s and {QUICK_LONG_SECONDS} s sources: a smoke run")
+    parser.add_argument("--keep", type=Path, help="make sources and outputs in this folder and keep them")
+    parser.add_argument("--leg", nargs=3, metavar=("LEG", "SOURCE", "OUTPUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    if args.leg:
+        leg, source, output = args.leg
+        run_leg(leg, Path(source), Path(output))
+        return 0
+    if not Path(FFMPEG).exists():
+        sys.exit(f"{FFMPEG} is missing: apt-get install ffmpeg")
+
+    seconds, long_seconds = (QUICK_SECONDS, QUICK_LONG_SECONDS) if args.quick else (FULL_SECONDS, FULL_LONG_SECONDS)
+    describe_setup(args.quick)
+    folder = Path(tempfile.mkdtemp(prefix="tgvid-bench-")) if args.keep is None else args.keep
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        started = time.monotonic()
+        short = [hevc_720p(seconds), mpeg2_1080p(seconds)]
+        long = hevc_720p(long_seconds)
+        paths = {source: make_source(source, folder) for source in [*short, long]}
+        print(f"sources made in {time.monotonic() - started:.0f} s")
+
+        segmented_rss = {}
+        for source in short:
+            results = {leg: measure(leg, paths[source], folder / f"{paths[source].stem}.{leg}.mp4") for leg in LEGS}
+            print_source_tables(f"{source.name} ({source.width}x{source.height}, 30 fps)", results)
+            if source.name.startswith("720p"):
+                segmented_rss[source.seconds] = results["segmented"].peak_rss_bytes
+        segmented_rss[long.seconds] = measure("segmented", paths[long],
+                                              folder / f"{paths[long].stem}.segmented.mp4").peak_rss_bytes
+
+        ratio = segmented_rss[long_seconds] / segmented_rss[seconds]
+        print(f"\nsegmented peak RSS against the source's length (720p HEVC; {FLAT_MEMORY_RATIO} or less counts as flat)")
+        short_mib, long_mib = segmented_rss[seconds] / MIB, segmented_rss[long_seconds] / MIB
+        print(f"  {seconds} s: {short_mib:.1f} MiB   {long_seconds} s: {long_mib:.1f} MiB   ratio {ratio:.3f} "
+              f"{'flat' if ratio <= FLAT_MEMORY_RATIO else 'grows'}")
+        print(f"\ntotal {time.monotonic() - started:.0f} s")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(folder)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
