@@ -12,8 +12,11 @@ Legs, all with the engine's default settings (libx264, CRF 23, preset veryfast, 
 
 Each child reports its own getrusage (itself plus its children): CPU = user + system seconds, peak RSS =
 ru_maxrss. The parent measures wall time around the child, interpreter start-up included for every leg.
+The segmented child also times two of the engine's steps (`transcoder.job.join` and `transcoder.job.verify`,
+wrapped, not changed), so the table can show the segmented path with and without its verification decode.
+Every leg runs `--repeat` times in rotating order; the tables show medians (peak RSS: the largest).
 
-    python bench/segmented_vs_single.py [--quick] [--keep DIR]
+    python bench/segmented_vs_single.py [--quick] [--repeat N] [--keep DIR]
 """
 
 import argparse
@@ -22,6 +25,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +43,8 @@ FULL_SECONDS, FULL_LONG_SECONDS = 20, 120
 QUICK_SECONDS, QUICK_LONG_SECONDS = 6, 30
 NOISE = "noise=alls=8:allf=t"  # moving grain: x264 gets real work instead of a flat test card
 LEGS = ("segmented", "single-pass", "ffmpeg")
+TIMED_STEPS = ("join", "verify")  # functions of transcoder.job whose wall and CPU time the segmented leg reports
+STEP_FIELDS = tuple(f"{step}_{clock}_seconds" for step in TIMED_STEPS for clock in ("wall", "cpu"))
 MIB = 1024 * 1024
 
 
@@ -58,6 +64,19 @@ class Measurement:
     cpu_seconds: float
     size_bytes: int
     peak_rss_bytes: int
+    # The segmented path's join and verification decode, parts of its wall and CPU time; 0 in the other legs.
+    join_wall_seconds: float = 0.0
+    join_cpu_seconds: float = 0.0
+    verify_wall_seconds: float = 0.0
+    verify_cpu_seconds: float = 0.0
+
+    @staticmethod
+    def typical(runs: list["Measurement"]) -> "Measurement":
+        """Medians of the repeated runs of one leg; peak RSS is the largest seen."""
+        def median(field: str) -> float:
+            return statistics.median(getattr(run, field) for run in runs)
+        return Measurement(median("wall_seconds"), median("cpu_seconds"), round(median("size_bytes")),
+                           max(run.peak_rss_bytes for run in runs), *(median(step) for step in STEP_FIELDS))
 
 
 def hevc_720p(seconds: int) -> Source:
@@ -91,11 +110,32 @@ def ffmpeg_command(source: Path, output: Path) -> list[str]:
 
 # ---- child side: one leg, then its own resource usage as a JSON line on stdout ----
 
+def process_cpu_seconds() -> float:
+    """User and system time of this process and its finished children, all threads included."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run_leg(leg: str, source: Path, output: Path) -> None:
+    steps = dict.fromkeys(STEP_FIELDS, 0.0)
     if leg == "segmented":
-        from transcoder.job import EngineSettings, run_job
+        from transcoder import job
+
+        def timed(step: str, function):
+            def wrapper(*args, **kwargs):
+                wall_started, cpu_started = time.monotonic(), process_cpu_seconds()
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    steps[f"{step}_wall_seconds"] += time.monotonic() - wall_started
+                    steps[f"{step}_cpu_seconds"] += process_cpu_seconds() - cpu_started
+            return wrapper
+
+        for step in TIMED_STEPS:
+            setattr(job, step, timed(step, getattr(job, step)))
         with tempfile.TemporaryDirectory(prefix="job-", dir=output.parent) as job_dir:
-            run_job(source, Path(job_dir), output, EngineSettings())
+            job.run_job(source, Path(job_dir), output, job.EngineSettings())
     elif leg == "single-pass":
         from transcoder.job import EngineSettings, encoder_settings
         from transcoder.probe import probe
@@ -106,11 +146,9 @@ def run_leg(leg: str, source: Path, output: Path) -> None:
                        probed.video.time_base, probed.index.has_timestamps, output)
     else:
         subprocess.run(ffmpeg_command(source, output), check=True)
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_seconds = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-    peak_rss_kib = max(own.ru_maxrss, children.ru_maxrss)
-    print(json.dumps({"cpu_seconds": cpu_seconds, "peak_rss_kib": peak_rss_kib}))
+    peak_rss_kib = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                       resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    print(json.dumps({"cpu_seconds": process_cpu_seconds(), "peak_rss_kib": peak_rss_kib, **steps}))
 
 
 # ---- parent side ----
@@ -121,11 +159,29 @@ def measure(leg: str, source: Path, output: Path) -> Measurement:
                            stdout=subprocess.PIPE, text=True, check=True)
     wall_seconds = time.monotonic() - started
     usage = json.loads(child.stdout.strip().splitlines()[-1])
-    return Measurement(wall_seconds, usage["cpu_seconds"], output.stat().st_size, usage["peak_rss_kib"] * 1024)
+    return Measurement(wall_seconds, usage["cpu_seconds"], output.stat().st_size, usage["peak_rss_kib"] * 1024,
+                       *(usage[field] for field in STEP_FIELDS))
+
+
+def measure_legs(source: Path, repeat: int) -> dict[str, Measurement]:
+    """Every leg `repeat` times, the order rotated each round so that no leg always runs first."""
+    runs: dict[str, list[Measurement]] = {leg: [] for leg in LEGS}
+    for round_number in range(repeat):
+        for leg in LEGS[round_number % len(LEGS):] + LEGS[:round_number % len(LEGS)]:
+            runs[leg].append(measure(leg, source, source.with_name(f"{source.stem}.{leg}.mp4")))
+    return {leg: Measurement.typical(runs[leg]) for leg in LEGS}
 
 
 def mark(ratio: float, target: float) -> str:
     return "ok" if ratio <= 1 + target else "over"
+
+
+def ratio_cells(pairs) -> str:
+    cells = []
+    for ours, theirs, target in pairs:
+        ratio = ours / theirs
+        cells.append(f"{ratio:>8.3f} {mark(ratio, target):<4}")
+    return " ".join(cells)
 
 
 def print_source_tables(title: str, results: dict[str, Measurement]) -> None:
@@ -136,23 +192,27 @@ def print_source_tables(title: str, results: dict[str, Measurement]) -> None:
         print(f"  {leg:<12} {m.wall_seconds:>8.2f} {m.cpu_seconds:>8.2f} {m.size_bytes / MIB:>9.2f} "
               f"{m.peak_rss_bytes / MIB:>12.1f}")
     segmented = results["segmented"]
-    print(f"  {'ratio':<22} {'wall':>13} {'CPU':>13} {'size':>13}")
+    print(f"  segmented: join {segmented.join_wall_seconds:.2f} s wall, {segmented.join_cpu_seconds:.2f} s CPU; "
+          f"verification decode {segmented.verify_wall_seconds:.2f} s wall, {segmented.verify_cpu_seconds:.2f} s CPU")
+    print(f"  {'ratio':<33} {'wall':>13} {'CPU':>13} {'size':>13}")
     for reference in ("single-pass", "ffmpeg"):
         other = results[reference]
-        cells = []
-        for ours, theirs, target in ((segmented.wall_seconds, other.wall_seconds, TIME_TARGET),
-                                     (segmented.cpu_seconds, other.cpu_seconds, TIME_TARGET),
-                                     (segmented.size_bytes, other.size_bytes, SIZE_TARGET)):
-            ratio = ours / theirs
-            cells.append(f"{ratio:>8.3f} {mark(ratio, target):<4}")
-        print(f"  {'segmented/' + reference:<22} " + " ".join(cells))
+        print(f"  {'segmented/' + reference:<33} " + ratio_cells((
+            (segmented.wall_seconds, other.wall_seconds, TIME_TARGET),
+            (segmented.cpu_seconds, other.cpu_seconds, TIME_TARGET),
+            (segmented.size_bytes, other.size_bytes, SIZE_TARGET))))
+    single = results["single-pass"]
+    print(f"  {'(segmented - verify)/single-pass':<33} " + ratio_cells((
+        (segmented.wall_seconds - segmented.verify_wall_seconds, single.wall_seconds, TIME_TARGET),
+        (segmented.cpu_seconds - segmented.verify_cpu_seconds, single.cpu_seconds, TIME_TARGET))))
 
 
-def describe_setup(quick: bool) -> None:
+def describe_setup(quick: bool, repeat: int) -> None:
     import av
     version = subprocess.run([FFMPEG, "-version"], stdout=subprocess.PIPE, text=True, check=True).stdout.splitlines()[0]
     print(f"tgvid benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, {'quick' if quick else 'full'} run")
+          f"Python {platform.python_version()}, {'quick' if quick else 'full'} run, "
+          f"each leg {repeat} time(s): medians")
     print(f"PyAV {av.__version__} with FFmpeg {av.ffmpeg_version_info} (segmented, single-pass)")
     print(f"outside reference: {FFMPEG} ({version})")
     print(f"  {' '.join(ffmpeg_command(Path('SRC'), Path('OUT')))}")
@@ -165,6 +225,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_SECONDS} s and {QUICK_LONG_SECONDS} s sources: a smoke run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of every leg; the tables show medians (default 3)")
     parser.add_argument("--keep", type=Path, help="make sources and outputs in this folder and keep them")
     parser.add_argument("--leg", nargs=3, metavar=("LEG", "SOURCE", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -177,7 +238,7 @@ def main() -> int:
         sys.exit(f"{FFMPEG} is missing: apt-get install ffmpeg")
 
     seconds, long_seconds = (QUICK_SECONDS, QUICK_LONG_SECONDS) if args.quick else (FULL_SECONDS, FULL_LONG_SECONDS)
-    describe_setup(args.quick)
+    describe_setup(args.quick, args.repeat)
     folder = Path(tempfile.mkdtemp(prefix="tgvid-bench-")) if args.keep is None else args.keep
     folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -189,7 +250,7 @@ def main() -> int:
 
         segmented_rss = {}
         for source in short:
-            results = {leg: measure(leg, paths[source], folder / f"{paths[source].stem}.{leg}.mp4") for leg in LEGS}
+            results = measure_legs(paths[source], args.repeat)
             print_source_tables(f"{source.name} ({source.width}x{source.height}, 30 fps)", results)
             if source.name.startswith("720p"):
                 segmented_rss[source.seconds] = results["segmented"].peak_rss_bytes
