@@ -12,8 +12,8 @@ Legs, all with the engine's default settings (libx264, CRF 23, preset veryfast, 
 
 Each child reports its own getrusage (itself plus its children): CPU = user + system seconds, peak RSS =
 ru_maxrss. The parent measures wall time around the child, interpreter start-up included for every leg.
-The segmented child also times two of the engine's steps (`transcoder.job.join` and `transcoder.job.verify`,
-wrapped, not changed), so the table can show the segmented path with and without its verification decode.
+The PyAV children also time the engine's steps (`encode_segment`, `join`, `verify`, wrapped, not changed), so
+the tables show where the segmented path spends more than single-pass: encoding, or the work around it.
 Every leg runs `--repeat` times in rotating order; the tables show medians (peak RSS: the largest).
 
     python bench/segmented_vs_single.py [--quick] [--repeat N] [--keep DIR]
@@ -43,7 +43,8 @@ FULL_SECONDS, FULL_LONG_SECONDS = 20, 120
 QUICK_SECONDS, QUICK_LONG_SECONDS = 6, 30
 NOISE = "noise=alls=8:allf=t"  # moving grain: x264 gets real work instead of a flat test card
 LEGS = ("segmented", "single-pass", "ffmpeg")
-TIMED_STEPS = ("join", "verify")  # functions of transcoder.job whose wall and CPU time the segmented leg reports
+# Functions of transcoder.job whose wall and CPU time the PyAV legs report, under these step names.
+TIMED_STEPS = {"encode": "encode_segment", "join": "join", "verify": "verify"}
 STEP_FIELDS = tuple(f"{step}_{clock}_seconds" for step in TIMED_STEPS for clock in ("wall", "cpu"))
 MIB = 1024 * 1024
 
@@ -64,7 +65,9 @@ class Measurement:
     cpu_seconds: float
     size_bytes: int
     peak_rss_bytes: int
-    # The segmented path's join and verification decode, parts of its wall and CPU time; 0 in the other legs.
+    # Parts of the wall and CPU time above (TIMED_STEPS); 0 where a leg has no such step.
+    encode_wall_seconds: float = 0.0
+    encode_cpu_seconds: float = 0.0
     join_wall_seconds: float = 0.0
     join_cpu_seconds: float = 0.0
     verify_wall_seconds: float = 0.0
@@ -117,23 +120,25 @@ def process_cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def timed(steps: dict[str, float], step: str, function):
+    """`function`, adding the wall and CPU seconds of every call to `steps`."""
+    def wrapper(*args, **kwargs):
+        wall_started, cpu_started = time.monotonic(), process_cpu_seconds()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            steps[f"{step}_wall_seconds"] += time.monotonic() - wall_started
+            steps[f"{step}_cpu_seconds"] += process_cpu_seconds() - cpu_started
+    return wrapper
+
+
 def run_leg(leg: str, source: Path, output: Path) -> None:
     steps = dict.fromkeys(STEP_FIELDS, 0.0)
     if leg == "segmented":
         from transcoder import job
 
-        def timed(step: str, function):
-            def wrapper(*args, **kwargs):
-                wall_started, cpu_started = time.monotonic(), process_cpu_seconds()
-                try:
-                    return function(*args, **kwargs)
-                finally:
-                    steps[f"{step}_wall_seconds"] += time.monotonic() - wall_started
-                    steps[f"{step}_cpu_seconds"] += process_cpu_seconds() - cpu_started
-            return wrapper
-
-        for step in TIMED_STEPS:
-            setattr(job, step, timed(step, getattr(job, step)))
+        for step, name in TIMED_STEPS.items():
+            setattr(job, name, timed(steps, step, getattr(job, name)))
         with tempfile.TemporaryDirectory(prefix="job-", dir=output.parent) as job_dir:
             job.run_job(source, Path(job_dir), output, job.EngineSettings())
     elif leg == "single-pass":
@@ -142,8 +147,9 @@ def run_leg(leg: str, source: Path, output: Path) -> None:
         from transcoder.segment import SegmentWork, encode_segment
         probed = probe(source)
         encoder = encoder_settings(probed, EngineSettings())
-        encode_segment(source, probed.video.position, SegmentWork(probed.index.first_pts, None, None), encoder,
-                       probed.video.time_base, probed.index.has_timestamps, output)
+        whole_file = SegmentWork(probed.index.first_pts, None, None)
+        timed(steps, "encode", encode_segment)(source, probed.video.position, whole_file, encoder, probed.video.time_base,
+                                               probed.index.has_timestamps, output)
     else:
         subprocess.run(ffmpeg_command(source, output), check=True)
     peak_rss_kib = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
@@ -191,20 +197,29 @@ def print_source_tables(title: str, results: dict[str, Measurement]) -> None:
         m = results[leg]
         print(f"  {leg:<12} {m.wall_seconds:>8.2f} {m.cpu_seconds:>8.2f} {m.size_bytes / MIB:>9.2f} "
               f"{m.peak_rss_bytes / MIB:>12.1f}")
-    segmented = results["segmented"]
-    print(f"  segmented: join {segmented.join_wall_seconds:.2f} s wall, {segmented.join_cpu_seconds:.2f} s CPU; "
-          f"verification decode {segmented.verify_wall_seconds:.2f} s wall, {segmented.verify_cpu_seconds:.2f} s CPU")
-    print(f"  {'ratio':<33} {'wall':>13} {'CPU':>13} {'size':>13}")
+    segmented, single = results["segmented"], results["single-pass"]
+    print("  steps (wall s / CPU s): segmented: encode "
+          f"{segmented.encode_wall_seconds:.2f} / {segmented.encode_cpu_seconds:.2f}, join "
+          f"{segmented.join_wall_seconds:.2f} / {segmented.join_cpu_seconds:.2f}, verification decode "
+          f"{segmented.verify_wall_seconds:.2f} / {segmented.verify_cpu_seconds:.2f}; single-pass: encode "
+          f"{single.encode_wall_seconds:.2f} / {single.encode_cpu_seconds:.2f}")
+    print(f"  {'ratio':<35} {'wall':>13} {'CPU':>13} {'size':>13}")
     for reference in ("single-pass", "ffmpeg"):
         other = results[reference]
-        print(f"  {'segmented/' + reference:<33} " + ratio_cells((
+        print(f"  {'segmented/' + reference:<35} " + ratio_cells((
             (segmented.wall_seconds, other.wall_seconds, TIME_TARGET),
             (segmented.cpu_seconds, other.cpu_seconds, TIME_TARGET),
             (segmented.size_bytes, other.size_bytes, SIZE_TARGET))))
-    single = results["single-pass"]
-    print(f"  {'(segmented - verify)/single-pass':<33} " + ratio_cells((
+    print(f"  {'segmented encode/single-pass encode':<35} " + ratio_cells((
+        (segmented.encode_wall_seconds, single.encode_wall_seconds, TIME_TARGET),
+        (segmented.encode_cpu_seconds, single.encode_cpu_seconds, TIME_TARGET))))
+    print(f"  {'(segmented - verify)/single-pass':<35} " + ratio_cells((
         (segmented.wall_seconds - segmented.verify_wall_seconds, single.wall_seconds, TIME_TARGET),
         (segmented.cpu_seconds - segmented.verify_cpu_seconds, single.cpu_seconds, TIME_TARGET))))
+
+
+def load_average() -> str:
+    return " ".join(f"{load:.2f}" for load in os.getloadavg())
 
 
 def describe_setup(quick: bool, repeat: int) -> None:
@@ -214,6 +229,7 @@ def describe_setup(quick: bool, repeat: int) -> None:
           f"Python {platform.python_version()}, {'quick' if quick else 'full'} run, "
           f"each leg {repeat} time(s): medians")
     print(f"PyAV {av.__version__} with FFmpeg {av.ffmpeg_version_info} (segmented, single-pass)")
+    print(f"load average at the start: {load_average()} (wall times are only as quiet as the machine; CPU times are steadier)")
     print(f"outside reference: {FFMPEG} ({version})")
     print(f"  {' '.join(ffmpeg_command(Path('SRC'), Path('OUT')))}")
     print("sources are video-only (no audio in any leg); x264: CRF 23, preset veryfast, stitchable=1, yuv420p")
@@ -262,7 +278,7 @@ def main() -> int:
         short_mib, long_mib = segmented_rss[seconds] / MIB, segmented_rss[long_seconds] / MIB
         print(f"  {seconds} s: {short_mib:.1f} MiB   {long_seconds} s: {long_mib:.1f} MiB   ratio {ratio:.3f} "
               f"{'flat' if ratio <= FLAT_MEMORY_RATIO else 'grows'}")
-        print(f"\ntotal {time.monotonic() - started:.0f} s")
+        print(f"\ntotal {time.monotonic() - started:.0f} s; load average at the end: {load_average()}")
     finally:
         if args.keep is None:
             shutil.rmtree(folder)
