@@ -169,13 +169,18 @@ def measure(leg: str, source: Path, output: Path) -> Measurement:
                        *(usage[field] for field in STEP_FIELDS))
 
 
-def measure_legs(source: Path, repeat: int) -> dict[str, Measurement]:
+def measure_legs(source: Path, repeat: int) -> dict[str, list[Measurement]]:
     """Every leg `repeat` times, the order rotated each round so that no leg always runs first."""
     runs: dict[str, list[Measurement]] = {leg: [] for leg in LEGS}
     for round_number in range(repeat):
         for leg in LEGS[round_number % len(LEGS):] + LEGS[:round_number % len(LEGS)]:
             runs[leg].append(measure(leg, source, source.with_name(f"{source.stem}.{leg}.mp4")))
-    return {leg: Measurement.typical(runs[leg]) for leg in LEGS}
+    return runs
+
+
+def describe_rss(runs: list[Measurement]) -> str:
+    peaks = sorted(run.peak_rss_bytes / MIB for run in runs)
+    return f"{statistics.median(peaks):.1f} MiB (runs {', '.join(f'{peak:.1f}' for peak in peaks)})"
 
 
 def mark(ratio: float, target: float) -> str:
@@ -264,20 +269,24 @@ def main() -> int:
         paths = {source: make_source(source, folder) for source in [*short, long]}
         print(f"sources made in {time.monotonic() - started:.0f} s")
 
-        segmented_rss = {}
+        segmented_runs = {}
         for source in short:
-            results = measure_legs(paths[source], args.repeat)
-            print_source_tables(f"{source.name} ({source.width}x{source.height}, 30 fps)", results)
+            runs = measure_legs(paths[source], args.repeat)
+            print_source_tables(f"{source.name} ({source.width}x{source.height}, 30 fps)",
+                                {leg: Measurement.typical(runs[leg]) for leg in LEGS})
             if source.name.startswith("720p"):
-                segmented_rss[source.seconds] = results["segmented"].peak_rss_bytes
-        segmented_rss[long.seconds] = measure("segmented", paths[long],
-                                              folder / f"{paths[long].stem}.segmented.mp4").peak_rss_bytes
+                segmented_runs[source.seconds] = runs["segmented"]
+        long_output = folder / f"{paths[long].stem}.segmented.mp4"
+        segmented_runs[long.seconds] = [measure("segmented", paths[long], long_output) for _ in range(args.repeat)]
 
-        ratio = segmented_rss[long_seconds] / segmented_rss[seconds]
-        print(f"\nsegmented peak RSS against the source's length (720p HEVC; {FLAT_MEMORY_RATIO} or less counts as flat)")
-        short_mib, long_mib = segmented_rss[seconds] / MIB, segmented_rss[long_seconds] / MIB
-        print(f"  {seconds} s: {short_mib:.1f} MiB   {long_seconds} s: {long_mib:.1f} MiB   ratio {ratio:.3f} "
-              f"{'flat' if ratio <= FLAT_MEMORY_RATIO else 'grows'}")
+        short_rss, long_rss = (statistics.median(run.peak_rss_bytes for run in segmented_runs[length])
+                               for length in (seconds, long_seconds))
+        ratio = long_rss / short_rss
+        print(f"\nsegmented peak RSS against the source's length (720p HEVC, medians; ratio {FLAT_MEMORY_RATIO} or less "
+              "counts as flat)")
+        print(f"  {seconds} s: {describe_rss(segmented_runs[seconds])}")
+        print(f"  {long_seconds} s: {describe_rss(segmented_runs[long_seconds])}")
+        print(f"  ratio {ratio:.3f} {'flat' if ratio <= FLAT_MEMORY_RATIO else 'grows'}")
         print(f"\ntotal {time.monotonic() - started:.0f} s; load average at the end: {load_average()}")
     finally:
         if args.keep is None:
