@@ -16,7 +16,7 @@ from tgvid.errors import EXIT_OK, TgvidError
 from uploader import status
 from uploader.delivery import Delivery
 from uploader.folder import FolderSender
-from uploader.ledger import FILE_NAME, Ledger
+from uploader.ledger import Ledger, path_in
 from uploader.outbox import Outbox
 from uploader.sender import Interrupted, Sender
 
@@ -55,7 +55,7 @@ def run(config) -> int:
     def should_stop() -> bool:
         return bool(signals)
 
-    ledger = Ledger(root / FILE_NAME)
+    ledger = Ledger(path_in(root))
     progress = status.ProgressReporter(root)
     sender = make_sender(config, should_stop)
     outbox = Outbox(root / "outbox", config.uploader.quiet_seconds, config.uploader.force_polling)

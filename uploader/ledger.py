@@ -6,7 +6,7 @@ chat, so repeating a send after a crash returns the first message instead of pos
 send the entry becomes `sent` with the message ids. Only then is the file moved to sent/ (or deleted). The
 whole ledger is rewritten atomically (tgvid.durable) on each change.
 
-File `<root>/ledger.msgpack`, format version 1 — a msgpack map `{"version": 1, "entries": {key: entry}}`.
+File `<root>/sent/ledger.msgpack`, format version 1 — a msgpack map `{"version": 1, "entries": {key: entry}}`.
 The key is `"<size_bytes>:<mtime_ns>:<relpath>"`, so a new file that reuses a sent file's name is a new entry.
 An entry is a map:
 
@@ -40,6 +40,11 @@ from tgvid.errors import LedgerError
 
 FORMAT_VERSION = 1
 FILE_NAME = "ledger.msgpack"
+
+
+def path_in(root: Path) -> Path:
+    """Where the ledger of the uploader working on `root` lives: beside the files it has sent."""
+    return Path(root) / "sent" / FILE_NAME
 
 
 class EntryState(StrEnum):
@@ -80,7 +85,7 @@ def new_random_id() -> int:
 
 
 class Ledger:
-    """The entries of `<root>/ledger.msgpack`, loaded at start; `save()` after each change makes it durable."""
+    """The entries of a ledger file, loaded at start; `save()` after each change makes it durable."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -101,6 +106,7 @@ class Ledger:
         self.save()
 
     def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         document = {"version": FORMAT_VERSION, "entries": {key: _dump(e) for key, e in self.entries.items()}}
         durable.atomic_write(self.path, msgpack.packb(document, use_bin_type=True))
 

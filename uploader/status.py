@@ -14,7 +14,7 @@ from pathlib import Path
 import msgpack
 
 from tgvid import durable
-from uploader.ledger import FILE_NAME, EntryState, Ledger
+from uploader.ledger import EntryState, Ledger, path_in
 from uploader.outbox import is_temporary
 from uploader.sender import Item
 
@@ -62,7 +62,7 @@ def collect(config) -> dict:
         for path in (outbox.rglob("*") if outbox.is_dir() else [])
         if path.is_file() and not any(is_temporary(part) for part in path.relative_to(outbox).parts)
     )
-    entries = list(Ledger(root / FILE_NAME).entries.values()) if (root / FILE_NAME).exists() else []
+    entries = list(Ledger(path_in(root)).entries.values())
     midnight = datetime.now().replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
     progress_path = root / PROGRESS_FILE
     sending = msgpack.unpackb(progress_path.read_bytes()) if progress_path.exists() else None

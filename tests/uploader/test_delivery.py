@@ -8,7 +8,7 @@ from conftest import hand_off, hand_off_video
 from tgvid.errors import SendFailed
 from uploader.delivery import Delivery
 from uploader.folder import FolderSender
-from uploader.ledger import EntryState, Ledger
+from uploader.ledger import EntryState, Ledger, path_in
 from uploader.outbox import Outbox
 
 
@@ -43,14 +43,15 @@ class RefusingSender(FolderSender):
 def deliver(root: Path, sender=None, clock=None, **changes):
     clock = clock or Clock()
     sender = sender or FolderSender(root / "delivered")
-    ledger = Ledger(root / "ledger.msgpack")
+    ledger = Ledger(path_in(root))
     delivery = Delivery(root, ledger, sender, settings(**changes), lambda *args: None, clock)
     delivery.run(Outbox(root / "outbox", quiet_seconds=0.0).scan(clock()), lambda: False)
     return ledger
 
 
 def files_under(folder: Path) -> list[str]:
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and ".receipts" not in p.parts)
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if p.is_file() and ".receipts" not in p.parts and p != path_in(folder.parent))
 
 
 def test_an_album_is_delivered_then_moved_to_sent_with_message_ids_in_the_ledger(tmp_path):
@@ -124,7 +125,7 @@ def test_delete_after_send_leaves_nothing_behind(tmp_path):
     hand_off(tmp_path, "a.pdf", b"x")
     deliver(tmp_path, delete_after_send=True)
     assert files_under(tmp_path / "outbox") == []
-    assert not (tmp_path / "sent").exists()
+    assert files_under(tmp_path / "sent") == []
     assert files_under(tmp_path / "delivered") == ["a.pdf"]
 
 

@@ -17,7 +17,7 @@ from telethon.tl import functions
 from telethon_internals import LoopbackDataCentre
 
 from uploader import telegram
-from uploader.ledger import Ledger, new_random_id
+from uploader.ledger import Ledger, new_random_id, path_in
 from uploader.sender import Item
 from uploader.sidecar import MediaKind, Sidecar
 
@@ -134,7 +134,7 @@ def test_sigkill_at_chosen_points_leaves_every_file_posted_exactly_once(dc, tmp_
     def sent_count():
         return len(list(sent.rglob("*.meta.msgpack")))
 
-    ledger_path = root / "ledger.msgpack"
+    ledger_path = path_in(root)
     kills = 0
     holder = SimpleNamespace(server=dc.server, pid=0)
     while sent_count() < len(names) and kills < 10:

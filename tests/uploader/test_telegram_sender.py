@@ -13,7 +13,7 @@ from telethon.tl import functions, types
 from tgvid.errors import ConfigError, SendFailed
 from uploader import sidecar
 from uploader.delivery import Delivery
-from uploader.ledger import EntryState, Ledger, new_random_id
+from uploader.ledger import EntryState, Ledger, new_random_id, path_in
 from uploader.outbox import Outbox
 from uploader.sender import Item
 from uploader.telegram import LIMIT_BYTES, PREMIUM_LIMIT_BYTES, TelegramSender
@@ -33,7 +33,7 @@ def sent_of(server, kind):
 
 def deliver(root, sender, clock=lambda: 1000.0):
     settings = SimpleNamespace(album_window_seconds=0.0, delete_after_send=False, max_retries=3)
-    ledger = Ledger(root / "ledger.msgpack")
+    ledger = Ledger(path_in(root))
     Delivery(root, ledger, sender, settings, no_progress, clock).run(
         Outbox(root / "outbox", quiet_seconds=0.0).scan(clock()), lambda: False)
     return ledger

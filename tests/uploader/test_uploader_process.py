@@ -12,12 +12,13 @@ import pytest
 from conftest import hand_off, wait_for
 
 from uploader import status
-from uploader.ledger import EntryState, Ledger
+from uploader.ledger import EntryState, Ledger, path_in
 
 
 def files_under(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".meta.msgpack")
-                  and ".receipts" not in p.parts)
+    """The media files in `folder`: no sidecars, no ledger (nor a killed write's temp file of it), no receipts."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.endswith((".meta.msgpack", ".tmp"))
+                  and ".receipts" not in p.parts and p != path_in(folder.parent))
 
 
 def make_batch(root: Path, rng: random.Random) -> dict[str, bytes]:
@@ -40,8 +41,7 @@ def test_sigkill_at_observed_points_delivers_every_file_exactly_once(tmp_path, u
         ("files in sent/", lambda: len(files_under(sent))),
         ("receipts written", lambda: len(list(receipts.glob("*"))) if receipts.exists() else 0),
         ("files delivered", lambda: len(files_under(delivered))),
-        ("ledger entries", lambda: len(Ledger(root / "ledger.msgpack").entries) if (root / "ledger.msgpack").exists()
-         else 0),
+        ("ledger entries", lambda: len(Ledger(path_in(root)).entries)),
     ]
     kills = 0
     while len(files_under(sent)) < len(originals) and kills < 12:
@@ -61,7 +61,7 @@ def test_sigkill_at_observed_points_delivers_every_file_exactly_once(tmp_path, u
     assert delivered_now == originals, "a file was lost, delivered twice (a numbered name) or torn"
     assert {p.relative_to(sent).as_posix() for p in files_under(sent)} == set(originals)
     assert files_under(root / "outbox") == []
-    entries = Ledger(root / "ledger.msgpack").entries.values()
+    entries = Ledger(path_in(root)).entries.values()
     assert sorted(e.relpath for e in entries if e.state is EntryState.SENT) == sorted(originals)
     assert not list(receipts.glob("*.tmp"))
 
