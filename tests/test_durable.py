@@ -15,6 +15,17 @@ def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["state.msgpack"]
 
 
+def test_remove_temps_clears_what_a_killed_writer_left_and_nothing_else(tmp_path):
+    target = tmp_path / "ledger.msgpack"
+    durable.atomic_write(target, b"state")
+    left = durable.temp_path_for(target)
+    left.write_bytes(b"torn")
+    other = durable.temp_path_for(tmp_path / "other.msgpack")
+    other.write_bytes(b"not ours")
+    durable.remove_temps(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ledger.msgpack", other.name])
+
+
 def test_mode_is_applied_for_secrets(tmp_path):
     target = tmp_path / "telegram.session"
     durable.atomic_write(target, b"secret", mode=0o600)

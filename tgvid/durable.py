@@ -11,6 +11,7 @@ checksum in the checkpoint, which is checked on read.
 """
 
 import errno
+import glob
 import os
 import secrets
 from pathlib import Path
@@ -56,6 +57,16 @@ def atomic_write(target: Path, data: bytes, mode: int = 0o666) -> None:
         temp.unlink(missing_ok=True)
         raise
     sync_dir(target.parent)
+
+
+def remove_temps(target: Path) -> None:
+    """Remove the temp files that writes of `target` left when the process was killed mid-write.
+
+    Call it at start, while nothing else writes `target`.
+    """
+    target = Path(target)
+    for temp in target.parent.glob(f"{glob.escape(target.name)}-*{TEMP_SUFFIX}"):
+        temp.unlink(missing_ok=True)
 
 
 def atomic_rename(source: Path, target: Path) -> None:
