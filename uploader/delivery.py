@@ -112,7 +112,7 @@ class Delivery:
         self.ledger.put(entries, now)
         items = {entry.key: self._item(entry) for entry in entries}
         if resumed:
-            for receipt in self.sender.find_sent([items[entry.key] for entry in resumed]):
+            for receipt in self._found(self.sender.find_sent([items[entry.key] for entry in resumed])):
                 entry = next(e for e in entries if e.random_id == receipt.random_id)
                 log.info("%s: already delivered before a restart (%s), not sending again", entry.relpath, receipt.where)
                 self._record(entry, receipt)
@@ -133,6 +133,17 @@ class Delivery:
                 self._send_alone(entry, items[entry.key], batch.caption)
             return
         self._record_all(entries, receipts)
+
+    def _found(self, receipts: list[Receipt]) -> list[Receipt]:
+        """One receipt per file: exact ones as they are; a guess only if no other sent file owns its message
+        (two files of the same name and size, in two folders, would otherwise take each other's message)."""
+        owned = {m for e in self.ledger.entries.values() if e.state is EntryState.SENT for m in e.message_ids}
+        chosen = {}
+        for receipt in receipts:
+            if receipt.random_id not in chosen and (receipt.exact or receipt.message_id not in owned):
+                chosen[receipt.random_id] = receipt
+                owned.add(receipt.message_id)
+        return list(chosen.values())
 
     def _send_alone(self, entry: Entry, item: Item, caption: str) -> None:
         try:

@@ -4,7 +4,8 @@ A sender delivers one batch (a single file or an album) and returns one Receipt 
 the random_id recorded in the ledger before the send; a sender must make a repeated send with the same
 random_id return the first delivery instead of making a second one (Telegram does this server-side; the
 local-folder sender keeps its own record). `find_sent` is the second line of defence, asked after a crash:
-which of these files are already delivered.
+which of these files are already delivered; a sender that can only guess (by name and size) returns every
+candidate, newest first, marked `exact=False`.
 
 A sender raises SendFailed (tgvid.errors) naming the file: `retry=True` for passing trouble (network, server
 errors), `retry=False` when the file or album was refused; ConfigError when nothing can be sent (no rights in
@@ -36,6 +37,7 @@ class Receipt:
     random_id: int
     message_id: int
     where: str  # the chat, or the delivered file's path
+    exact: bool = True  # False for a look-up by name and size, which another file with both the same may match
 
 
 Progress = Callable[[Item, int, int], None]  # (item, bytes done, bytes total)

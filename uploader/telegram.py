@@ -76,8 +76,10 @@ class Upload:
 
 class TelegramSender:
     def __init__(self, client: TelegramClient, loop: asyncio.AbstractEventLoop, chat: str, premium: bool,
-                 should_stop: Callable[[], bool], sleep=asyncio.sleep):
+                 should_stop: Callable[[], bool], sleep=asyncio.sleep, sign_in: Callable | None = None):
+        """`sign_in(client)` is awaited when the session is not logged in; without it that is a ConfigError."""
         self.client = client
+        self.sign_in = sign_in
         self.loop = loop
         self.chat = chat
         self.should_stop = should_stop
@@ -95,14 +97,23 @@ class TelegramSender:
     def close(self) -> None:
         close_client(self.client, self.loop)
 
+    def start(self) -> None:
+        """Connect, check the login and find the chat now, so that a wrong setting shows at start."""
+        self.loop.run_until_complete(self._peer(Path("telegram")))
+
     async def _peer(self, path: Path):
+        """The chat to send to; connects, logs in and resolves it on first use (again after a failed start)."""
         if self.peer is None:
             if not self.client.is_connected():
                 await self._call(self.client.connect(), path)
+            if not await self._call(self.client.is_user_authorized(), path):
+                if self.sign_in is None:
+                    raise ConfigError(path, "the Telegram session is not logged in: run `tgvid login`")
+                await self._call(self.sign_in(self.client), path)
             chat = int(self.chat) if self.chat.lstrip("-").isdigit() else self.chat
             try:
-                self.peer = await self.client.get_input_entity(chat)
-            except ValueError as error:
+                self.peer = await self._call(self.client.get_input_entity(chat), path)
+            except (ValueError, errors.RPCError) as error:
                 raise ConfigError(f"telegram.chat {self.chat}", f"cannot find this chat: {error}") from error
         return self.peer
 
@@ -271,7 +282,7 @@ class TelegramSender:
         raise SendFailed(item.path, f"Telegram turned it into {answer.__class__.__name__}", retry=False)
 
     async def _find_sent(self, items: list[Item]) -> list[Receipt]:
-        """Recent messages in the chat carrying one of `items` (same file name and size)."""
+        """Recent messages in the chat that may carry one of `items` (same file name and size), newest first."""
         peer = await self._peer(items[0].path)
         history = await self._invoke(functions.messages.GetHistoryRequest(
             peer, offset_id=0, offset_date=None, add_offset=0, limit=HISTORY_LIMIT, max_id=0, min_id=0, hash=0),
@@ -282,10 +293,10 @@ class TelegramSender:
             document = getattr(getattr(message, "media", None), "document", None)
             if not isinstance(document, types.Document):
                 continue
-            names = [a.file_name for a in document.attributes if isinstance(a, types.DocumentAttributeFilename)]
-            item = next((wanted.pop((name, document.size)) for name in names if (name, document.size) in wanted), None)
-            if item is not None:
-                found.append(Receipt(item.random_id, message.id, self.description))
+            for attribute in document.attributes:
+                item = wanted.get((getattr(attribute, "file_name", None), document.size))
+                if isinstance(attribute, types.DocumentAttributeFilename) and item is not None:
+                    found.append(Receipt(item.random_id, message.id, self.description, exact=False))
         return found
 
 
@@ -314,36 +325,36 @@ def save_session(config, client: TelegramClient) -> None:
 
 
 def new_client(config) -> TelegramClient:
-    # flood_sleep_threshold=0 and request_retries=1 leave every wait and retry to TelegramSender, which logs
-    # them and can stop in the middle; raise_last_call_error keeps Telethon's error types.
+    # flood_sleep_threshold=0 and request_retries=0 (a single attempt) leave every wait and retry to TelegramSender,
+    # which logs them and can stop in the middle; raise_last_call_error keeps Telethon's error types.
     return TelegramClient(StringSession(session_text(config)), config.telegram.api_id, config.telegram.api_hash,
-                          flood_sleep_threshold=0, request_retries=1, raise_last_call_error=True)
+                          flood_sleep_threshold=0, request_retries=0, raise_last_call_error=True)
 
 
 def connect(config, should_stop: Callable[[], bool]) -> TelegramSender:
-    """A TelegramSender logged in with the configured bot token or session; ConfigError when there is no login."""
-    loop = asyncio.new_event_loop()
-    client = new_client(config)
+    """A TelegramSender for the configured login and chat, started when Telegram can be reached.
 
-    async def sign_in():
-        await client.connect()
-        if await client.is_user_authorized():
-            return
+    Raises ConfigError when there is no login or no such chat. When Telegram cannot be reached, the sender
+    is returned all the same and connects when files are waiting, so a daemon started offline keeps running.
+    """
+
+    async def sign_in(client):
         if not config.telegram.bot_token:
             raise ConfigError(Path(config.root) / config.telegram.session_file,
                               "no Telegram login: run `tgvid login`, or set telegram.bot_token")
         await client.sign_in(bot_token=config.telegram.bot_token)
         save_session(config, client)
 
+    sender = TelegramSender(new_client(config), asyncio.new_event_loop(), config.telegram.chat,
+                            config.uploader.premium, should_stop, sign_in=sign_in)
     try:
-        loop.run_until_complete(sign_in())
-    except OSError as error:
-        close_client(client, loop)
-        raise SendFailed("telegram", f"cannot reach Telegram ({error}); check the network", retry=True) from error
+        sender.start()
+    except SendFailed as error:
+        log.warning("%s; trying again when files are waiting", error.message)
     except BaseException:
-        close_client(client, loop)
+        sender.close()
         raise
-    return TelegramSender(client, loop, config.telegram.chat, config.uploader.premium, should_stop)
+    return sender
 
 
 def login(config) -> int:

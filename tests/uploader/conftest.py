@@ -158,5 +158,6 @@ def telegram():
     client, _ = fake_client(server)
     sleeps = Sleeps()
     sender = TelegramSender(client, asyncio.new_event_loop(), "me", False, lambda: False, sleep=sleeps)
+    sender.start()
     yield sender, server, sleeps
     sender.close()

@@ -149,6 +149,9 @@ class FakeTelegram:
             pairs.append((item.random_id, self._post(item.random_id, server_media, item.message, origin)))
         return self._updates(pairs)
 
+    def _GetStateRequest(self, request):
+        return types.updates.State(self.pts, 0, datetime.datetime.now(datetime.UTC), 0, 0)
+
     def _GetHistoryRequest(self, request):
         newest_first = [p.message for p in reversed(self.posted)][: request.limit]
         return types.messages.Messages(newest_first, [], [], [])

@@ -60,7 +60,8 @@ def test_find_sent_sees_what_arrived_and_nothing_else(sender_and_deliveries, tmp
     sender, _ = sender_and_deliveries
     sent, unsent = item(tmp_path, "sent.pdf"), item(tmp_path, "unsent.pdf", b"other bytes")
     [receipt] = sender.send([sent], "", no_progress)
-    assert sender.find_sent([sent, unsent]) == [receipt]
+    assert [(r.random_id, r.message_id) for r in sender.find_sent([sent, unsent])] == [
+        (receipt.random_id, receipt.message_id)]
 
 
 def test_a_new_random_id_with_the_same_name_is_a_second_visible_delivery(sender_and_deliveries, tmp_path):

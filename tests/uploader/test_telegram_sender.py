@@ -157,6 +157,21 @@ def test_a_retry_after_a_connection_error_carries_the_stored_random_id(telegram,
     assert len(server.posted) == 1
 
 
+def test_the_look_up_does_not_take_the_message_of_another_file_with_the_same_name_and_size(telegram, tmp_path):
+    sender, server, _ = telegram
+    server.dedup = False
+    hand_off(tmp_path, "party/v.bin", b"same bytes")
+    clock = SimpleNamespace(now=1000.0)
+    deliver(tmp_path, sender, lambda: clock.now)
+    hand_off(tmp_path, "trip/v.bin", b"same bytes")
+    server.fail(functions.messages.SendMediaRequest, Fault(500, "INTERNAL"))
+    deliver(tmp_path, sender, lambda: clock.now)
+    clock.now += 3600
+    ledger = deliver(tmp_path, sender, lambda: clock.now)
+    assert len(server.messages_named("v.bin")) == 2
+    assert len({tuple(e.message_ids) for e in ledger.entries.values()}) == 2
+
+
 def test_a_part_telegram_lost_is_saved_again_under_the_same_file_id(telegram, tmp_path):
     sender, server, _ = telegram
 
