@@ -53,13 +53,20 @@ class Delivery:
         candidates = []
         self.ready = {}
         for arrival in arrivals:
-            candidate = self._candidate(arrival, now)
+            try:
+                candidate = self._candidate(arrival, now)
+            except OSError as error:  # gone or unreadable since the scan: the next scan sees it as it is then
+                log.error("%s: %s; trying again at the next scan", arrival.relpath, error)
+                continue
             if candidate is not None:
                 candidates.append(candidate)
         for batch in album.group(candidates, now, self.settings.album_window_seconds):
             if should_stop():
                 return
-            self._send_batch(batch)
+            try:
+                self._send_batch(batch)
+            except OSError as error:
+                log.error("%s: %s; trying again at the next scan", self.ready[batch.keys[0]][0].relpath, error)
 
     def _candidate(self, arrival: Arrival, now: float) -> album.Candidate | None:
         key = key_for(arrival.relpath, arrival.size_bytes, arrival.mtime_ns)

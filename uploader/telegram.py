@@ -314,14 +314,17 @@ def session_text(config) -> str:
     """The string session: from the setting (or TGVID_TELEGRAM_SESSION), else the session file, else ""."""
     if config.telegram.session:
         return config.telegram.session
-    path = Path(config.root) / config.telegram.session_file
+    path = session_path(config)
     return path.read_text().strip() if path.exists() else ""
 
 
-def save_session(config, client: TelegramClient) -> None:
-    """Write the login to the session file, mode 0600: it is a full credential."""
-    if not config.telegram.session:
-        durable.atomic_write(Path(config.root) / config.telegram.session_file, client.session.save().encode(), 0o600)
+def session_path(config) -> Path:
+    return Path(config.root) / config.telegram.session_file
+
+
+def write_session(config, client: TelegramClient) -> None:
+    """Write the login as a string session to the session file, mode 0600: it is a full credential."""
+    durable.atomic_write(session_path(config), client.session.save().encode(), 0o600)
 
 
 def new_client(config) -> TelegramClient:
@@ -340,10 +343,11 @@ def connect(config, should_stop: Callable[[], bool]) -> TelegramSender:
 
     async def sign_in(client):
         if not config.telegram.bot_token:
-            raise ConfigError(Path(config.root) / config.telegram.session_file,
+            raise ConfigError(session_path(config),
                               "no Telegram login: run `tgvid login`, or set telegram.bot_token")
         await client.sign_in(bot_token=config.telegram.bot_token)
-        save_session(config, client)
+        if not config.telegram.session:  # a session given in the environment stays there
+            write_session(config, client)
 
     sender = TelegramSender(new_client(config), asyncio.new_event_loop(), config.telegram.chat,
                             config.uploader.premium, should_stop, sign_in=sign_in)
@@ -367,12 +371,12 @@ def login(config) -> int:
     async def start():
         # Telethon prompts for the phone number, the code and the 2FA password; none of them is logged.
         await client.start(bot_token=config.telegram.bot_token or None)
-        save_session(config, client)
+        write_session(config, client)
         return await client.get_me()
 
     try:
         me = loop.run_until_complete(start())
     finally:
         close_client(client, loop)
-    print(f"logged in as {utils.get_display_name(me)}; session saved (mode 0600)")
+    print(f"logged in as {utils.get_display_name(me)}; session saved in {session_path(config)} (mode 0600)")
     return EXIT_OK

@@ -140,3 +140,14 @@ def test_a_file_moved_back_from_quarantine_is_tried_again_with_its_random_id(tmp
     ledger = deliver(tmp_path, sender)
     [entry] = ledger.entries.values()
     assert (entry.state, entry.attempts, entry.random_id) == (EntryState.SENDING, 1, failed.random_id)
+
+
+def test_a_file_removed_after_the_scan_does_not_stop_the_others(tmp_path, caplog):
+    gone = hand_off(tmp_path, "gone.pdf", b"x")
+    hand_off(tmp_path, "kept.pdf", b"y")
+    arrivals = Outbox(tmp_path / "outbox", quiet_seconds=0.0).scan(1000.0)
+    gone.unlink()
+    Delivery(tmp_path, Ledger(path_in(tmp_path)), FolderSender(tmp_path / "delivered"), settings(), lambda *args: None,
+             Clock()).run(arrivals, lambda: False)
+    assert files_under(tmp_path / "delivered") == ["kept.pdf"]
+    assert "gone.pdf: " in caplog.text and "trying again at the next scan" in caplog.text

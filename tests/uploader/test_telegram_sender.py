@@ -15,7 +15,7 @@ from uploader import sidecar
 from uploader.delivery import Delivery
 from uploader.ledger import EntryState, Ledger, new_random_id, path_in
 from uploader.outbox import Outbox
-from uploader.sender import Item
+from uploader.sender import Interrupted, Item
 from uploader.telegram import LIMIT_BYTES, PREMIUM_LIMIT_BYTES, TelegramSender
 
 
@@ -123,6 +123,22 @@ def test_a_flood_wait_is_waited_out_and_the_same_part_sent_again(telegram, tmp_p
     assert parts == [0, 1, 1, 2]
     assert sleeps.seconds == 3
     assert "a.bin: Telegram asks to wait 3 s" in caplog.text
+
+
+def test_a_stop_during_a_long_flood_wait_comes_within_a_second(telegram, tmp_path):
+    sender, server, sleeps = telegram
+    stop = []
+    sender.should_stop = lambda: bool(stop)
+
+    async def sleep_then_stop(seconds):
+        await sleeps(seconds)
+        stop.append(True)
+
+    sender.sleep = sleep_then_stop
+    server.fail(functions.upload.SaveFilePartRequest, Fault(420, "FLOOD_WAIT_3600"))
+    with pytest.raises(Interrupted):
+        sender.send([as_item(hand_off(tmp_path, "a.bin", b"x"))], "", no_progress)
+    assert sleeps.seconds <= 1
 
 
 def test_a_lost_answer_is_looked_up_and_sent_again_with_the_same_random_id(telegram, tmp_path):
