@@ -167,7 +167,11 @@ class Delivery:
     def _record_all(self, entries: list[Entry], receipts: list[Receipt]) -> None:
         by_random_id = {receipt.random_id: receipt for receipt in receipts}
         for entry in entries:
-            self._record(entry, by_random_id[entry.random_id])
+            if entry.random_id in by_random_id:
+                self._record(entry, by_random_id[entry.random_id])
+            else:
+                unnamed = "the answer named no message for it; it is looked up before the next attempt"
+                self._failed([entry], SendFailed(entry.relpath, unnamed, retry=True))
 
     def _record(self, entry: Entry, receipt: Receipt) -> None:
         entry.state = EntryState.SENT

@@ -31,6 +31,10 @@ def sent_of(server, kind):
     return [r for r in server.requests if isinstance(r, kind)]
 
 
+def connection_reset(_request):
+    raise ConnectionResetError("connection reset before the request reached Telegram")
+
+
 def deliver(root, sender, clock=lambda: 1000.0):
     settings = SimpleNamespace(album_window_seconds=0.0, delete_after_send=False, max_retries=3)
     ledger = Ledger(path_in(root))
@@ -162,7 +166,7 @@ def test_a_lost_answer_is_looked_up_and_sent_again_with_the_same_random_id(teleg
 def test_a_retry_after_a_connection_error_carries_the_stored_random_id(telegram, tmp_path):
     sender, server, _ = telegram
     hand_off(tmp_path, "a.pdf", b"%PDF")
-    server.fail(functions.messages.SendMediaRequest, Fault(500, "INTERNAL"))
+    server.fail(functions.messages.SendMediaRequest, connection_reset)
     clock = SimpleNamespace(now=1000.0)
     deliver(tmp_path, sender, lambda: clock.now)
     clock.now += 3600
@@ -180,12 +184,36 @@ def test_the_look_up_does_not_take_the_message_of_another_file_with_the_same_nam
     clock = SimpleNamespace(now=1000.0)
     deliver(tmp_path, sender, lambda: clock.now)
     hand_off(tmp_path, "trip/v.bin", b"same bytes")
-    server.fail(functions.messages.SendMediaRequest, Fault(500, "INTERNAL"))
+    server.fail(functions.messages.SendMediaRequest, connection_reset)
     deliver(tmp_path, sender, lambda: clock.now)
     clock.now += 3600
     ledger = deliver(tmp_path, sender, lambda: clock.now)
     assert len(server.messages_named("v.bin")) == 2
     assert len({tuple(e.message_ids) for e in ledger.entries.values()}) == 2
+
+
+def test_an_album_answer_missing_an_item_leaves_that_item_to_the_look_up(telegram, tmp_path, monkeypatch):
+    sender, server, _ = telegram
+    hand_off(tmp_path, "docs/a.pdf", b"a")
+    hand_off(tmp_path, "docs/b.pdf", b"b")
+    answer = server.answer
+
+    def answer_naming_only_the_first(request):
+        result = answer(request)
+        if isinstance(request, functions.messages.SendMultiMediaRequest):
+            result.updates = result.updates[:2]  # a.pdf's UpdateMessageID and UpdateNewMessage
+        return result
+
+    monkeypatch.setattr(server, "answer", answer_naming_only_the_first)
+    clock = SimpleNamespace(now=1000.0)
+    ledger = deliver(tmp_path, sender, lambda: clock.now)
+    states = {e.relpath: (e.state, e.attempts) for e in ledger.entries.values()}
+    assert states == {"docs/a.pdf": (EntryState.SENT, 0), "docs/b.pdf": (EntryState.SENDING, 1)}
+    monkeypatch.undo()
+    clock.now += 3600
+    ledger = deliver(tmp_path, sender, lambda: clock.now)
+    assert all(e.state is EntryState.SENT for e in ledger.entries.values())
+    assert len(server.messages_named("b.pdf")) == 1
 
 
 def test_a_part_telegram_lost_is_saved_again_under_the_same_file_id(telegram, tmp_path):
