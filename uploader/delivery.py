@@ -90,8 +90,8 @@ class Delivery:
                              f"{limit / MIB:.0f} MiB; have the transcoder make smaller parts (README: Uploader)")
             return None
         self.ready[key] = (arrival, meta)
-        return album.Candidate(key, arrival.relpath, arrival.folder, str(meta.kind), arrival.first_seen,
-                               entry.album if entry else "")
+        kind = album.album_kind(meta, arrival.path.name)
+        return album.Candidate(key, arrival.relpath, arrival.folder, kind, arrival.first_seen, entry.album if entry else "")
 
     def _sidecar(self, arrival: Arrival) -> sidecar.Sidecar:
         path = sidecar.path_for(arrival.path)

@@ -31,6 +31,7 @@ class ProgressReporter:
     def __init__(self, root: Path, clock=time.monotonic):
         self.path = Path(root) / PROGRESS_FILE
         durable.remove_temps(self.path)
+        self.path.unlink(missing_ok=True)  # from a run that was killed mid-send
         self.clock = clock
         self.current: Path | None = None
         self.started = self.last_report = 0.0

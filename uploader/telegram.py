@@ -31,9 +31,10 @@ from telethon.tl import functions, types
 
 from tgvid import durable
 from tgvid.errors import EXIT_OK, ConfigError, SendFailed
+from uploader.album import sends_as_photo
 from uploader.retry import backoff_seconds
 from uploader.sender import Interrupted, Item, Progress, Receipt
-from uploader.sidecar import MediaKind, Sidecar
+from uploader.sidecar import MediaKind
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,6 @@ LIMIT_BYTES = 2000 * MIB
 PREMIUM_LIMIT_BYTES = 4000 * MIB
 CAPTION_LIMIT = 1024
 NETWORK_ATTEMPTS = 5
-PHOTO_MAX_BYTES = 10 * MIB
-PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 HISTORY_LIMIT = 100
 
 PASSING = (OSError, errors.ServerError, errors.RpcCallFailError, errors.TimedOutError)  # OSError: connection, timeout
@@ -55,13 +54,6 @@ CANNOT_POST = (errors.ChatWriteForbiddenError, errors.ChatSendMediaForbiddenErro
                errors.ForbiddenError)
 LOGIN_GONE = (errors.AuthKeyUnregisteredError, errors.SessionRevokedError, errors.AuthKeyDuplicatedError,
               errors.UnauthorizedError)
-
-
-def sends_as_photo(meta: Sidecar, name: str) -> bool:
-    """Whether Telegram takes the image as a photo: JPEG/PNG/WebP, ≤ 10 MB, w+h ≤ 10000, sides at most 1:20."""
-    short, long_ = sorted((meta.width, meta.height))
-    return (meta.kind is MediaKind.IMAGE and name.lower().endswith(PHOTO_EXTENSIONS) and meta.size_bytes <= PHOTO_MAX_BYTES
-            and short > 0 and short + long_ <= 10000 and long_ <= 20 * short)
 
 
 @dataclass(frozen=True)
@@ -222,7 +214,7 @@ class TelegramSender:
         size = item.path.stat().st_size
         with item.path.open("rb") as handle:
             file, upload = await self._upload(item, handle, size, lambda done: progress(item, done, size))
-        if meta.kind is MediaKind.IMAGE and sends_as_photo(meta, item.name):
+        if sends_as_photo(meta, item.name):
             return types.InputMediaUploadedPhoto(file), upload
         if meta.kind is not MediaKind.VIDEO:
             return self._document(item, file), upload

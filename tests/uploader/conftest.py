@@ -20,10 +20,11 @@ from uploader.probe import thumbnail_jpeg
 DAEMON = Path(__file__).parent.parent.parent / "daemon.py"
 
 
-def video_bytes(seconds: float = 1.0, width: int = 64, height: int = 48, audio: bool = True) -> bytes:
-    """A small H.264 (+ AAC) MP4, frames drawn with numpy."""
+def video_bytes(seconds: float = 1.0, width: int = 64, height: int = 48, audio: bool = True,
+                container_format: str = "mp4") -> bytes:
+    """A small H.264 (+ AAC) video, MP4 unless told otherwise, frames drawn with numpy."""
     buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as container:
+    with av.open(buffer, "w", format=container_format) as container:
         video = container.add_stream("libx264", rate=25)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         sound = container.add_stream("aac", rate=48000) if audio else None
