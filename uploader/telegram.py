@@ -40,8 +40,9 @@ log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
 BIG_FILE_BYTES = 10 * MIB  # above this, parts go up with saveBigFilePart (Telethon's threshold)
-LIMIT_BYTES = 2000 * MIB
-PREMIUM_LIMIT_BYTES = 4000 * MIB
+LIMIT_BYTES = 2000 * MIB  # until help.getAppConfig says otherwise: upload_max_fileparts_default parts of 512 KiB
+PREMIUM_LIMIT_BYTES = 4000 * MIB  # upload_max_fileparts_premium
+LARGEST_PART_BYTES = 512 * 1024
 CAPTION_LIMIT = 1024
 NETWORK_ATTEMPTS = 5
 HISTORY_LIMIT = 100
@@ -76,6 +77,7 @@ class TelegramSender:
         self.chat = chat
         self.should_stop = should_stop
         self.sleep = sleep
+        self.premium = premium
         self.max_file_bytes = PREMIUM_LIMIT_BYTES if premium else LIMIT_BYTES
         self.description = f"Telegram chat {chat}"
         self.peer = None
@@ -102,12 +104,26 @@ class TelegramSender:
                 if self.sign_in is None:
                     raise ConfigError(path, "the Telegram session is not logged in: run `tgvid login`")
                 await self._call(self.sign_in(self.client), path)
+            await self._read_limit(path)
             chat = int(self.chat) if self.chat.lstrip("-").isdigit() else self.chat
             try:
                 self.peer = await self._call(self.client.get_input_entity(chat), path)
             except (ValueError, errors.RPCError) as error:
                 raise ConfigError(f"telegram.chat {self.chat}", f"cannot find this chat: {error}") from error
         return self.peer
+
+    async def _read_limit(self, path: Path) -> None:
+        """Take the file size limit from help.getAppConfig (part count × 512 KiB); keep the default without it."""
+        try:
+            answer = await self._invoke(functions.help.GetAppConfigRequest(hash=0), path)
+        except errors.RPCError as error:
+            log.info("telegram: no app config (%s); assuming %d MiB per file", error, self.max_file_bytes // MIB)
+            return
+        values = getattr(getattr(answer, "config", None), "value", [])
+        key = "upload_max_fileparts_premium" if self.premium else "upload_max_fileparts_default"
+        parts = next((v.value.value for v in values if v.key == key and isinstance(v.value, types.JsonNumber)), None)
+        if parts:
+            self.max_file_bytes = int(parts) * LARGEST_PART_BYTES
 
     async def _send(self, items: list[Item], caption: str, progress: Progress) -> list[Receipt]:
         peer = await self._peer(items[0].path)

@@ -7,8 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import hand_off, hand_off_video, png_bytes
-from fake_telegram import Fault, file_names, request_types
+from fake_telegram import FakeTelegram, Fault, file_names, request_types
 from telethon.tl import functions, types
+from telethon_internals import fake_client
 
 from tgvid.errors import ConfigError, SendFailed
 from uploader import sidecar
@@ -265,13 +266,17 @@ def test_a_photo_refused_by_telegram_is_sent_again_as_a_document(telegram, tmp_p
     assert first.random_id == second.random_id == receipt.random_id
 
 
-def test_the_size_limit_follows_the_account():
-    loop = asyncio.new_event_loop()
+@pytest.mark.parametrize("premium", [False, True])
+def test_the_size_limit_is_read_from_the_app_config(premium, tmp_path):
+    server = FakeTelegram(max_parts=3000)
+    client, _ = fake_client(server)
+    sender = TelegramSender(client, asyncio.new_event_loop(), "me", premium, lambda: False)
+    assert sender.max_file_bytes == (PREMIUM_LIMIT_BYTES if premium else LIMIT_BYTES) == (4000 if premium else 2000) * 2**20
+    sender.start()
     try:
-        assert TelegramSender(None, loop, "me", False, lambda: False).max_file_bytes == LIMIT_BYTES == 2000 * 2**20
-        assert TelegramSender(None, loop, "me", True, lambda: False).max_file_bytes == PREMIUM_LIMIT_BYTES
+        assert sender.max_file_bytes == (6000 if premium else 3000) * 512 * 1024
     finally:
-        loop.close()
+        sender.close()
 
 
 def test_send_failed_names_the_file(telegram, tmp_path):
