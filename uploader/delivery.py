@@ -118,17 +118,19 @@ class Delivery:
             entries.append(entry)
         self.ledger.put(entries, now)
         items = {entry.key: self._item(entry) for entry in entries}
-        if resumed:
-            for receipt in self._found(self.sender.find_sent([items[entry.key] for entry in resumed])):
-                entry = next(e for e in entries if e.random_id == receipt.random_id)
-                log.info("%s: already delivered before a restart (%s), not sending again", entry.relpath, receipt.where)
-                self._record(entry, receipt)
-                entries.remove(entry)
-        if not entries:
-            return
-        what = f"album of {len(entries)} from {batch.folder}" if len(entries) > 1 else "file"
-        log.info("%s: sending as %s to %s", entries[0].relpath, what, self.sender.description)
         try:
+            if resumed:
+                found = self._found(self.sender.find_sent([items[entry.key] for entry in resumed]))
+                for receipt in found:
+                    entry = next(e for e in entries if e.random_id == receipt.random_id)
+                    log.info("%s: already delivered by an earlier attempt (%s), not sending again", entry.relpath,
+                             receipt.where)
+                    self._record(entry, receipt)
+                    entries.remove(entry)
+            if not entries:
+                return
+            what = f"album of {len(entries)} from {batch.folder}" if len(entries) > 1 else "file"
+            log.info("%s: sending as %s to %s", entries[0].relpath, what, self.sender.description)
             receipts = self.sender.send([items[e.key] for e in entries], batch.caption, self.progress)
         except SendFailed as error:
             if error.retry or len(entries) == 1:

@@ -17,7 +17,7 @@ from uploader.delivery import Delivery
 from uploader.ledger import EntryState, Ledger, new_random_id, path_in
 from uploader.outbox import Outbox
 from uploader.sender import Interrupted, Item
-from uploader.telegram import LIMIT_BYTES, PREMIUM_LIMIT_BYTES, TelegramSender
+from uploader.telegram import LIMIT_BYTES, NETWORK_ATTEMPTS, PREMIUM_LIMIT_BYTES, TelegramSender
 
 
 def as_item(path, folder=""):
@@ -162,6 +162,23 @@ def test_a_lost_answer_is_looked_up_and_sent_again_with_the_same_random_id(teleg
     assert request_types(server.requests)[-1] == "GetHistoryRequest"
     assert len(server.messages_named("a.pdf")) == 1
     assert entry.message_ids == [server.posted[0].message.id]
+
+
+def test_a_look_up_that_fails_is_retried_later_like_a_send(telegram, tmp_path):
+    sender, server, _ = telegram
+    hand_off(tmp_path, "a.pdf", b"%PDF")
+    server.fail(functions.messages.SendMediaRequest, connection_reset)
+    server.fail(functions.messages.GetHistoryRequest, *[connection_reset] * NETWORK_ATTEMPTS)
+    clock = SimpleNamespace(now=1000.0)
+    deliver(tmp_path, sender, lambda: clock.now)
+    clock.now += 3600
+    ledger = deliver(tmp_path, sender, lambda: clock.now)
+    [entry] = ledger.entries.values()
+    assert (entry.state, entry.attempts) == (EntryState.SENDING, 2)
+    assert "network or server trouble" in entry.last_error
+    clock.now += 3600
+    [entry] = deliver(tmp_path, sender, lambda: clock.now).entries.values()
+    assert entry.state is EntryState.SENT and len(server.posted) == 1
 
 
 def test_a_retry_after_a_connection_error_carries_the_stored_random_id(telegram, tmp_path):
