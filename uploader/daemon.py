@@ -52,7 +52,15 @@ def run(config) -> int:
 
     previous = {sig: signal.signal(sig, record) for sig in (signal.SIGTERM, signal.SIGINT)}
 
+    watchdog_seconds = sd_notify.watchdog_interval_seconds()
+    last_watchdog = [0.0]
+
     def should_stop() -> bool:
+        """Asked at every safe point, also inside long uploads and flood waits: the place to tell systemd's
+        watchdog that the daemon still makes progress."""
+        if watchdog_seconds is not None and time.monotonic() - last_watchdog[0] >= watchdog_seconds:
+            sd_notify.notify("WATCHDOG=1")
+            last_watchdog[0] = time.monotonic()
         return bool(signals)
 
     ledger = Ledger(path_in(root))
@@ -60,7 +68,6 @@ def run(config) -> int:
     sender = make_sender(config, should_stop)
     outbox = Outbox(root / "outbox", config.uploader.quiet_seconds, config.uploader.force_polling)
     delivery = Delivery(root, ledger, sender, config.uploader, progress)
-    watchdog_seconds = sd_notify.watchdog_interval_seconds()
     outbox.start()
     try:
         log.info("uploader: watching %s, sending to %s", root / "outbox", sender.description)
@@ -78,8 +85,7 @@ def run(config) -> int:
                 break
             finally:
                 progress.clear()
-            if watchdog_seconds is not None:
-                sd_notify.notify("WATCHDOG=1")
+            should_stop()
             outbox.wait(min(POLL_SECONDS, watchdog_seconds or POLL_SECONDS))
     except TgvidError as error:
         log.error("uploader: stopping: %s", error.message)

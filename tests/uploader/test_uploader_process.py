@@ -67,7 +67,7 @@ def test_sigkill_at_observed_points_delivers_every_file_exactly_once(tmp_path, u
 
 
 @pytest.mark.slow
-def test_sigterm_stops_within_seconds_and_status_shows_the_day(tmp_path, uploader_processes):
+def test_sigterm_stops_within_seconds_tells_systemd_and_status_shows_the_day(tmp_path, uploader_processes):
     root = tmp_path / "root"
     hand_off(root, "trip/a.bin", b"a")
     hand_off(root, "trip/b.bin", b"b")
@@ -83,14 +83,14 @@ def test_sigterm_stops_within_seconds_and_status_shows_the_day(tmp_path, uploade
                     states.append(systemd.recv(4096).decode())
             return states
 
-        process = uploader_processes(root, {"NOTIFY_SOCKET": str(tmp_path / "notify")})
+        process = uploader_processes(root, {"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "200000"})
         wait_for(lambda: read_states() and len(files_under(root / "sent")) == 2, what="both files in sent/")
         (root / "outbox" / "later.bin").write_bytes(b"by hand, still waiting")
         process.wait_ready()
         process.process.send_signal(signal.SIGTERM)
         wait_for(lambda: read_states()[-1] == "STOPPING=1", deadline_seconds=5, what="STOPPING=1")
         assert process.process.wait(timeout=5) == 0
-    assert states[0] == "READY=1" and any(s.startswith("STATUS=") for s in states)
+    assert states[0] == "READY=1" and any(s.startswith("STATUS=") for s in states) and "WATCHDOG=1" in states
     assert "stopped on signal" in process.log()
     report = status.collect(SimpleNamespace(root=root))
     assert report["sent_today"] == 2 and report["failed"] == []
