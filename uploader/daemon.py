@@ -65,7 +65,11 @@ def run(config) -> int:
 
     ledger = Ledger(path_in(root))
     progress = status.ProgressReporter(root)
-    sender = make_sender(config, should_stop)
+    try:
+        sender = make_sender(config, should_stop)
+    except Interrupted:
+        log.info("uploader: stopped on signal %d while connecting", signals[0])
+        return EXIT_OK
     outbox = Outbox(root / "outbox", config.uploader.quiet_seconds, config.uploader.force_polling)
     delivery = Delivery(root, ledger, sender, config.uploader, progress)
     outbox.start()

@@ -15,6 +15,7 @@ at Telegram's test servers or at a local fake needs no code change.
 """
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import itertools
@@ -45,6 +46,7 @@ PREMIUM_LIMIT_BYTES = 4000 * MIB  # upload_max_fileparts_premium
 LARGEST_PART_BYTES = 512 * 1024
 CAPTION_LIMIT = 1024
 NETWORK_ATTEMPTS = 5
+STOP_POLL_SECONDS = 0.5
 HISTORY_LIMIT = 100
 
 PASSING = (OSError, errors.ServerError, errors.RpcCallFailError, errors.TimedOutError)  # OSError: connection, timeout
@@ -195,7 +197,7 @@ class TelegramSender:
             if self.should_stop():
                 raise Interrupted()
             try:
-                return await self.client(request)
+                return await self._until_stopped(self.client(request))
             except WAIT as error:
                 log.warning("%s: Telegram asks to wait %d s (%s); waiting", path.name, error.seconds,
                             error.__class__.__name__)
@@ -212,9 +214,22 @@ class TelegramSender:
 
     async def _call(self, coroutine, path: Path):
         try:
-            return await coroutine
+            return await self._until_stopped(coroutine)
         except PASSING as error:
             raise SendFailed(path, f"cannot reach Telegram: {error}", retry=True) from error
+
+    async def _until_stopped(self, awaitable):
+        """Await `awaitable`, but give up (raising Interrupted) within a second of the daemon being asked to stop:
+        a slow part, an answer that does not come or a connect that times out must not hold up a SIGTERM."""
+        task = asyncio.ensure_future(awaitable)
+        while not task.done():
+            await asyncio.wait({task}, timeout=STOP_POLL_SECONDS)
+            if self.should_stop() and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                raise Interrupted()
+        return task.result()
 
     async def _wait(self, seconds: float) -> None:
         """Sleep `seconds`, but stop early (raising Interrupted) when the daemon is asked to stop."""

@@ -32,6 +32,7 @@ class FakeSender:
     def __init__(self, server: FakeTelegram):
         self.server = server
         self.connection_drops = 0  # the next N requests fail with ConnectionError, as a dropped link does
+        self.unanswered = 0  # the next N requests get no answer at all, as over a link that silently died
 
     def is_connected(self) -> bool:
         return True
@@ -41,6 +42,9 @@ class FakeSender:
 
     def send(self, request, ordered=False):
         future = asyncio.get_running_loop().create_future()
+        if self.unanswered:
+            self.unanswered -= 1
+            return future
         if self.connection_drops:
             self.connection_drops -= 1
             future.set_exception(ConnectionError("connection reset by the fake"))

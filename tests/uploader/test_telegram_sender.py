@@ -3,6 +3,7 @@ random_ids kept across retries, and the reactions to Telegram's errors (real Tel
 
 import asyncio
 import math
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -144,6 +145,19 @@ def test_a_stop_during_a_long_flood_wait_comes_within_a_second(telegram, tmp_pat
     with pytest.raises(Interrupted):
         sender.send([as_item(hand_off(tmp_path, "a.bin", b"x"))], "", no_progress)
     assert sleeps.seconds <= 1
+
+
+def test_a_stop_while_an_answer_does_not_come_is_honoured_within_a_second(telegram, tmp_path):
+    sender, server, _ = telegram
+    stop = []
+    sender.should_stop = lambda: bool(stop)
+    sender.client._sender.unanswered = 1
+    sender.loop.call_later(0.2, stop.append, True)
+    started = time.monotonic()
+    with pytest.raises(Interrupted):
+        sender.send([as_item(hand_off(tmp_path, "a.bin", b"x"))], "", no_progress)
+    assert time.monotonic() - started < 10  # without the stop it would wait for ever
+    assert server.posted == []
 
 
 def test_a_lost_answer_is_looked_up_and_sent_again_with_the_same_random_id(telegram, tmp_path):
