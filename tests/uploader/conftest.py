@@ -1,5 +1,6 @@
 """Shared helpers for the uploader tests: real media made with PyAV, the transcoder's handoff, a real daemon process."""
 
+import asyncio
 import io
 import os
 import signal
@@ -12,10 +13,13 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from fake_telegram import FakeTelegram
+from telethon_internals import fake_client
 
 from tgvid import durable
 from uploader import sidecar
 from uploader.probe import thumbnail_jpeg
+from uploader.telegram import TelegramSender
 
 DAEMON = Path(__file__).parent.parent.parent / "daemon.py"
 
@@ -148,13 +152,6 @@ class Sleeps:
 @pytest.fixture
 def telegram():
     """A TelegramSender on a real TelegramClient whose network is the fake server: (sender, server, sleeps)."""
-    import asyncio
-
-    from fake_telegram import FakeTelegram
-    from telethon_internals import fake_client
-
-    from uploader.telegram import TelegramSender
-
     server = FakeTelegram()
     client, _ = fake_client(server)
     sleeps = Sleeps()

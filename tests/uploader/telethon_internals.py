@@ -65,6 +65,11 @@ def fake_client(server: FakeTelegram) -> tuple[TelegramClient, FakeSender]:
     return client, client._sender
 
 
+def network_of(client: TelegramClient) -> FakeSender:
+    """The FakeSender under a client made by fake_client, to drop or leave unanswered its next requests."""
+    return client._sender
+
+
 class LoopbackDataCentre:
     """A small MTProto server on 127.0.0.1 in front of a FakeTelegram, for real TCP faults and real processes.
 

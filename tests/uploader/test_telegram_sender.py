@@ -10,7 +10,7 @@ import pytest
 from conftest import hand_off, hand_off_video, png_bytes
 from fake_telegram import FakeTelegram, Fault, file_names, request_types
 from telethon.tl import functions, types
-from telethon_internals import fake_client
+from telethon_internals import fake_client, network_of
 
 from tgvid.errors import ConfigError, SendFailed
 from uploader import sidecar
@@ -151,7 +151,7 @@ def test_a_stop_while_an_answer_does_not_come_is_honoured_within_a_second(telegr
     sender, server, _ = telegram
     stop = []
     sender.should_stop = lambda: bool(stop)
-    sender.client._sender.unanswered = 1
+    network_of(sender.client).unanswered = 1
     sender.loop.call_later(0.2, stop.append, True)
     started = time.monotonic()
     with pytest.raises(Interrupted):
@@ -264,7 +264,7 @@ def test_a_part_telegram_lost_is_saved_again_under_the_same_file_id(telegram, tm
 
 def test_a_network_drop_during_parts_is_retried_with_backoff(telegram, tmp_path):
     sender, server, sleeps = telegram
-    sender.client._sender.connection_drops = 2
+    network_of(sender.client).connection_drops = 2
     sender.send([as_item(hand_off(tmp_path, "a.bin", b"z" * 1000))], "", no_progress)
     assert len(server.posted) == 1 and sleeps.seconds == 3  # 1 s, then 2 s
 
