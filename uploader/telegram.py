@@ -49,7 +49,10 @@ NETWORK_ATTEMPTS = 5
 STOP_POLL_SECONDS = 0.5
 HISTORY_LIMIT = 100
 
-PASSING = (OSError, errors.ServerError, errors.RpcCallFailError, errors.TimedOutError)  # OSError: connection, timeout
+# Passing trouble: connection and timeout (OSError), a cut or garbled stream (EOFError, Telethon's buffer, checksum
+# and security errors: a proxy or captive portal answering in Telegram's place), and server errors.
+PASSING = (OSError, EOFError, errors.InvalidBufferError, errors.InvalidChecksumError, errors.SecurityError,
+           errors.ServerError, errors.RpcCallFailError, errors.TimedOutError)
 WAIT = (errors.FloodWaitError, errors.FloodPremiumWaitError, errors.SlowModeWaitError)
 NOT_AS_PHOTO = (errors.PhotoInvalidDimensionsError, errors.PhotoSaveFileInvalidError, errors.PhotoExtInvalidError)
 CANNOT_POST = (errors.ChatWriteForbiddenError, errors.ChatSendMediaForbiddenError, errors.ChannelPrivateError,
