@@ -190,10 +190,12 @@ class Delivery:
         for entry in entries:
             entry.attempts += 1
             entry.last_error = error.message
-            if error.retry and entry.attempts < self.settings.max_retries:
+            network = error.fields.get("network", False)
+            if error.retry and (network or entry.attempts < self.settings.max_retries):
                 entry.not_before = now + backoff_seconds(entry.attempts)
-                log.warning("%s: %s; attempt %d of %d, next in %.0f s", entry.relpath, error.reason, entry.attempts,
-                            self.settings.max_retries, entry.not_before - now)
+                limit = "" if network else f" of {self.settings.max_retries}"
+                log.warning("%s: %s; attempt %d%s, next in %.0f s", entry.relpath, error.reason, entry.attempts, limit,
+                            entry.not_before - now)
                 self.ledger.put([entry], now)
             else:
                 tried = f"sending to {self.sender.description}, {entry.attempts} attempt(s)"

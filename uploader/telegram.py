@@ -208,7 +208,7 @@ class TelegramSender:
             except PASSING as error:
                 if attempt >= network_retries or isinstance(error, errors.RandomIdDuplicateError):
                     raise SendFailed(path, f"network or server trouble: {error.__class__.__name__}: {error}",
-                                     retry=True) from error
+                                     retry=True, network=True) from error
                 delay = backoff_seconds(attempt, base_seconds=1.0, cap_seconds=30.0)
                 log.warning("%s: %s (%s); retrying in %.0f s", path.name, error.__class__.__name__, error, delay)
                 await self._wait(delay)
@@ -219,7 +219,7 @@ class TelegramSender:
         try:
             return await self._until_stopped(coroutine)
         except PASSING as error:
-            raise SendFailed(path, f"cannot reach Telegram: {error}", retry=True) from error
+            raise SendFailed(path, f"cannot reach Telegram: {error}", retry=True, network=True) from error
 
     async def _until_stopped(self, awaitable):
         """Await `awaitable`, but give up (raising Interrupted) within a second of the daemon being asked to stop:

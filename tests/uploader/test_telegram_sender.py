@@ -195,6 +195,20 @@ def test_a_look_up_that_fails_is_retried_later_like_a_send(telegram, tmp_path):
     assert entry.state is EntryState.SENT and len(server.posted) == 1
 
 
+def test_an_unreachable_telegram_never_sends_a_file_to_quarantine(telegram, tmp_path):
+    sender, server, _ = telegram
+    hand_off(tmp_path, "a.pdf", b"%PDF")
+    clock = SimpleNamespace(now=1000.0)
+    for _ in range(8):
+        server.fail(functions.upload.SaveFilePartRequest, *[connection_reset] * NETWORK_ATTEMPTS)
+        [entry] = deliver(tmp_path, sender, lambda: clock.now).entries.values()
+        clock.now = entry.not_before
+    assert (entry.state, entry.attempts) == (EntryState.SENDING, 8)
+    assert not (tmp_path / "quarantine").exists()
+    [entry] = deliver(tmp_path, sender, lambda: clock.now).entries.values()
+    assert entry.state is EntryState.SENT
+
+
 def test_a_retry_after_a_connection_error_carries_the_stored_random_id(telegram, tmp_path):
     sender, server, _ = telegram
     hand_off(tmp_path, "a.pdf", b"%PDF")
