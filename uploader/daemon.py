@@ -11,7 +11,7 @@ import signal
 import time
 from pathlib import Path
 
-from tgvid import sd_notify
+from tgvid import durable, sd_notify
 from tgvid.errors import EXIT_OK, TgvidError
 from uploader import status
 from uploader.delivery import Delivery
@@ -63,6 +63,7 @@ def run(config) -> int:
             last_watchdog[0] = time.monotonic()
         return bool(signals)
 
+    durable.remove_temps(path_in(root))  # here, not in Ledger: `tgvid status` reads it while the daemon writes
     ledger = Ledger(path_in(root))
     progress = status.ProgressReporter(root)
     try:
