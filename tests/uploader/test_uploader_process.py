@@ -5,11 +5,13 @@ import contextlib
 import random
 import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import hand_off, wait_for
+from conftest import DAEMON, hand_off, wait_for
 
 from uploader import status
 from uploader.ledger import EntryState, Ledger, path_in
@@ -96,3 +98,15 @@ def test_sigterm_stops_within_seconds_tells_systemd_and_status_shows_the_day(tmp
     assert report["sent_today"] == 2 and report["failed"] == []
     assert report["pending"] == ["later.bin"]
     assert "1 pending, 2 sent today" in status.render(report)
+
+
+@pytest.mark.slow
+def test_a_second_uploader_on_the_same_root_refuses_to_start(tmp_path, uploader_processes):
+    root = tmp_path / "root"
+    first = uploader_processes(root)
+    first.wait_ready()
+    second = subprocess.run([sys.executable, str(DAEMON), "uploader", "--root", str(root)], capture_output=True,
+                            text=True, timeout=60)
+    assert second.returncode == 2
+    assert "another uploader is already running on this root" in second.stderr
+    assert first.stop() == 0
