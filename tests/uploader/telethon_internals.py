@@ -78,12 +78,14 @@ class LoopbackDataCentre:
     with MTProtoState's key derivation, unwraps containers, gzip, InvokeWithLayer and InitConnection, answers
     pings and the calls `connect()` makes, and passes everything else to the FakeTelegram. A Fault becomes an
     rpc_error; a ConnectionError raised while answering closes the connection without an answer.
-    `authorized` False answers AUTH_KEY_UNREGISTERED until a sign-in, as for a fresh login.
+    `authorized` False answers AUTH_KEY_UNREGISTERED until a sign-in, as for a fresh login; `silent` True reads
+    everything and answers nothing, like a link that died without closing.
     """
 
-    def __init__(self, server: FakeTelegram, authorized: bool = True):
+    def __init__(self, server: FakeTelegram, authorized: bool = True, silent: bool = False):
         self.server = server
         self.authorized = authorized
+        self.silent = silent
         self.auth_key = AuthKey(os.urandom(256))
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="loopback-dc", daemon=True)
@@ -127,7 +129,7 @@ class LoopbackDataCentre:
                 packet = (await reader.readexactly(length - 8))[:-4]
                 session_id, msg_id, obj = self._decrypt(packet)
                 for inner_id, request in self._unwrap(msg_id, obj):
-                    answer = self._answer(inner_id, request)
+                    answer = None if self.silent else self._answer(inner_id, request)
                     if answer is not None:
                         writer.write(codec.encode_packet(self._encrypt(session_id, answer)))
                 await writer.drain()
