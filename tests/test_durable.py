@@ -15,6 +15,12 @@ def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["state.msgpack"]
 
 
+def test_chunks_are_written_in_order(tmp_path):
+    target = tmp_path / "copy.bin"
+    durable.atomic_write(target, (bytes([n]) * 3 for n in range(4)))
+    assert target.read_bytes() == b"\x00\x00\x00\x01\x01\x01\x02\x02\x02\x03\x03\x03"
+
+
 def test_remove_temps_clears_what_a_killed_writer_left_and_nothing_else(tmp_path):
     target = tmp_path / "ledger.msgpack"
     durable.atomic_write(target, b"state")

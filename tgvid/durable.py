@@ -14,6 +14,7 @@ import errno
 import glob
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 TEMP_SUFFIX = ".tmp"
@@ -39,8 +40,8 @@ def sync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(target: Path, data: bytes, mode: int = 0o666) -> None:
-    """Replace `target` with `data` atomically and durably.
+def atomic_write(target: Path, data: bytes | Iterable[bytes], mode: int = 0o666) -> None:
+    """Replace `target` with `data` (bytes, or an iterable of chunks for large files) atomically and durably.
 
     `mode` is passed to open(2), so the umask applies: 0o666 for ordinary state, 0o600 for secrets.
     """
@@ -49,7 +50,8 @@ def atomic_write(target: Path, data: bytes, mode: int = 0o666) -> None:
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for chunk in [data] if isinstance(data, bytes | bytearray) else data:
+                handle.write(chunk)
             handle.flush()
             os.fdatasync(handle.fileno())
         os.replace(temp, target)

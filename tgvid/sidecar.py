@@ -59,10 +59,6 @@ def path_for(media: Path) -> Path:
     return media.with_name(media.name + SUFFIX)
 
 
-def is_sidecar(path: Path) -> bool:
-    return path.name.endswith(SUFFIX)
-
-
 def write(path: Path, sidecar: Sidecar) -> None:
     """Write `sidecar` atomically to `path` (a sidecar path, see path_for)."""
     document = {"version": FORMAT_VERSION, **asdict(sidecar), "kind": str(sidecar.kind)}

@@ -2,15 +2,20 @@
 
 Files of one outbox subfolder that arrived together — none newer than `window_seconds` — go out as albums of
 up to ten, in name order. Photos and videos may mix; documents go only with documents (Telegram refuses other
-mixes with MEDIA_GROUPED_INVALID). A group of one is sent alone. Files at the top of the outbox are sent alone
-at once. Files whose album was already recorded in the ledger keep exactly that album, so a send repeated
-after a crash carries the same items and random_ids.
+mixes with MEDIA_GROUPED_INVALID), and a picture beyond Telegram's photo limits is sent as a document, so it
+counts as one (`album_kind`). A group of one is sent alone. Files at the top of the outbox are sent alone at
+once. Files whose album was already recorded in the ledger keep exactly that album, so a send repeated after a
+crash carries the same items and random_ids.
 """
 
 from dataclasses import dataclass
 from itertools import groupby
 
+from tgvid.sidecar import MediaKind, Sidecar
+
 MAX_ALBUM_ITEMS = 10
+PHOTO_MAX_BYTES = 10 * 1024 * 1024
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 
 
 @dataclass(frozen=True)
@@ -56,3 +61,16 @@ def group(candidates: list[Candidate], now: float, window_seconds: float) -> lis
                 batches.append(Batch(keys[0] if len(keys) > 1 else "", folder, keys))
     return batches
 
+
+def sends_as_photo(meta: Sidecar, name: str) -> bool:
+    """Whether Telegram takes the image as a photo: JPEG/PNG/WebP, ≤ 10 MB, w+h ≤ 10000, sides at most 1:20."""
+    short, long_ = sorted((meta.width, meta.height))
+    return (meta.kind is MediaKind.IMAGE and name.lower().endswith(PHOTO_EXTENSIONS) and meta.size_bytes <= PHOTO_MAX_BYTES
+            and short > 0 and short + long_ <= 10000 and long_ <= 20 * short)
+
+
+def album_kind(meta: Sidecar, name: str) -> str:
+    """The kind that decides album membership: how the file will be sent, not what it is."""
+    if meta.kind is MediaKind.IMAGE and not sends_as_photo(meta, name):
+        return str(MediaKind.DOCUMENT)
+    return str(meta.kind)

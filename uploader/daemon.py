@@ -6,13 +6,14 @@ a stop, crash or SIGKILL anywhere loses nothing and sends nothing twice. The dae
 STATUS, WATCHDOG and STOPPING (tgvid.sd_notify).
 """
 
+import fcntl
 import logging
 import signal
 import time
 from pathlib import Path
 
-from tgvid import sd_notify
-from tgvid.errors import EXIT_OK, TgvidError
+from tgvid import durable, sd_notify
+from tgvid.errors import EXIT_OK, ConfigError, TgvidError
 from uploader import status
 from uploader.delivery import Delivery
 from uploader.folder import FolderSender
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 FOLDERS = ("outbox", "sent", "delivered", "quarantine")
 POLL_SECONDS = 1.0
+LOCK_FILE = "uploader.lock"
 
 
 def telegram_configured(config) -> bool:
@@ -41,10 +43,29 @@ def make_sender(config, should_stop) -> Sender:
     return FolderSender(Path(config.root) / "delivered")
 
 
+def hold_root(root: Path):
+    """Lock the root for this uploader (released by the kernel even on SIGKILL); ConfigError when another holds it.
+
+    Two uploaders on one root would send files twice and, on one Telegram session, lose the login.
+    """
+    handle = (root / LOCK_FILE).open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as error:
+        handle.close()
+        raise ConfigError(root, "another uploader is already running on this root; stop it first") from error
+    return handle
+
+
 def run(config) -> int:
     root = Path(config.root)
     for name in FOLDERS:
         (root / name).mkdir(parents=True, exist_ok=True)
+    with hold_root(root):
+        return _run(config, root)
+
+
+def _run(config, root: Path) -> int:
     signals: list[int] = []
 
     def record(signum, _frame):
@@ -52,15 +73,27 @@ def run(config) -> int:
 
     previous = {sig: signal.signal(sig, record) for sig in (signal.SIGTERM, signal.SIGINT)}
 
+    watchdog_seconds = sd_notify.watchdog_interval_seconds()
+    last_watchdog = [0.0]
+
     def should_stop() -> bool:
+        """Asked at every safe point, also inside long uploads and flood waits: the place to tell systemd's
+        watchdog that the daemon still makes progress."""
+        if watchdog_seconds is not None and time.monotonic() - last_watchdog[0] >= watchdog_seconds:
+            sd_notify.notify("WATCHDOG=1")
+            last_watchdog[0] = time.monotonic()
         return bool(signals)
 
+    durable.remove_temps(path_in(root))  # here, not in Ledger: `tgvid status` reads it while the daemon writes
     ledger = Ledger(path_in(root))
     progress = status.ProgressReporter(root)
-    sender = make_sender(config, should_stop)
+    try:
+        sender = make_sender(config, should_stop)
+    except Interrupted:
+        log.info("uploader: stopped on signal %d while connecting", signals[0])
+        return EXIT_OK
     outbox = Outbox(root / "outbox", config.uploader.quiet_seconds, config.uploader.force_polling)
     delivery = Delivery(root, ledger, sender, config.uploader, progress)
-    watchdog_seconds = sd_notify.watchdog_interval_seconds()
     outbox.start()
     try:
         log.info("uploader: watching %s, sending to %s", root / "outbox", sender.description)
@@ -78,8 +111,7 @@ def run(config) -> int:
                 break
             finally:
                 progress.clear()
-            if watchdog_seconds is not None:
-                sd_notify.notify("WATCHDOG=1")
+            should_stop()
             outbox.wait(min(POLL_SECONDS, watchdog_seconds or POLL_SECONDS))
     except TgvidError as error:
         log.error("uploader: stopping: %s", error.message)

@@ -90,8 +90,8 @@ class Delivery:
                              f"{limit / MIB:.0f} MiB; have the transcoder make smaller parts (README: Uploader)")
             return None
         self.ready[key] = (arrival, meta)
-        return album.Candidate(key, arrival.relpath, arrival.folder, str(meta.kind), arrival.first_seen,
-                               entry.album if entry else "")
+        kind = album.album_kind(meta, arrival.path.name)
+        return album.Candidate(key, arrival.relpath, arrival.folder, kind, arrival.first_seen, entry.album if entry else "")
 
     def _sidecar(self, arrival: Arrival) -> sidecar.Sidecar:
         path = sidecar.path_for(arrival.path)
@@ -118,17 +118,19 @@ class Delivery:
             entries.append(entry)
         self.ledger.put(entries, now)
         items = {entry.key: self._item(entry) for entry in entries}
-        if resumed:
-            for receipt in self._found(self.sender.find_sent([items[entry.key] for entry in resumed])):
-                entry = next(e for e in entries if e.random_id == receipt.random_id)
-                log.info("%s: already delivered before a restart (%s), not sending again", entry.relpath, receipt.where)
-                self._record(entry, receipt)
-                entries.remove(entry)
-        if not entries:
-            return
-        what = f"album of {len(entries)} from {batch.folder}" if len(entries) > 1 else "file"
-        log.info("%s: sending as %s to %s", entries[0].relpath, what, self.sender.description)
         try:
+            if resumed:
+                found = self._found(self.sender.find_sent([items[entry.key] for entry in resumed]))
+                for receipt in found:
+                    entry = next(e for e in entries if e.random_id == receipt.random_id)
+                    log.info("%s: already delivered by an earlier attempt (%s), not sending again", entry.relpath,
+                             receipt.where)
+                    self._record(entry, receipt)
+                    entries.remove(entry)
+            if not entries:
+                return
+            what = f"album of {len(entries)} from {batch.folder}" if len(entries) > 1 else "file"
+            log.info("%s: sending as %s to %s", entries[0].relpath, what, self.sender.description)
             receipts = self.sender.send([items[e.key] for e in entries], batch.caption, self.progress)
         except SendFailed as error:
             if error.retry or len(entries) == 1:
@@ -167,7 +169,11 @@ class Delivery:
     def _record_all(self, entries: list[Entry], receipts: list[Receipt]) -> None:
         by_random_id = {receipt.random_id: receipt for receipt in receipts}
         for entry in entries:
-            self._record(entry, by_random_id[entry.random_id])
+            if entry.random_id in by_random_id:
+                self._record(entry, by_random_id[entry.random_id])
+            else:
+                unnamed = "the answer named no message for it; it is looked up before the next attempt"
+                self._failed([entry], SendFailed(entry.relpath, unnamed, retry=True))
 
     def _record(self, entry: Entry, receipt: Receipt) -> None:
         entry.state = EntryState.SENT
@@ -184,10 +190,12 @@ class Delivery:
         for entry in entries:
             entry.attempts += 1
             entry.last_error = error.message
-            if error.retry and entry.attempts < self.settings.max_retries:
+            network = error.fields.get("network", False)
+            if error.retry and (network or entry.attempts < self.settings.max_retries):
                 entry.not_before = now + backoff_seconds(entry.attempts)
-                log.warning("%s: %s; attempt %d of %d, next in %.0f s", entry.relpath, error.reason, entry.attempts,
-                            self.settings.max_retries, entry.not_before - now)
+                limit = "" if network else f" of {self.settings.max_retries}"
+                log.warning("%s: %s; attempt %d%s, next in %.0f s", entry.relpath, error.reason, entry.attempts, limit,
+                            entry.not_before - now)
                 self.ledger.put([entry], now)
             else:
                 tried = f"sending to {self.sender.description}, {entry.attempts} attempt(s)"

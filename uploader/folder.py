@@ -59,21 +59,17 @@ class FolderSender:
         return Receipt(item.random_id, shown.stat().st_ino, str(shown))
 
     def _copy(self, item: Item, receipt: Path, progress: Progress) -> None:
-        temp = durable.temp_path_for(receipt)
+        durable.atomic_write(receipt, self._chunks(item, progress))
+
+    @staticmethod
+    def _chunks(item: Item, progress: Progress):
         total = item.path.stat().st_size
-        try:
-            with item.path.open("rb") as source, temp.open("wb") as target:
-                done = 0
-                while chunk := source.read(CHUNK_BYTES):
-                    target.write(chunk)
-                    done += len(chunk)
-                    progress(item, done, total)
-                target.flush()
-                os.fdatasync(target.fileno())
-            durable.atomic_rename(temp, receipt)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        done = 0
+        with item.path.open("rb") as source:
+            while chunk := source.read(CHUNK_BYTES):
+                yield chunk
+                done += len(chunk)
+                progress(item, done, total)
 
     def _shown_path(self, item: Item, receipt: Path) -> Path | None:
         """The shown name already linked to `receipt`, if any."""

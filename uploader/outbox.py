@@ -8,6 +8,7 @@ Watchdog only wakes the daemon early; the scan decides, so a missed event costs 
 
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from watchdog.observers.polling import PollingObserver
 from tgvid import sidecar
 
 TEMPORARY_SUFFIXES = (".part", ".tmp")
+DEBOUNCE_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,13 @@ class Outbox:
         self.observer.join()
 
     def wait(self, timeout_seconds: float) -> None:
-        """Sleep until something changes in the outbox, or `timeout_seconds` pass."""
-        self.woken.wait(timeout_seconds)
+        """Sleep until something changes in the outbox, or `timeout_seconds` pass.
+
+        After a change it waits a moment more, so that a burst of events (a file being copied in) costs one
+        scan, not one per event.
+        """
+        if self.woken.wait(timeout_seconds):
+            time.sleep(min(DEBOUNCE_SECONDS, timeout_seconds))
         self.woken.clear()
 
     def scan(self, now: float) -> list[Arrival]:

@@ -1,8 +1,9 @@
 """Probing a file that a person put into the outbox by hand: what it is, its size, duration and thumbnail.
 
-The result is a Sidecar, as the transcoder would have written it. Video: duration, width and height from
-the first video stream and a JPEG thumbnail of a representative frame (tgvid.thumbnail). Image (a single
-picture in an image container): a photo. Anything PyAV cannot open, or without a video stream: a document.
+The result is a Sidecar, as the transcoder would have written it. Video (an MP4/MOV file): duration, width and
+height from the first video stream and a JPEG thumbnail of a representative frame (tgvid.thumbnail); other
+containers (MKV, WebM, AVI) never stream in Telegram, so they go as documents. Image (a single picture in an image
+container): a photo. Anything PyAV cannot open, or without a video stream: a document.
 """
 
 from fractions import Fraction
@@ -25,8 +26,11 @@ def probe(path: Path, relpath: str) -> Sidecar:
                 return document
             stream = container.streams.video[0]
             width, height = stream.codec_context.width, stream.codec_context.height
-            if set(container.format.name.split(",")) & set(IMAGE_FORMATS):
+            formats = set(container.format.name.split(","))
+            if formats & set(IMAGE_FORMATS):
                 return Sidecar(MediaKind.IMAGE, size_bytes, 0.0, width, height, False, relpath, path.name)
+            if "mp4" not in formats:
+                return document
             duration_seconds = _duration_seconds(container, stream)
             has_audio = bool(container.streams.audio)
         thumbnail = thumbnail_of(path)

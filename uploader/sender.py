@@ -7,9 +7,10 @@ local-folder sender keeps its own record). `find_sent` is the second line of def
 which of these files are already delivered; a sender that can only guess (by name and size) returns every
 candidate, newest first, marked `exact=False`.
 
-A sender raises SendFailed (tgvid.errors) naming the file: `retry=True` for passing trouble (network, server
-errors), `retry=False` when the file or album was refused; ConfigError when nothing can be sent (no rights in
-the chat, login gone); Interrupted when the daemon is stopping.
+A sender raises SendFailed (tgvid.errors) naming the file: `retry=True` for passing trouble, with
+`network=True` when it is not about the file at all (connection, server errors: retried for ever, never
+quarantined), `retry=False` when the file or album was refused; ConfigError when nothing can be sent (no
+rights in the chat, login gone); Interrupted when the daemon is stopping.
 """
 
 from collections.abc import Callable

@@ -26,22 +26,28 @@ MIB = 1024 * 1024
 
 
 class ProgressReporter:
-    """Called by a sender as bytes go up; logs and records percent and speed at most once a second."""
+    """Called by a sender as bytes go up; logs and records percent and speed at most once a second.
+
+    A file that goes up within the first second is not reported at all: its percent and speed would say nothing.
+    """
 
     def __init__(self, root: Path, clock=time.monotonic):
         self.path = Path(root) / PROGRESS_FILE
         durable.remove_temps(self.path)
+        self.path.unlink(missing_ok=True)  # from a run that was killed mid-send
         self.clock = clock
         self.current: Path | None = None
         self.started = self.last_report = 0.0
+        self.reported = False
 
     def __call__(self, item: Item, done_bytes: int, total_bytes: int) -> None:
         now = self.clock()
         if item.path != self.current:
-            self.current, self.started, self.last_report = item.path, now, now
-        if now - self.last_report < REPORT_INTERVAL_SECONDS and done_bytes < total_bytes:
+            self.current, self.started, self.last_report, self.reported = item.path, now, now, False
+        finished_after_a_report = done_bytes >= total_bytes and self.reported
+        if now - self.last_report < REPORT_INTERVAL_SECONDS and not finished_after_a_report:
             return
-        self.last_report = now
+        self.last_report, self.reported = now, True
         speed = done_bytes / max(now - self.started, 1e-6)
         percent = 100 * done_bytes / max(total_bytes, 1)
         log.info("%s: %.0f %% of %.1f MiB sent, %.2f MiB/s", item.name, percent, total_bytes / MIB, speed / MIB)

@@ -15,6 +15,7 @@ at Telegram's test servers or at a local fake needs no code change.
 """
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import itertools
@@ -31,7 +32,8 @@ from telethon.tl import functions, types
 
 from tgvid import durable
 from tgvid.errors import EXIT_OK, ConfigError, SendFailed
-from tgvid.sidecar import MediaKind, Sidecar
+from tgvid.sidecar import MediaKind
+from uploader.album import sends_as_photo
 from uploader.retry import backoff_seconds
 from uploader.sender import Interrupted, Item, Progress, Receipt
 
@@ -39,15 +41,18 @@ log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
 BIG_FILE_BYTES = 10 * MIB  # above this, parts go up with saveBigFilePart (Telethon's threshold)
-LIMIT_BYTES = 2000 * MIB
-PREMIUM_LIMIT_BYTES = 4000 * MIB
+LIMIT_BYTES = 2000 * MIB  # until help.getAppConfig says otherwise: upload_max_fileparts_default parts of 512 KiB
+PREMIUM_LIMIT_BYTES = 4000 * MIB  # upload_max_fileparts_premium
+LARGEST_PART_BYTES = 512 * 1024
 CAPTION_LIMIT = 1024
 NETWORK_ATTEMPTS = 5
-PHOTO_MAX_BYTES = 10 * MIB
-PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+STOP_POLL_SECONDS = 0.5
 HISTORY_LIMIT = 100
 
-PASSING = (OSError, errors.ServerError, errors.RpcCallFailError, errors.TimedOutError)  # OSError: connection, timeout
+# Passing trouble: connection and timeout (OSError), a cut or garbled stream (EOFError, Telethon's buffer, checksum
+# and security errors: a proxy or captive portal answering in Telegram's place), and server errors.
+PASSING = (OSError, EOFError, errors.InvalidBufferError, errors.InvalidChecksumError, errors.SecurityError,
+           errors.ServerError, errors.RpcCallFailError, errors.TimedOutError)
 WAIT = (errors.FloodWaitError, errors.FloodPremiumWaitError, errors.SlowModeWaitError)
 NOT_AS_PHOTO = (errors.PhotoInvalidDimensionsError, errors.PhotoSaveFileInvalidError, errors.PhotoExtInvalidError)
 CANNOT_POST = (errors.ChatWriteForbiddenError, errors.ChatSendMediaForbiddenError, errors.ChannelPrivateError,
@@ -55,13 +60,6 @@ CANNOT_POST = (errors.ChatWriteForbiddenError, errors.ChatSendMediaForbiddenErro
                errors.ForbiddenError)
 LOGIN_GONE = (errors.AuthKeyUnregisteredError, errors.SessionRevokedError, errors.AuthKeyDuplicatedError,
               errors.UnauthorizedError)
-
-
-def sends_as_photo(meta: Sidecar, name: str) -> bool:
-    """Whether Telegram takes the image as a photo: JPEG/PNG/WebP, ≤ 10 MB, w+h ≤ 10000, sides at most 1:20."""
-    short, long_ = sorted((meta.width, meta.height))
-    return (meta.kind is MediaKind.IMAGE and name.lower().endswith(PHOTO_EXTENSIONS) and meta.size_bytes <= PHOTO_MAX_BYTES
-            and short > 0 and short + long_ <= 10000 and long_ <= 20 * short)
 
 
 @dataclass(frozen=True)
@@ -84,6 +82,7 @@ class TelegramSender:
         self.chat = chat
         self.should_stop = should_stop
         self.sleep = sleep
+        self.premium = premium
         self.max_file_bytes = PREMIUM_LIMIT_BYTES if premium else LIMIT_BYTES
         self.description = f"Telegram chat {chat}"
         self.peer = None
@@ -110,12 +109,26 @@ class TelegramSender:
                 if self.sign_in is None:
                     raise ConfigError(path, "the Telegram session is not logged in: run `tgvid login`")
                 await self._call(self.sign_in(self.client), path)
+            await self._read_limit(path)
             chat = int(self.chat) if self.chat.lstrip("-").isdigit() else self.chat
             try:
                 self.peer = await self._call(self.client.get_input_entity(chat), path)
             except (ValueError, errors.RPCError) as error:
                 raise ConfigError(f"telegram.chat {self.chat}", f"cannot find this chat: {error}") from error
         return self.peer
+
+    async def _read_limit(self, path: Path) -> None:
+        """Take the file size limit from help.getAppConfig (part count × 512 KiB); keep the default without it."""
+        try:
+            answer = await self._invoke(functions.help.GetAppConfigRequest(hash=0), path)
+        except errors.RPCError as error:
+            log.info("telegram: no app config (%s); assuming %d MiB per file", error, self.max_file_bytes // MIB)
+            return
+        values = getattr(getattr(answer, "config", None), "value", [])
+        key = "upload_max_fileparts_premium" if self.premium else "upload_max_fileparts_default"
+        parts = next((v.value.value for v in values if v.key == key and isinstance(v.value, types.JsonNumber)), None)
+        if parts:
+            self.max_file_bytes = int(parts) * LARGEST_PART_BYTES
 
     async def _send(self, items: list[Item], caption: str, progress: Progress) -> list[Receipt]:
         peer = await self._peer(items[0].path)
@@ -187,7 +200,7 @@ class TelegramSender:
             if self.should_stop():
                 raise Interrupted()
             try:
-                return await self.client(request)
+                return await self._until_stopped(self.client(request))
             except WAIT as error:
                 log.warning("%s: Telegram asks to wait %d s (%s); waiting", path.name, error.seconds,
                             error.__class__.__name__)
@@ -195,7 +208,7 @@ class TelegramSender:
             except PASSING as error:
                 if attempt >= network_retries or isinstance(error, errors.RandomIdDuplicateError):
                     raise SendFailed(path, f"network or server trouble: {error.__class__.__name__}: {error}",
-                                     retry=True) from error
+                                     retry=True, network=True) from error
                 delay = backoff_seconds(attempt, base_seconds=1.0, cap_seconds=30.0)
                 log.warning("%s: %s (%s); retrying in %.0f s", path.name, error.__class__.__name__, error, delay)
                 await self._wait(delay)
@@ -204,9 +217,22 @@ class TelegramSender:
 
     async def _call(self, coroutine, path: Path):
         try:
-            return await coroutine
+            return await self._until_stopped(coroutine)
         except PASSING as error:
-            raise SendFailed(path, f"cannot reach Telegram: {error}", retry=True) from error
+            raise SendFailed(path, f"cannot reach Telegram: {error}", retry=True, network=True) from error
+
+    async def _until_stopped(self, awaitable):
+        """Await `awaitable`, but give up (raising Interrupted) within a second of the daemon being asked to stop:
+        a slow part, an answer that does not come or a connect that times out must not hold up a SIGTERM."""
+        task = asyncio.ensure_future(awaitable)
+        while not task.done():
+            await asyncio.wait({task}, timeout=STOP_POLL_SECONDS)
+            if self.should_stop() and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                raise Interrupted()
+        return task.result()
 
     async def _wait(self, seconds: float) -> None:
         """Sleep `seconds`, but stop early (raising Interrupted) when the daemon is asked to stop."""
@@ -222,7 +248,7 @@ class TelegramSender:
         size = item.path.stat().st_size
         with item.path.open("rb") as handle:
             file, upload = await self._upload(item, handle, size, lambda done: progress(item, done, size))
-        if meta.kind is MediaKind.IMAGE and sends_as_photo(meta, item.name):
+        if sends_as_photo(meta, item.name):
             return types.InputMediaUploadedPhoto(file), upload
         if meta.kind is not MediaKind.VIDEO:
             return self._document(item, file), upload

@@ -1,5 +1,6 @@
 """Shared helpers for the uploader tests: real media made with PyAV, the transcoder's handoff, a real daemon process."""
 
+import asyncio
 import io
 import os
 import signal
@@ -12,17 +13,21 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from fake_telegram import FakeTelegram
+from telethon_internals import fake_client
 
 from tgvid import durable, sidecar
 from tgvid.thumbnail import jpeg_of
+from uploader.telegram import TelegramSender
 
 DAEMON = Path(__file__).parent.parent.parent / "daemon.py"
 
 
-def video_bytes(seconds: float = 1.0, width: int = 64, height: int = 48, audio: bool = True) -> bytes:
-    """A small H.264 (+ AAC) MP4, frames drawn with numpy."""
+def video_bytes(seconds: float = 1.0, width: int = 64, height: int = 48, audio: bool = True,
+                container_format: str = "mp4") -> bytes:
+    """A small H.264 (+ AAC) video, MP4 unless told otherwise, frames drawn with numpy."""
     buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as container:
+    with av.open(buffer, "w", format=container_format) as container:
         video = container.add_stream("libx264", rate=25)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         sound = container.add_stream("aac", rate=48000) if audio else None
@@ -146,13 +151,6 @@ class Sleeps:
 @pytest.fixture
 def telegram():
     """A TelegramSender on a real TelegramClient whose network is the fake server: (sender, server, sleeps)."""
-    import asyncio
-
-    from fake_telegram import FakeTelegram
-    from telethon_internals import fake_client
-
-    from uploader.telegram import TelegramSender
-
     server = FakeTelegram()
     client, _ = fake_client(server)
     sleeps = Sleeps()

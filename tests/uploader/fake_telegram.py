@@ -42,6 +42,7 @@ class FakeTelegram:
     uploaded_media: dict = field(default_factory=dict)  # document or photo id -> the InputMediaUploaded* it came from
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     pts: int = 1  # the update sequence of the account, as updates.getState reports it
+    max_parts: int = PART_LIMIT  # upload_max_fileparts_default in help.getAppConfig
 
     def fail(self, request_type, *faults) -> None:
         """Answer the next requests of `request_type` with `faults` in turn: a Fault, or a callable of the request
@@ -82,7 +83,7 @@ class FakeTelegram:
         return True
 
     def _SaveBigFilePartRequest(self, request):
-        if request.file_total_parts > PART_LIMIT:
+        if request.file_total_parts > self.max_parts:
             raise Fault(400, "FILE_PARTS_INVALID")
         return self._SaveFilePartRequest(request)
 
@@ -148,6 +149,11 @@ class FakeTelegram:
             server_media = self._server_media(origin)
             pairs.append((item.random_id, self._post(item.random_id, server_media, item.message, origin)))
         return self._updates(pairs)
+
+    def _GetAppConfigRequest(self, request):
+        limits = [types.JsonObjectValue("upload_max_fileparts_default", types.JsonNumber(self.max_parts)),
+                  types.JsonObjectValue("upload_max_fileparts_premium", types.JsonNumber(2 * self.max_parts))]
+        return types.help.AppConfig(1, types.JsonObject(limits))
 
     def _GetStateRequest(self, request):
         return types.updates.State(self.pts, 0, datetime.datetime.now(datetime.UTC), 0, 0)

@@ -32,6 +32,7 @@ class FakeSender:
     def __init__(self, server: FakeTelegram):
         self.server = server
         self.connection_drops = 0  # the next N requests fail with ConnectionError, as a dropped link does
+        self.unanswered = 0  # the next N requests get no answer at all, as over a link that silently died
 
     def is_connected(self) -> bool:
         return True
@@ -41,6 +42,9 @@ class FakeSender:
 
     def send(self, request, ordered=False):
         future = asyncio.get_running_loop().create_future()
+        if self.unanswered:
+            self.unanswered -= 1
+            return future
         if self.connection_drops:
             self.connection_drops -= 1
             future.set_exception(ConnectionError("connection reset by the fake"))
@@ -61,6 +65,11 @@ def fake_client(server: FakeTelegram) -> tuple[TelegramClient, FakeSender]:
     return client, client._sender
 
 
+def network_of(client: TelegramClient) -> FakeSender:
+    """The FakeSender under a client made by fake_client, to drop or leave unanswered its next requests."""
+    return client._sender
+
+
 class LoopbackDataCentre:
     """A small MTProto server on 127.0.0.1 in front of a FakeTelegram, for real TCP faults and real processes.
 
@@ -69,12 +78,14 @@ class LoopbackDataCentre:
     with MTProtoState's key derivation, unwraps containers, gzip, InvokeWithLayer and InitConnection, answers
     pings and the calls `connect()` makes, and passes everything else to the FakeTelegram. A Fault becomes an
     rpc_error; a ConnectionError raised while answering closes the connection without an answer.
-    `authorized` False answers AUTH_KEY_UNREGISTERED until a sign-in, as for a fresh login.
+    `authorized` False answers AUTH_KEY_UNREGISTERED until a sign-in, as for a fresh login; `silent` True reads
+    everything and answers nothing, like a link that died without closing.
     """
 
-    def __init__(self, server: FakeTelegram, authorized: bool = True):
+    def __init__(self, server: FakeTelegram, authorized: bool = True, silent: bool = False):
         self.server = server
         self.authorized = authorized
+        self.silent = silent
         self.auth_key = AuthKey(os.urandom(256))
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="loopback-dc", daemon=True)
@@ -118,7 +129,7 @@ class LoopbackDataCentre:
                 packet = (await reader.readexactly(length - 8))[:-4]
                 session_id, msg_id, obj = self._decrypt(packet)
                 for inner_id, request in self._unwrap(msg_id, obj):
-                    answer = self._answer(inner_id, request)
+                    answer = None if self.silent else self._answer(inner_id, request)
                     if answer is not None:
                         writer.write(codec.encode_packet(self._encrypt(session_id, answer)))
                 await writer.drain()

@@ -4,7 +4,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import candidate_lists
 
-from uploader.album import MAX_ALBUM_ITEMS, Batch, Candidate, group
+from tgvid.sidecar import MediaKind, Sidecar
+from uploader.album import MAX_ALBUM_ITEMS, Batch, Candidate, album_kind, group
 
 
 def candidate(name, folder="trip", kind="video", first_seen=0.0, album=""):
@@ -46,6 +47,18 @@ def test_a_recorded_album_is_kept_even_when_new_files_arrive_in_its_folder():
     files = [candidate("a.mp4", album="trip/a.mp4"), candidate("b.mp4", album="trip/a.mp4"),
              candidate("c.mp4", first_seen=19)]
     assert group(files, now=20, window_seconds=10) == [Batch("trip/a.mp4", "trip", ("trip/a.mp4", "trip/b.mp4"))]
+
+
+def test_a_picture_telegram_takes_only_as_a_document_joins_the_documents():
+    def picture(name, width, height, size_bytes=1000):
+        return album_kind(Sidecar(MediaKind.IMAGE, size_bytes, width=width, height=height), name)
+
+    assert picture("a.jpg", 4000, 3000) == "image"
+    assert picture("strip.png", 2100, 100) == "document"  # sides beyond 1:20
+    assert picture("huge.jpg", 8000, 6000) == "document"  # width + height over 10000
+    assert picture("big.jpg", 400, 300, size_bytes=11 * 2**20) == "document"
+    assert picture("a.tiff", 400, 300) == "document"
+    assert album_kind(Sidecar(MediaKind.VIDEO, 1000), "a.mp4") == "video"
 
 
 @given(candidate_lists(), st.floats(0, 200), st.floats(0, 50))

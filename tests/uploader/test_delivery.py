@@ -3,8 +3,10 @@
 from pathlib import Path
 from types import SimpleNamespace
 
-from conftest import hand_off, hand_off_video
+import msgpack
+from conftest import hand_off, hand_off_video, video_bytes
 
+from tgvid import sidecar
 from tgvid.errors import SendFailed
 from uploader.delivery import Delivery
 from uploader.folder import FolderSender
@@ -151,3 +153,21 @@ def test_a_file_removed_after_the_scan_does_not_stop_the_others(tmp_path, caplog
              Clock()).run(arrivals, lambda: False)
     assert files_under(tmp_path / "delivered") == ["kept.pdf"]
     assert "gone.pdf: " in caplog.text and "trying again at the next scan" in caplog.text
+
+
+def test_a_hand_placed_video_is_probed_given_a_sidecar_and_delivered(tmp_path):
+    path = tmp_path / "outbox" / "clip.mp4"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(video_bytes())
+    deliver(tmp_path)
+    assert files_under(tmp_path / "delivered") == ["clip.mp4"]
+    meta = sidecar.read(tmp_path / "sent" / "clip.mp4.meta.msgpack")
+    assert meta.kind is sidecar.MediaKind.VIDEO and meta.thumbnail_jpeg
+
+
+def test_a_sidecar_from_a_newer_tgvid_sends_the_file_to_quarantine_saying_so(tmp_path):
+    path = hand_off(tmp_path, "a.mp4", b"x")
+    sidecar.path_for(path).write_bytes(msgpack.packb({"version": 9, "kind": "video", "size_bytes": 1}))
+    deliver(tmp_path)
+    assert files_under(tmp_path / "delivered") == []
+    assert "format version 9" in (tmp_path / "quarantine" / "a.mp4.reason.txt").read_text()

@@ -159,7 +159,8 @@ def test_sigkill_at_chosen_points_leaves_every_file_posted_exactly_once(dc, tmp_
             process.kill()
         wait_for(lambda process=process: process.process.poll() is not None or sent_count() == len(names),
                  deadline_seconds=60, what="the kill or the end of the batch")
-        if process.process.poll() is None:
+        if process.process.poll() is None:  # the batch ended before the chosen point came
+            assert process.stop() == 0
             break
         kills += 1
         dc.server.faults.clear()
@@ -170,6 +171,16 @@ def test_sigkill_at_chosen_points_leaves_every_file_posted_exactly_once(dc, tmp_
     posted = sorted(name for p in dc.server.posted for name in file_names(p.message.media))
     assert posted == sorted(names), "a file was lost or posted twice"
     assert len(Ledger(ledger_path).entries) == len(names)
+
+
+@pytest.mark.slow
+def test_sigterm_while_telegram_does_not_answer_stops_the_daemon_within_seconds(tmp_path, uploader_processes):
+    with LoopbackDataCentre(FakeTelegram(), silent=True) as silent:
+        process = uploader_processes(tmp_path / "root", environment(silent))
+        wait_for(lambda: "Connecting to 127.0.0.1" in process.log(), what="the connect")
+        process.process.send_signal(signal.SIGTERM)
+        assert process.process.wait(timeout=10) == 0
+    assert "stopped on signal 15 while connecting" in process.log()
 
 
 @pytest.mark.slow

@@ -28,6 +28,12 @@ def test_a_silent_video_says_so(tmp_path):
     assert probe(path, "silent.mp4").has_audio is False
 
 
+def test_a_matroska_video_goes_as_a_document_since_it_would_never_stream(tmp_path):
+    path = tmp_path / "clip.mkv"
+    path.write_bytes(video_bytes(container_format="matroska"))
+    assert probe(path, "clip.mkv").kind is MediaKind.DOCUMENT
+
+
 def test_a_picture_is_an_image(tmp_path):
     path = tmp_path / "p.png"
     path.write_bytes(png_bytes(40, 30))

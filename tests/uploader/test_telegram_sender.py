@@ -3,12 +3,14 @@ random_ids kept across retries, and the reactions to Telegram's errors (real Tel
 
 import asyncio
 import math
+import time
 from types import SimpleNamespace
 
 import pytest
 from conftest import hand_off, hand_off_video, png_bytes
-from fake_telegram import Fault, file_names, request_types
+from fake_telegram import FakeTelegram, Fault, file_names, request_types
 from telethon.tl import functions, types
+from telethon_internals import fake_client, network_of
 
 from tgvid import sidecar
 from tgvid.errors import ConfigError, SendFailed
@@ -16,7 +18,7 @@ from uploader.delivery import Delivery
 from uploader.ledger import EntryState, Ledger, new_random_id, path_in
 from uploader.outbox import Outbox
 from uploader.sender import Interrupted, Item
-from uploader.telegram import LIMIT_BYTES, PREMIUM_LIMIT_BYTES, TelegramSender
+from uploader.telegram import LIMIT_BYTES, NETWORK_ATTEMPTS, PREMIUM_LIMIT_BYTES, TelegramSender
 
 
 def as_item(path, folder=""):
@@ -29,6 +31,10 @@ def no_progress(*_):
 
 def sent_of(server, kind):
     return [r for r in server.requests if isinstance(r, kind)]
+
+
+def connection_reset(_request):
+    raise ConnectionResetError("connection reset before the request reached Telegram")
 
 
 def deliver(root, sender, clock=lambda: 1000.0):
@@ -141,6 +147,19 @@ def test_a_stop_during_a_long_flood_wait_comes_within_a_second(telegram, tmp_pat
     assert sleeps.seconds <= 1
 
 
+def test_a_stop_while_an_answer_does_not_come_is_honoured_within_a_second(telegram, tmp_path):
+    sender, server, _ = telegram
+    stop = []
+    sender.should_stop = lambda: bool(stop)
+    network_of(sender.client).unanswered = 1
+    sender.loop.call_later(0.2, stop.append, True)
+    started = time.monotonic()
+    with pytest.raises(Interrupted):
+        sender.send([as_item(hand_off(tmp_path, "a.bin", b"x"))], "", no_progress)
+    assert time.monotonic() - started < 10  # without the stop it would wait for ever
+    assert server.posted == []
+
+
 def test_a_lost_answer_is_looked_up_and_sent_again_with_the_same_random_id(telegram, tmp_path):
     sender, server, _ = telegram
     server.dedup = False
@@ -159,10 +178,41 @@ def test_a_lost_answer_is_looked_up_and_sent_again_with_the_same_random_id(teleg
     assert entry.message_ids == [server.posted[0].message.id]
 
 
+def test_a_look_up_that_fails_is_retried_later_like_a_send(telegram, tmp_path):
+    sender, server, _ = telegram
+    hand_off(tmp_path, "a.pdf", b"%PDF")
+    server.fail(functions.messages.SendMediaRequest, connection_reset)
+    server.fail(functions.messages.GetHistoryRequest, *[connection_reset] * NETWORK_ATTEMPTS)
+    clock = SimpleNamespace(now=1000.0)
+    deliver(tmp_path, sender, lambda: clock.now)
+    clock.now += 3600
+    ledger = deliver(tmp_path, sender, lambda: clock.now)
+    [entry] = ledger.entries.values()
+    assert (entry.state, entry.attempts) == (EntryState.SENDING, 2)
+    assert "network or server trouble" in entry.last_error
+    clock.now += 3600
+    [entry] = deliver(tmp_path, sender, lambda: clock.now).entries.values()
+    assert entry.state is EntryState.SENT and len(server.posted) == 1
+
+
+def test_an_unreachable_telegram_never_sends_a_file_to_quarantine(telegram, tmp_path):
+    sender, server, _ = telegram
+    hand_off(tmp_path, "a.pdf", b"%PDF")
+    clock = SimpleNamespace(now=1000.0)
+    for _ in range(8):
+        server.fail(functions.upload.SaveFilePartRequest, *[connection_reset] * NETWORK_ATTEMPTS)
+        [entry] = deliver(tmp_path, sender, lambda: clock.now).entries.values()
+        clock.now = entry.not_before
+    assert (entry.state, entry.attempts) == (EntryState.SENDING, 8)
+    assert not (tmp_path / "quarantine").exists()
+    [entry] = deliver(tmp_path, sender, lambda: clock.now).entries.values()
+    assert entry.state is EntryState.SENT
+
+
 def test_a_retry_after_a_connection_error_carries_the_stored_random_id(telegram, tmp_path):
     sender, server, _ = telegram
     hand_off(tmp_path, "a.pdf", b"%PDF")
-    server.fail(functions.messages.SendMediaRequest, Fault(500, "INTERNAL"))
+    server.fail(functions.messages.SendMediaRequest, connection_reset)
     clock = SimpleNamespace(now=1000.0)
     deliver(tmp_path, sender, lambda: clock.now)
     clock.now += 3600
@@ -180,12 +230,36 @@ def test_the_look_up_does_not_take_the_message_of_another_file_with_the_same_nam
     clock = SimpleNamespace(now=1000.0)
     deliver(tmp_path, sender, lambda: clock.now)
     hand_off(tmp_path, "trip/v.bin", b"same bytes")
-    server.fail(functions.messages.SendMediaRequest, Fault(500, "INTERNAL"))
+    server.fail(functions.messages.SendMediaRequest, connection_reset)
     deliver(tmp_path, sender, lambda: clock.now)
     clock.now += 3600
     ledger = deliver(tmp_path, sender, lambda: clock.now)
     assert len(server.messages_named("v.bin")) == 2
     assert len({tuple(e.message_ids) for e in ledger.entries.values()}) == 2
+
+
+def test_an_album_answer_missing_an_item_leaves_that_item_to_the_look_up(telegram, tmp_path, monkeypatch):
+    sender, server, _ = telegram
+    hand_off(tmp_path, "docs/a.pdf", b"a")
+    hand_off(tmp_path, "docs/b.pdf", b"b")
+    answer = server.answer
+
+    def answer_naming_only_the_first(request):
+        result = answer(request)
+        if isinstance(request, functions.messages.SendMultiMediaRequest):
+            result.updates = result.updates[:2]  # a.pdf's UpdateMessageID and UpdateNewMessage
+        return result
+
+    monkeypatch.setattr(server, "answer", answer_naming_only_the_first)
+    clock = SimpleNamespace(now=1000.0)
+    ledger = deliver(tmp_path, sender, lambda: clock.now)
+    states = {e.relpath: (e.state, e.attempts) for e in ledger.entries.values()}
+    assert states == {"docs/a.pdf": (EntryState.SENT, 0), "docs/b.pdf": (EntryState.SENDING, 1)}
+    monkeypatch.undo()
+    clock.now += 3600
+    ledger = deliver(tmp_path, sender, lambda: clock.now)
+    assert all(e.state is EntryState.SENT for e in ledger.entries.values())
+    assert len(server.messages_named("b.pdf")) == 1
 
 
 def test_a_part_telegram_lost_is_saved_again_under_the_same_file_id(telegram, tmp_path):
@@ -204,7 +278,7 @@ def test_a_part_telegram_lost_is_saved_again_under_the_same_file_id(telegram, tm
 
 def test_a_network_drop_during_parts_is_retried_with_backoff(telegram, tmp_path):
     sender, server, sleeps = telegram
-    sender.client._sender.connection_drops = 2
+    network_of(sender.client).connection_drops = 2
     sender.send([as_item(hand_off(tmp_path, "a.bin", b"z" * 1000))], "", no_progress)
     assert len(server.posted) == 1 and sleeps.seconds == 3  # 1 s, then 2 s
 
@@ -237,13 +311,17 @@ def test_a_photo_refused_by_telegram_is_sent_again_as_a_document(telegram, tmp_p
     assert first.random_id == second.random_id == receipt.random_id
 
 
-def test_the_size_limit_follows_the_account():
-    loop = asyncio.new_event_loop()
+@pytest.mark.parametrize("premium", [False, True])
+def test_the_size_limit_is_read_from_the_app_config(premium, tmp_path):
+    server = FakeTelegram(max_parts=3000)
+    client, _ = fake_client(server)
+    sender = TelegramSender(client, asyncio.new_event_loop(), "me", premium, lambda: False)
+    assert sender.max_file_bytes == (PREMIUM_LIMIT_BYTES if premium else LIMIT_BYTES) == (4000 if premium else 2000) * 2**20
+    sender.start()
     try:
-        assert TelegramSender(None, loop, "me", False, lambda: False).max_file_bytes == LIMIT_BYTES == 2000 * 2**20
-        assert TelegramSender(None, loop, "me", True, lambda: False).max_file_bytes == PREMIUM_LIMIT_BYTES
+        assert sender.max_file_bytes == (6000 if premium else 3000) * 512 * 1024
     finally:
-        loop.close()
+        sender.close()
 
 
 def test_send_failed_names_the_file(telegram, tmp_path):

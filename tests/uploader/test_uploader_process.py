@@ -5,19 +5,21 @@ import contextlib
 import random
 import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import hand_off, wait_for
+from conftest import DAEMON, hand_off, wait_for
 
 from uploader import status
 from uploader.ledger import EntryState, Ledger, path_in
 
 
 def files_under(folder: Path) -> list[Path]:
-    """The media files a person sees in `folder`: no sidecars, no ledger, no receipts."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".meta.msgpack")
+    """The media files in `folder`: no sidecars, no ledger (nor a killed write's temp file of it), no receipts."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.endswith((".meta.msgpack", ".tmp"))
                   and ".receipts" not in p.parts and p != path_in(folder.parent))
 
 
@@ -67,7 +69,7 @@ def test_sigkill_at_observed_points_delivers_every_file_exactly_once(tmp_path, u
 
 
 @pytest.mark.slow
-def test_sigterm_stops_within_seconds_and_status_shows_the_day(tmp_path, uploader_processes):
+def test_sigterm_stops_within_seconds_tells_systemd_and_status_shows_the_day(tmp_path, uploader_processes):
     root = tmp_path / "root"
     hand_off(root, "trip/a.bin", b"a")
     hand_off(root, "trip/b.bin", b"b")
@@ -83,16 +85,28 @@ def test_sigterm_stops_within_seconds_and_status_shows_the_day(tmp_path, uploade
                     states.append(systemd.recv(4096).decode())
             return states
 
-        process = uploader_processes(root, {"NOTIFY_SOCKET": str(tmp_path / "notify")})
+        process = uploader_processes(root, {"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "200000"})
         wait_for(lambda: read_states() and len(files_under(root / "sent")) == 2, what="both files in sent/")
         (root / "outbox" / "later.bin").write_bytes(b"by hand, still waiting")
         process.wait_ready()
         process.process.send_signal(signal.SIGTERM)
         wait_for(lambda: read_states()[-1] == "STOPPING=1", deadline_seconds=5, what="STOPPING=1")
         assert process.process.wait(timeout=5) == 0
-    assert states[0] == "READY=1" and any(s.startswith("STATUS=") for s in states)
+    assert states[0] == "READY=1" and any(s.startswith("STATUS=") for s in states) and "WATCHDOG=1" in states
     assert "stopped on signal" in process.log()
     report = status.collect(SimpleNamespace(root=root))
     assert report["sent_today"] == 2 and report["failed"] == []
     assert report["pending"] == ["later.bin"]
     assert "1 pending, 2 sent today" in status.render(report)
+
+
+@pytest.mark.slow
+def test_a_second_uploader_on_the_same_root_refuses_to_start(tmp_path, uploader_processes):
+    root = tmp_path / "root"
+    first = uploader_processes(root)
+    first.wait_ready()
+    second = subprocess.run([sys.executable, str(DAEMON), "uploader", "--root", str(root)], capture_output=True,
+                            text=True, timeout=60)
+    assert second.returncode == 2
+    assert "another uploader is already running on this root" in second.stderr
+    assert first.stop() == 0

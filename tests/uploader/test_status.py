@@ -1,0 +1,50 @@
+"""What `tgvid status` shows for the uploader while a file goes up."""
+
+import logging
+from types import SimpleNamespace
+
+from conftest import hand_off
+
+from tgvid.sidecar import MediaKind, Sidecar
+from uploader import status
+from uploader.sender import Item
+
+
+def test_a_file_going_up_shows_with_percent_and_speed(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="uploader.status")
+    path = hand_off(tmp_path, "trip/big.mp4", b"x" * 10)
+    clock = SimpleNamespace(now=100.0)
+    reporter = status.ProgressReporter(tmp_path, clock=lambda: clock.now)
+    item = Item(path, Sidecar(MediaKind.VIDEO, 40 * 2**20), 1, "trip")
+    reporter(item, 0, 40 * 2**20)
+    clock.now += 4
+    reporter(item, 10 * 2**20, 40 * 2**20)
+    text = status.render(status.collect(SimpleNamespace(root=tmp_path)))
+    assert "1 pending, 0 sent today" in text
+    assert "sending big.mp4: 25 % of 40.0 MiB, 2.50 MiB/s" in text
+    reporter(item, 40 * 2**20, 40 * 2**20)
+    assert "big.mp4: 100 % of 40.0 MiB sent" in caplog.text
+    reporter.clear()
+    assert "sending" not in status.render(status.collect(SimpleNamespace(root=tmp_path)))
+
+
+def test_a_file_sent_within_a_second_is_not_reported(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="uploader.status")
+    reporter = status.ProgressReporter(tmp_path, clock=lambda: 0.0)
+    item = Item(hand_off(tmp_path, "a.mp4", b"x"), Sidecar(MediaKind.VIDEO, 1), 1, "")
+    reporter(item, 0, 1)
+    reporter(item, 1, 1)
+    assert "a.mp4" not in caplog.text
+    assert status.collect(SimpleNamespace(root=tmp_path))["sending"] is None
+
+
+def test_a_new_run_forgets_the_progress_of_a_killed_one(tmp_path):
+    clock = SimpleNamespace(now=0.0)
+    reporter = status.ProgressReporter(tmp_path, clock=lambda: clock.now)
+    item = Item(hand_off(tmp_path, "a.mp4", b"x" * 4), Sidecar(MediaKind.VIDEO, 4), 1, "")
+    reporter(item, 0, 4)
+    clock.now = 2.0
+    reporter(item, 2, 4)
+    assert status.collect(SimpleNamespace(root=tmp_path))["sending"] is not None
+    status.ProgressReporter(tmp_path)
+    assert status.collect(SimpleNamespace(root=tmp_path))["sending"] is None
