@@ -4,23 +4,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.waiting import wait_for
+
 DAEMON = Path(__file__).resolve().parents[2] / "daemon.py"
-
-
-def wait_for(condition, deadline_seconds: float = 60.0, what: str = "the condition"):
-    """Poll `condition` until it returns something true; fail the test at the deadline."""
-    deadline = time.monotonic() + deadline_seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"{what} did not happen within {deadline_seconds} s")
 
 
 class DaemonProcess:

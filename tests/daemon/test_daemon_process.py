@@ -10,8 +10,8 @@ from pathlib import Path
 import msgpack
 
 from tests import checks
-from tests.daemon.conftest import wait_for
 from tests.media import write_image, write_video
+from tests.waiting import wait_for
 from tgvid.errors import CheckpointError
 from transcoder.checkpoint import load
 from transcoder.daemon import job_id

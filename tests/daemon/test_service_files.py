@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon.conftest import DAEMON, wait_for
+from tests.daemon.conftest import DAEMON
 from tests.media import write_video
+from tests.waiting import wait_for
 
 SYSTEMD = Path(__file__).resolve().parents[2] / "systemd"
 UNITS = sorted(SYSTEMD.glob("*.service")) + sorted((SYSTEMD / "user").glob("*.service"))

@@ -4,8 +4,9 @@ import json
 import subprocess
 import sys
 
-from tests.daemon.conftest import DAEMON, wait_for
+from tests.daemon.conftest import DAEMON
 from tests.media import write_video
+from tests.waiting import wait_for
 
 
 def status(root, *extra):

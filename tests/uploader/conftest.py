@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from fake_telegram import FakeTelegram
 from telethon_internals import fake_client
 
+from tests.waiting import wait_for
 from tgvid import durable, sidecar
 from tgvid.thumbnail import jpeg_of
 from uploader.telegram import TelegramSender
@@ -74,17 +74,6 @@ def hand_off_video(root: Path, relpath: str, **options) -> Path:
     return hand_off(root, relpath, data, "video", duration_seconds=options.get("seconds", 1.0),
                     width=frame.width, height=frame.height, has_audio=options.get("audio", True),
                     thumbnail_jpeg=jpeg_of(frame))
-
-
-def wait_for(condition, deadline_seconds: float = 30.0, what: str = "condition"):
-    """Poll `condition` until it returns something true; fail the test after the deadline."""
-    end = time.monotonic() + deadline_seconds
-    while time.monotonic() < end:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.005)
-    pytest.fail(f"timed out after {deadline_seconds} s waiting for {what}")
 
 
 class UploaderProcess:
