@@ -20,8 +20,10 @@ log = logging.getLogger("tgvid")
 
 
 def load_config(args) -> object:
-    overrides = {"root": getattr(args, "root", None)}
-    return settings.load(getattr(args, "config", None), overrides=overrides)
+    overrides = {"root": getattr(args, "root", None), "log_level": args.log_level}
+    config = settings.load(getattr(args, "config", None), overrides=overrides)
+    logs.setup(config.log_level)
+    return config
 
 
 def do_transcoder(args) -> int:
@@ -41,7 +43,7 @@ def do_uploader(args) -> int:
 def do_run(args) -> int:
     """Run both daemons on one root until interrupted (what `make run` does)."""
     config = load_config(args)
-    base = [sys.executable, str(Path(__file__).resolve()), "--log-level", args.log_level]
+    base = [sys.executable, str(Path(__file__).resolve()), "--log-level", config.log_level]
     extra = ["--root", str(config.root)] + (["--config", str(args.config)] if args.config else [])
     children = [subprocess.Popen([*base, name, *extra]) for name in ("transcoder", "uploader")]
 
@@ -103,7 +105,7 @@ def version_text() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tgvid", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version="%(prog)s")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default: log_level setting, INFO)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, function):
@@ -128,10 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     transcode.add_argument("-o", "--output", type=Path, metavar="OUT", help="default: SRC's folder, NAME.tg.mp4")
     transcode.add_argument("--work", type=Path, metavar="DIR", help="job folder (default: OUT.work beside OUT)")
     transcode.add_argument("--config", type=Path, help="TOML settings file for the [transcoder] defaults")
-    transcode.add_argument("--segment-seconds", type=float, metavar="S")
-    transcode.add_argument("--crf", type=int, metavar="N")
-    transcode.add_argument("--preset", metavar="P")
-    transcode.add_argument("--max-height", type=int, metavar="H")
+    for name, kind, metavar in (("segment_seconds", float, "S"), ("crf", int, "N"), ("preset", str, "P"),
+                                ("max_height", int, "H")):
+        declared = settings.find("transcoder", name)
+        transcode.add_argument(f"--{name.replace('_', '-')}", type=kind, metavar=metavar,
+                               help=f"{declared.help} (default {declared.default})")
     transcode.add_argument("--salvage", action="store_true", default=None,
                            help="convert the readable part of a cut-off file instead of rejecting it")
 
@@ -152,7 +155,7 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return EXIT_USAGE if exit_.code else EXIT_OK
-    logs.setup(args.log_level)
+    logs.setup(args.log_level or "INFO")
     try:
         return args.function(args)
     except TgvidError as error:

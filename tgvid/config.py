@@ -60,6 +60,11 @@ SETTINGS = (
 SECTIONS = tuple(dict.fromkeys(s.section for s in SETTINGS if s.section))
 
 
+def find(section: str, name: str) -> Setting:
+    """The declaration of one setting (for help texts that must not drift from it)."""
+    return next(s for s in SETTINGS if (s.section, s.name) == (section, name))
+
+
 def _parse(setting: Setting, raw: object, origin: str) -> object:
     kind = setting.type
     if kind is bool:

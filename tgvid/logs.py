@@ -8,11 +8,9 @@ import sys
 
 
 def setup(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    """Log to stderr at `level`; called again (once the settings are read) it only changes the level."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger().setLevel(getattr(logging, level.upper(), logging.INFO))
     telethon = logging.getLogger("telethon")
     telethon.setLevel(max(logging.INFO, logging.getLogger().level))
     # PyAV forwards FFmpeg's own log through the "libav" logger; keep its chatter out of our lines.

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from tgvid import config as settings_file
-from tgvid import durable
+from tgvid import durable, logs
 from tgvid.errors import EXIT_OK
 from transcoder.checkpoint import Checkpoint
 from transcoder.job import EngineSettings, run_job
@@ -67,8 +67,9 @@ def run(args) -> int:
     config = settings_file.load(args.config, overrides={
         "transcoder.segment_seconds": args.segment_seconds, "transcoder.crf": args.crf,
         "transcoder.preset": args.preset, "transcoder.max_height": args.max_height,
-        "transcoder.salvage": args.salvage,
+        "transcoder.salvage": args.salvage, "log_level": args.log_level,
     })
+    logs.setup(config.log_level)
     source = args.source
     output = args.output or default_output(source)
     job_dir = args.work or output.with_name(output.name + ".work")
