@@ -159,7 +159,12 @@ class TranscoderDaemon:
             sd_notify.notify("READY=1")
             watchdog_seconds = sd_notify.watchdog_interval_seconds()
             while not self.signals:
-                self.step(time.time())
+                try:
+                    self.step(time.time())
+                except OSError as error:
+                    # The file system refused something for one file (permissions, a vanished folder, a full
+                    # disk while moving): say so and go on; the file's state on disk tells the next turn.
+                    log.error("transcoder: %s; carrying on with the other files", error)
                 if watchdog_seconds is not None:
                     sd_notify.notify("WATCHDOG=1")
                 watcher.wait(min(LOOP_SECONDS, watchdog_seconds or LOOP_SECONDS))
@@ -273,7 +278,18 @@ class TranscoderDaemon:
         if chosen is None:
             return
         source = self.inbox / chosen.relpath
-        needed = space_needed_bytes(chosen.kind, source.stat().st_size)
+        job_dir = self.work / job_id(chosen.relpath)
+        if (job_dir / handoff.MARKER).exists():
+            # A handoff that failed part-way (the output may already be in outbox/): finish it, never redo it.
+            del self.waiting[chosen.relpath]
+            handoff.finish_interrupted(self.root, job_dir, self.settings.keep_originals)
+            return
+        try:
+            needed = space_needed_bytes(chosen.kind, source.stat().st_size)
+        except FileNotFoundError:
+            log.info("%s: gone from the inbox before it started; forgotten", label(chosen.relpath))
+            del self.waiting[chosen.relpath]
+            return
         free = shutil.disk_usage(self.work).free
         if free < needed:
             if not self.space_warned:
@@ -284,7 +300,6 @@ class TranscoderDaemon:
         self.space_warned = False
         del self.waiting[chosen.relpath]
         answers, yield_asked = self.context.Queue(), self.context.Event()
-        job_dir = self.work / job_id(chosen.relpath)
         process = self.context.Process(
             target=_job_child, daemon=True,
             args=(str(source), str(job_dir), EngineSettings.from_config(self.settings), label(chosen.relpath),
