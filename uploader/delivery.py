@@ -24,6 +24,8 @@ from uploader.sender import Item, Progress, Receipt, Sender
 
 log = logging.getLogger(__name__)
 
+SENT_AS = {"video": "video", "image": "photo", "document": "document"}  # album kind → the log's word for it
+
 MIB = 1024 * 1024
 
 
@@ -129,7 +131,9 @@ class Delivery:
                     entries.remove(entry)
             if not entries:
                 return
-            what = f"album of {len(entries)} from {batch.folder}" if len(entries) > 1 else "file"
+            lone = items[entries[0].key]
+            what = (f"album of {len(entries)} from {batch.folder}" if len(entries) > 1
+                    else SENT_AS[album.album_kind(lone.sidecar, lone.name)])
             log.info("%s: sending as %s to %s", entries[0].relpath, what, self.sender.description)
             receipts = self.sender.send([items[e.key] for e in entries], batch.caption, self.progress)
         except SendFailed as error:

@@ -70,6 +70,18 @@ def test_an_album_is_delivered_then_moved_to_sent_with_message_ids_in_the_ledger
     assert len({e.album for e in entries}) == 1
 
 
+def test_the_log_says_what_each_lone_file_is_sent_as(tmp_path, caplog):
+    caplog.set_level("INFO", logger="uploader.delivery")
+    hand_off_video(tmp_path, "clip.mp4")
+    hand_off(tmp_path, "photo.jpg", b"jpeg", "image", width=640, height=480)
+    hand_off(tmp_path, "huge.png", b"png", "image", width=30000, height=20)
+    hand_off(tmp_path, "notes.pdf", b"pdf")
+    deliver(tmp_path)
+    for name, kind in (("clip.mp4", "video"), ("photo.jpg", "photo"), ("huge.png", "document"),
+                       ("notes.pdf", "document")):
+        assert f"{name}: sending as {kind} to folder" in caplog.text
+
+
 def test_a_second_file_of_the_same_name_is_delivered_visibly_not_over_the_first(tmp_path):
     hand_off(tmp_path, "a.pdf", b"first")
     deliver(tmp_path)
