@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tgvid import sd_notify, sidecar
+from tgvid import instance, sd_notify, sidecar
 from tgvid.errors import EXIT_OK
 from tgvid.thumbnail import thumbnail_of
 from tgvid.wakelock import WakeLock
@@ -413,4 +413,8 @@ class TranscoderDaemon:
 
 
 def run(config) -> int:
-    return TranscoderDaemon(config).run()
+    root = Path(config.root)
+    root.mkdir(parents=True, exist_ok=True)
+    # Two transcoders on one root would take the same file and write into the same job folder.
+    with instance.hold(root, "transcoder"):
+        return TranscoderDaemon(config).run()

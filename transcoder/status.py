@@ -10,6 +10,7 @@ import os
 import time
 from pathlib import Path
 
+from tgvid import instance
 from tgvid.errors import CheckpointError
 from transcoder import checkpoint, history, inbox
 from transcoder.queue import CLASS_NAMES, work_class
@@ -57,16 +58,21 @@ def collect(config) -> dict:
     queued = {item["relpath"]: item for item in past.queue}
     waiting = {name: [] for name in CLASS_NAMES.values()}
     waiting["not yet looked at"] = []
+    daemon_running = instance.is_running(root, "transcoder")
+    running = past.running if daemon_running else None
+    if past.running and not daemon_running:
+        queued[past.running["relpath"]] = past.running  # stopped mid-job: it waits like the others
     for seen in inbox.scan(root / "inbox") if (root / "inbox").is_dir() else []:
-        if past.running and past.running["relpath"] == seen.relpath:
+        if running and running["relpath"] == seen.relpath:
             continue
         item = queued.get(seen.relpath)
         group = CLASS_NAMES[work_class(Kind(item["kind"]))] if item else "not yet looked at"
         waiting[group].append(seen.relpath)
     jobs = [job_progress(entry) for entry in sorted(work.iterdir()) if entry.is_dir()] if work.is_dir() else []
     return {
+        "daemon_running": daemon_running,
         "daemon_updated_at": past.updated_at,
-        "running": past.running,
+        "running": running,
         "waiting": waiting,
         "jobs": [job for job in jobs if job is not None],
         "deferred": past.deferred,
@@ -82,19 +88,24 @@ def collect(config) -> dict:
 
 
 def render(report: dict) -> str:
-    lines = ["transcoder"]
+    lines = ["transcoder" if report["daemon_running"] else "transcoder (not running)"]
     if report["daemon_updated_at"]:
         age = time.time() - report["daemon_updated_at"]
         lines.append(f"  last activity   {int(age)} s ago")
     running = report["running"]
     lines.append(f"  running         {running['relpath']} ({running['kind']})" if running else "  running         -")
-    for job in report["jobs"]:
-        if not job["segments_total"]:
-            continue
-        speed = f"{job['speed_x_realtime']}x real time" if job["speed_x_realtime"] else "speed not known yet"
-        eta = f"ETA {job['eta_seconds'] // 60}:{job['eta_seconds'] % 60:02d}" if job["eta_seconds"] is not None else ""
-        lines.append(f"    job {job['job_id']} {job['source']}: segment {job['segments_done']}/{job['segments_total']}"
-                     f" ({job['percent']} %), {speed} {eta}".rstrip())
+    jobs = [job for job in report["jobs"] if job["segments_total"]]
+    if jobs:
+        lines.append("  checkpointed transcodes")
+    for job in jobs:
+        if running and running.get("job_id") == job["job_id"]:
+            speed = f"{job['speed_x_realtime']}x real time" if job["speed_x_realtime"] else "speed not known yet"
+            eta = f", ETA {job['eta_seconds'] // 60}:{job['eta_seconds'] % 60:02d}" if job["eta_seconds"] is not None else ""
+            doing = f"running, {speed}{eta}"
+        else:
+            doing = "waiting its turn; resumes from its checkpoint"
+        lines.append(f"    {job['source']} (job {job['job_id']}): segment {job['segments_done']}/{job['segments_total']}"
+                     f" ({job['percent']} %), {doing}")
         if job["last_error"]:
             lines.append(f"      last error: {job['last_error']}")
     for group, names in report["waiting"].items():

@@ -6,14 +6,13 @@ a stop, crash or SIGKILL anywhere loses nothing and sends nothing twice. The dae
 STATUS, WATCHDOG and STOPPING (tgvid.sd_notify).
 """
 
-import fcntl
 import logging
 import signal
 import time
 from pathlib import Path
 
-from tgvid import durable, sd_notify
-from tgvid.errors import EXIT_OK, ConfigError, TgvidError
+from tgvid import durable, instance, sd_notify
+from tgvid.errors import EXIT_OK, TgvidError
 from uploader import status
 from uploader.delivery import Delivery
 from uploader.folder import FolderSender
@@ -25,7 +24,6 @@ log = logging.getLogger(__name__)
 
 FOLDERS = ("outbox", "sent", "delivered", "quarantine")
 POLL_SECONDS = 1.0
-LOCK_FILE = "uploader.lock"
 
 
 def telegram_configured(config) -> bool:
@@ -43,25 +41,12 @@ def make_sender(config, should_stop) -> Sender:
     return FolderSender(Path(config.root) / "delivered")
 
 
-def hold_root(root: Path):
-    """Lock the root for this uploader (released by the kernel even on SIGKILL); ConfigError when another holds it.
-
-    Two uploaders on one root would send files twice and, on one Telegram session, lose the login.
-    """
-    handle = (root / LOCK_FILE).open("a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as error:
-        handle.close()
-        raise ConfigError(root, "another uploader is already running on this root; stop it first") from error
-    return handle
-
-
 def run(config) -> int:
     root = Path(config.root)
     for name in FOLDERS:
         (root / name).mkdir(parents=True, exist_ok=True)
-    with hold_root(root):
+    # Two uploaders on one root would send files twice and, on one Telegram session, lose the login.
+    with instance.hold(root, "uploader"):
         return _run(config, root)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import msgpack
 
-from tgvid import durable
+from tgvid import durable, instance
 from uploader.ledger import EntryState, Ledger, path_in
 from uploader.outbox import is_temporary
 from uploader.sender import Item
@@ -72,8 +72,10 @@ def collect(config) -> dict:
     entries = list(Ledger(path_in(root)).entries.values())
     midnight = datetime.now().replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
     progress_path = root / PROGRESS_FILE
-    sending = msgpack.unpackb(progress_path.read_bytes()) if progress_path.exists() else None
+    daemon_running = instance.is_running(root, "uploader")
+    sending = msgpack.unpackb(progress_path.read_bytes()) if daemon_running and progress_path.exists() else None
     return {
+        "daemon_running": daemon_running,
         "pending": pending,
         "sending": sending,
         "sent_today": sum(1 for e in entries if e.state is EntryState.SENT and e.sent_at >= midnight),
@@ -86,7 +88,8 @@ def collect(config) -> dict:
 
 
 def render(report: dict) -> str:
-    lines = [f"uploader: {len(report['pending'])} pending, {report['sent_today']} sent today "
+    name = "uploader" if report["daemon_running"] else "uploader (not running)"
+    lines = [f"{name}: {len(report['pending'])} pending, {report['sent_today']} sent today "
              f"({report['sent_total']} in all), {len(report['failed'])} failed"]
     sending = report["sending"]
     if sending:

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 from conftest import hand_off
 
+from tgvid import instance
 from tgvid.sidecar import MediaKind, Sidecar
 from uploader import status
 from uploader.sender import Item
@@ -12,6 +13,7 @@ from uploader.sender import Item
 
 def test_a_file_going_up_shows_with_percent_and_speed(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="uploader.status")
+    uploader_lock = instance.hold(tmp_path, "uploader")  # what the running uploader holds
     path = hand_off(tmp_path, "trip/big.mp4", b"x" * 10)
     clock = SimpleNamespace(now=100.0)
     reporter = status.ProgressReporter(tmp_path, clock=lambda: clock.now)
@@ -26,6 +28,7 @@ def test_a_file_going_up_shows_with_percent_and_speed(tmp_path, caplog):
     assert "big.mp4: 100 % of 40.0 MiB sent" in caplog.text
     reporter.clear()
     assert "sending" not in status.render(status.collect(SimpleNamespace(root=tmp_path)))
+    uploader_lock.close()
 
 
 def test_a_file_sent_within_a_second_is_not_reported(tmp_path, caplog):
@@ -38,13 +41,17 @@ def test_a_file_sent_within_a_second_is_not_reported(tmp_path, caplog):
     assert status.collect(SimpleNamespace(root=tmp_path))["sending"] is None
 
 
-def test_a_new_run_forgets_the_progress_of_a_killed_one(tmp_path):
+def test_the_progress_of_a_killed_uploader_is_not_shown_nor_kept(tmp_path):
     clock = SimpleNamespace(now=0.0)
     reporter = status.ProgressReporter(tmp_path, clock=lambda: clock.now)
     item = Item(hand_off(tmp_path, "a.mp4", b"x" * 4), Sidecar(MediaKind.VIDEO, 4), 1, "")
     reporter(item, 0, 4)
     clock.now = 2.0
     reporter(item, 2, 4)
-    assert status.collect(SimpleNamespace(root=tmp_path))["sending"] is not None
-    status.ProgressReporter(tmp_path)
-    assert status.collect(SimpleNamespace(root=tmp_path))["sending"] is None
+    stopped = status.collect(SimpleNamespace(root=tmp_path))
+    assert stopped["sending"] is None
+    assert status.render(stopped).startswith("uploader (not running): 1 pending")
+    with instance.hold(tmp_path, "uploader"):
+        assert status.collect(SimpleNamespace(root=tmp_path))["sending"] is not None
+        status.ProgressReporter(tmp_path)
+        assert status.collect(SimpleNamespace(root=tmp_path))["sending"] is None
