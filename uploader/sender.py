@@ -27,6 +27,7 @@ class Item:
     sidecar: Sidecar
     random_id: int
     folder: str  # relative to outbox/, "" at the top
+    intent_at: float = 0.0  # Unix time the ledger first recorded the intent to send it; older messages are not it
 
     @property
     def name(self) -> str:

@@ -48,6 +48,7 @@ CAPTION_LIMIT = 1024
 NETWORK_ATTEMPTS = 5
 STOP_POLL_SECONDS = 0.5
 HISTORY_LIMIT = 100
+CLOCK_SKEW_SECONDS = 300  # a message this much older than the intent to send may still be its send (clocks differ)
 
 # Passing trouble: connection and timeout (OSError), a cut or garbled stream (EOFError, Telethon's buffer, checksum
 # and security errors: a proxy or captive portal answering in Telegram's place), and server errors.
@@ -308,7 +309,8 @@ class TelegramSender:
         raise SendFailed(item.path, f"Telegram turned it into {answer.__class__.__name__}", retry=False)
 
     async def _find_sent(self, items: list[Item]) -> list[Receipt]:
-        """Recent messages in the chat that may carry one of `items` (same file name and size), newest first."""
+        """Recent messages in the chat that may carry one of `items` (same file name and size, posted after the
+        intent to send it was recorded), newest first."""
         peer = await self._peer(items[0].path)
         history = await self._invoke(functions.messages.GetHistoryRequest(
             peer, offset_id=0, offset_date=None, add_offset=0, limit=HISTORY_LIMIT, max_id=0, min_id=0, hash=0),
@@ -321,7 +323,8 @@ class TelegramSender:
                 continue
             for attribute in document.attributes:
                 item = wanted.get((getattr(attribute, "file_name", None), document.size))
-                if isinstance(attribute, types.DocumentAttributeFilename) and item is not None:
+                if (isinstance(attribute, types.DocumentAttributeFilename) and item is not None
+                        and message.date.timestamp() >= item.intent_at - CLOCK_SKEW_SECONDS):
                     found.append(Receipt(item.random_id, message.id, self.description, exact=False))
         return found
 

@@ -2,6 +2,7 @@
 random_ids kept across retries, and the reactions to Telegram's errors (real Telethon, fake network)."""
 
 import asyncio
+import datetime
 import math
 import time
 from types import SimpleNamespace
@@ -176,6 +177,24 @@ def test_a_lost_answer_is_looked_up_and_sent_again_with_the_same_random_id(teleg
     assert request_types(server.requests)[-1] == "GetHistoryRequest"
     assert len(server.messages_named("a.pdf")) == 1
     assert entry.message_ids == [server.posted[0].message.id]
+
+
+def test_an_older_message_of_the_same_name_and_size_is_not_taken_for_a_lost_send(telegram, tmp_path):
+    sender, server, _ = telegram
+    server.dedup = False
+    earlier = tmp_path / "someone-else"
+    hand_off(earlier, "a.pdf", b"%PDF")
+    deliver(earlier, sender, time.time)
+    [posted_by_hand] = server.posted
+    posted_by_hand.message.date -= datetime.timedelta(days=1)
+    hand_off(tmp_path, "a.pdf", b"%PDF")
+    server.fail(functions.messages.SendMediaRequest, connection_reset)
+    [entry] = deliver(tmp_path, sender, time.time).entries.values()
+    assert (entry.state, entry.attempts) == (EntryState.SENDING, 1)
+    [entry] = deliver(tmp_path, sender, lambda: time.time() + 60).entries.values()
+    assert entry.state is EntryState.SENT
+    assert len(server.messages_named("a.pdf")) == 2
+    assert entry.message_ids == [server.posted[1].message.id]
 
 
 def test_a_look_up_that_fails_is_retried_later_like_a_send(telegram, tmp_path):
