@@ -90,7 +90,6 @@ class Ledger:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.entries: dict[str, Entry] = {}
-        durable.remove_temps(self.path)
         if self.path.exists():
             self.entries = {entry.key: entry for entry in _load(self.path)}
 

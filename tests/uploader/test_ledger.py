@@ -3,6 +3,7 @@
 import msgpack
 import pytest
 
+from tgvid import durable
 from tgvid.errors import LedgerError
 from uploader.ledger import Entry, EntryState, Ledger, new_random_id
 
@@ -16,6 +17,15 @@ def test_entries_survive_a_reload(tmp_path):
     again = Ledger(tmp_path / "ledger.msgpack")
     assert again.get(entry.key) == entry
     assert again.get(entry.key).state is EntryState.SENT
+
+
+def test_reading_the_ledger_leaves_a_writer_s_temp_file_alone(tmp_path):
+    path = tmp_path / "ledger.msgpack"
+    Ledger(path).put([Entry("a.mp4", 1, 1, new_random_id())], now=1.0)
+    in_flight = durable.temp_path_for(path)
+    in_flight.write_bytes(b"being written by the daemon")
+    Ledger(path)
+    assert in_flight.exists()
 
 
 def test_random_ids_are_signed_64_bit():
