@@ -49,6 +49,7 @@ SETTINGS = (
     Setting("uploader", "premium", bool, False, "the account is Telegram Premium (4000 MiB per file instead of 2000)"),
     Setting("uploader", "max_retries", int, 5, "attempts before a failing file goes to quarantine"),
     Setting("uploader", "force_polling", bool, False, "poll outbox/ instead of using inotify"),
+    Setting("uploader", "ledger_keep_days", float, 30.0, "the ledger forgets sent files after this long (still counted)"),
     Setting("telegram", "api_id", int, 0, "API id from my.telegram.org (secret)"),
     Setting("telegram", "api_hash", str, "", "API hash from my.telegram.org (secret)"),
     Setting("telegram", "bot_token", str, "", "log in as this bot (secret); empty for a user account"),

@@ -4,9 +4,13 @@ Exactly once rests on two writes around each send. Before a file is sent its ent
 `sending` with the `random_id` the send will carry; Telegram remembers every random_id it has seen towards a
 chat, so repeating a send after a crash returns the first message instead of posting a second one. After the
 send the entry becomes `sent` with the message ids. Only then is the file moved to sent/ (or deleted). The
-whole ledger is rewritten atomically (tgvid.durable) on each change.
+whole ledger is rewritten atomically (tgvid.durable) on each change, so it is kept short: a `sent` entry older
+than `uploader.ledger_keep_days` is dropped at the next change and only counted (by then its file left outbox/
+long ago, and a new file of the same name is a new entry anyway).
 
-File `<root>/sent/ledger.msgpack`, format version 1 — a msgpack map `{"version": 1, "entries": {key: entry}}`.
+File `<root>/sent/ledger.msgpack`, format version 1 — a msgpack map
+`{"version": 1, "entries": {key: entry}, "sent_forgotten": int}`; `sent_forgotten` (0 when missing) counts the
+`sent` entries dropped so far.
 The key is `"<size_bytes>:<mtime_ns>:<relpath>"`, so a new file that reuses a sent file's name is a new entry.
 An entry is a map:
 
@@ -85,13 +89,18 @@ def new_random_id() -> int:
 
 
 class Ledger:
-    """The entries of a ledger file, loaded at start; `save()` after each change makes it durable."""
+    """The entries of a ledger file, loaded at start; `save()` after each change makes it durable.
 
-    def __init__(self, path: Path):
+    `keep_sent_seconds`: how long a `sent` entry stays (None: for ever, for readers such as `tgvid status`)."""
+
+    def __init__(self, path: Path, keep_sent_seconds: float | None = None):
         self.path = Path(path)
+        self.keep_sent_seconds = keep_sent_seconds
         self.entries: dict[str, Entry] = {}
+        self.sent_forgotten = 0
         if self.path.exists():
-            self.entries = {entry.key: entry for entry in _load(self.path)}
+            entries, self.sent_forgotten = _load(self.path)
+            self.entries = {entry.key: entry for entry in entries}
 
     def get(self, key: str) -> Entry | None:
         return self.entries.get(key)
@@ -103,19 +112,32 @@ class Ledger:
             entry.created_at = entry.created_at or now
             entry.updated_at = now
             self.entries[entry.key] = entry
+        if self.keep_sent_seconds is not None:
+            self._forget_sent_before(now - self.keep_sent_seconds)
         self.save()
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        document = {"version": FORMAT_VERSION, "entries": {key: _dump(e) for key, e in self.entries.items()}}
+        document = {"version": FORMAT_VERSION, "entries": {key: _dump(e) for key, e in self.entries.items()},
+                    "sent_forgotten": self.sent_forgotten}
         durable.atomic_write(self.path, msgpack.packb(document, use_bin_type=True))
+
+    def sent_count(self) -> int:
+        """Files sent in all, the forgotten ones included."""
+        return self.sent_forgotten + sum(1 for e in self.entries.values() if e.state is EntryState.SENT)
+
+    def _forget_sent_before(self, cutoff: float) -> None:
+        old = [key for key, entry in self.entries.items() if entry.state is EntryState.SENT and entry.sent_at < cutoff]
+        for key in old:
+            del self.entries[key]
+        self.sent_forgotten += len(old)
 
 
 def _dump(entry: Entry) -> dict:
     return {**asdict(entry), "state": str(entry.state)}
 
 
-def _load(path: Path) -> list[Entry]:
+def _load(path: Path) -> tuple[list[Entry], int]:
     try:
         document = msgpack.unpackb(path.read_bytes(), raw=False, strict_map_key=False)
     except (OSError, ValueError, msgpack.UnpackException) as error:
@@ -128,9 +150,10 @@ def _load(path: Path) -> list[Entry]:
         raise LedgerError.NewerVersion(path, found=version, supported=FORMAT_VERSION)
     names = Entry.__dataclass_fields__
     try:
-        return [
+        entries = [
             Entry(**{**{k: v for k, v in raw.items() if k in names}, "state": EntryState(raw["state"])})
             for raw in document["entries"].values()
         ]
+        return entries, int(document.get("sent_forgotten", 0))
     except (KeyError, ValueError, TypeError, AttributeError) as error:
         raise LedgerError(path, f"bad entry: {error}") from error

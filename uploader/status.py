@@ -69,7 +69,8 @@ def collect(config) -> dict:
         for path in (outbox.rglob("*") if outbox.is_dir() else [])
         if path.is_file() and not any(is_temporary(part) for part in path.relative_to(outbox).parts)
     )
-    entries = list(Ledger(path_in(root)).entries.values())
+    ledger = Ledger(path_in(root))
+    entries = list(ledger.entries.values())
     midnight = datetime.now().replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
     progress_path = root / PROGRESS_FILE
     daemon_running = instance.is_running(root, "uploader")
@@ -79,7 +80,7 @@ def collect(config) -> dict:
         "pending": pending,
         "sending": sending,
         "sent_today": sum(1 for e in entries if e.state is EntryState.SENT and e.sent_at >= midnight),
-        "sent_total": sum(1 for e in entries if e.state is EntryState.SENT),
+        "sent_total": ledger.sent_count(),
         "retrying": [{"file": e.relpath, "attempts": e.attempts, "last_error": e.last_error}
                      for e in entries if e.state is EntryState.SENDING and e.attempts],
         "failed": [{"file": e.relpath, "where": e.where, "reason": e.last_error}

@@ -19,6 +19,22 @@ def test_entries_survive_a_reload(tmp_path):
     assert again.get(entry.key).state is EntryState.SENT
 
 
+def test_sent_entries_older_than_the_keep_time_are_forgotten_but_counted(tmp_path):
+    day = 86400.0
+    ledger = Ledger(tmp_path / "ledger.msgpack", keep_sent_seconds=30 * day)
+    old = Entry("old.mp4", 1, 1, new_random_id(), state=EntryState.SENT, message_ids=[1], sent_at=0.0)
+    failed = Entry("bad.mp4", 2, 2, new_random_id(), state=EntryState.FAILED)
+    ledger.put([old, failed], now=0.0)
+    recent = Entry("new.mp4", 3, 3, new_random_id(), state=EntryState.SENT, message_ids=[2], sent_at=29 * day)
+    ledger.put([recent], now=29 * day)
+    assert ledger.sent_count() == 2 and old.key in ledger.entries
+    sending = Entry("next.mp4", 4, 4, new_random_id())
+    ledger.put([sending], now=31 * day)
+    again = Ledger(tmp_path / "ledger.msgpack")
+    assert set(again.entries) == {failed.key, recent.key, sending.key}
+    assert again.sent_count() == 2
+
+
 def test_reading_the_ledger_leaves_a_writer_s_temp_file_alone(tmp_path):
     path = tmp_path / "ledger.msgpack"
     Ledger(path).put([Entry("a.mp4", 1, 1, new_random_id())], now=1.0)
