@@ -1,4 +1,7 @@
-"""Termux's wake lock, held while a daemon has work so that Android does not suspend it mid-job.
+"""Termux's wake lock, held while there is work so that Android does not suspend a daemon mid-job.
+
+Termux has one lock for all its processes, so one daemon holds it: the transcoder, while it converts and while
+outbox/ holds files the uploader has yet to send.
 
 Where `termux-wake-lock` is not on PATH (any machine but a phone in Termux) this does nothing. The commands
 are Termux's own (termux-api); a failure to run them is logged and never stops the daemon.

@@ -225,9 +225,17 @@ class TranscoderDaemon:
             self.watch_running(now)
         if self.running is None:
             self.start_next(now)
-        self.wake_lock.hold_while(bool(self.running or self.waiting or self.classifying))
+        self.wake_lock.hold_while(bool(self.running or self.waiting or self.classifying) or self.uploads_pending())
         self.save_history()
         sd_notify.notify(f"STATUS={self.status_line()}")
+
+    def uploads_pending(self) -> bool:
+        """Whether outbox/ holds a file the uploader has yet to send. Termux has one wake lock for all its
+        processes (either daemon's unlock would release the other's), so the transcoder holds it for both."""
+        for _, _, names in os.walk(self.root / "outbox"):
+            if any(not name.startswith(".") and not name.endswith(sidecar.SUFFIX) for name in names):
+                return True
+        return False
 
     def look_at_inbox(self, now: float) -> None:
         present = set()

@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,7 @@ def test_the_daemon_tells_systemd_ready_status_and_stopping(tmp_path):
         wait_for(lambda: heard("STOPPING=1"), 30, "STOPPING=1")
 
 
-def test_on_termux_the_daemon_holds_a_wake_lock_only_while_it_has_work(tmp_path, daemon, monkeypatch):
+def test_on_termux_the_transcoder_holds_the_wake_lock_while_files_wait_to_be_converted_or_sent(tmp_path, daemon, monkeypatch):
     bin_dir = tmp_path / "termux-bin"
     bin_dir.mkdir()
     calls = tmp_path / "calls.txt"
@@ -80,6 +81,9 @@ def test_on_termux_the_daemon_holds_a_wake_lock_only_while_it_has_work(tmp_path,
     assert not calls.exists(), "idle: no lock"
     write_video(tmp_path / "inbox" / "clip.mkv", codec="mpeg4", audio_codec="ac3", seconds=1)
     wait_for(lambda: (tmp_path / "outbox" / "clip.mp4").exists(), 60, "the conversion")
-    wait_for(lambda: calls.exists() and calls.read_text().split() == ["termux-wake-lock", "termux-wake-unlock"],
-             10, "lock while busy, unlock when idle")
+    time.sleep(2)
+    assert calls.read_text().split() == ["termux-wake-lock"], "the upload is still to come: keep the lock"
+    (tmp_path / "outbox" / "clip.mp4").rename(tmp_path / "sent.mp4")  # what the uploader does once it is sent
+    wait_for(lambda: calls.read_text().split() == ["termux-wake-lock", "termux-wake-unlock"],
+             10, "unlock when nothing is left to convert or send")
     running.stop()
