@@ -72,6 +72,18 @@ def test_sparse_keyframes_are_cut_anyway_and_no_frame_is_lost(tmp_path, fast):
     checks.assert_faithful(checks.facts(source), checks.facts(output))
 
 
+def test_mpeg_ts_segments_seek_near_their_start_instead_of_decoding_from_the_top(tmp_path, fast, caplog):
+    # A seek in MPEG-TS lands just past the keyframe asked for, so that keyframe is lost; every segment
+    # decoded from the top of the file would make a long recording take quadratic time.
+    caplog.set_level("DEBUG", logger="transcoder.segment")
+    source = write_video(tmp_path / "dvb.ts", seconds=4, codec="mpeg2video", container="mpegts", gop_frames=25,
+                         audio_codec="mp2")
+    _, output = convert(tmp_path, source, fast)
+    checks.assert_faithful(checks.facts(source), checks.facts(output))
+    assert "missed the segment's start" in caplog.text, "the case this test is about no longer happens"
+    assert "decoding from the beginning" not in caplog.text
+
+
 def test_b_frames_with_open_gops_join_without_lost_or_doubled_frames(tmp_path, fast):
     source = write_video(tmp_path / "bframes.mkv", seconds=3, codec="mpeg2video", bframes=2, gop_frames=12,
                          options={}, audio_channels=(2,), audio_codec="mp2", audio_rate=44100)

@@ -294,7 +294,8 @@ def _encode_counted(source, probed: Probe, encoder, segment: Segment, scratch: P
     The same count twice is the source's own (hidden alt-ref frames, packets that never decode) and is kept.
     """
     video = probed.video
-    work = SegmentWork(segment.start_pts, segment.end_pts, segment.decode_from_pts if segment.index else None)
+    work = SegmentWork(segment.start_pts, segment.end_pts, segment.decode_from_pts if segment.index else None,
+                       frozenset(probed.index.keyframe_pts))
 
     def encode() -> int:
         segment.attempts += 1

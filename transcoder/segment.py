@@ -9,7 +9,7 @@ Timestamps stay the source's, in the encoder time base chosen once per job (`enc
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -41,11 +41,15 @@ class EncoderSettings:
     filters: tuple[Filter, ...]
 
 
+SEEK_BACK_SECONDS = (1, 5, 30)  # how much earlier to seek again when a seek lands past a segment's start
+
+
 @dataclass(frozen=True)
 class SegmentWork:
     start_pts: int  # in the SOURCE stream's time base
     end_pts: int | None
     decode_from_pts: int | None  # None: decode from the start of the file without seeking
+    keyframe_pts: frozenset[int] = frozenset()  # the source's keyframes, as demuxed from the top: a seek's landmarks
 
 
 def encoder_time_base(source_time_base: Fraction) -> Fraction:
@@ -113,18 +117,26 @@ def encode_segment(source: Path, video_index: int, work: SegmentWork, settings: 
     A segment in which no source frame falls (a gap in a variable-rate file) writes no file and returns 0.
     Raises TranscodeFailed when nothing at all decodes.
     """
-    try:
-        return _encode(source, video_index, work, settings, source_time_base, has_timestamps, output_path, label)
-    except SeekMissedStart:
-        # Some demuxers (MPEG-TS, AVI without an index) land after the keyframe asked for. Decoding
-        # from the top of the file is slower but cannot miss a frame.
-        log.info("%s: seeking missed the segment start; decoding from the beginning", label)
-        whole = SegmentWork(work.start_pts, work.end_pts, None)
-        return _encode(source, video_index, whole, settings, source_time_base, has_timestamps, output_path, label)
+    # Some demuxers (MPEG-TS, MXF, AVI without an index) land after the keyframe asked for, or on a keyframe
+    # whose first bytes they skip. Seeking further back and dropping the frames before the start finds it;
+    # decoding from the top of the file is the last resort (slow on long files, but it cannot miss a frame).
+    if work.decode_from_pts is not None:
+        for back_seconds in (0, *SEEK_BACK_SECONDS):
+            decode_from = work.decode_from_pts - round(back_seconds / source_time_base)
+            try:
+                return _encode(source, video_index, replace(work, decode_from_pts=decode_from), settings,
+                               source_time_base, has_timestamps, output_path, label)
+            except SeekMissedStart:
+                log.debug("%s: a seek to %s s before the segment's keyframe missed the segment's start", label,
+                          back_seconds)
+        log.info("%s: no seek found the segment's start; decoding from the beginning of the file", label)
+    return _encode(source, video_index, replace(work, decode_from_pts=None), settings, source_time_base,
+                   has_timestamps, output_path, label)
 
 
 class SeekMissedStart(Exception):
-    """After a seek, the first frame lies past the segment's start (frames would be lost) or none comes."""
+    """After a seek, no known keyframe came before the segment's start (frames would be lost or mistimed),
+    or no frame came at all."""
 
 
 def _encode(source, video_index, work, settings, source_time_base, has_timestamps, output_path, label) -> int:
@@ -133,6 +145,7 @@ def _encode(source, video_index, work, settings, source_time_base, has_timestamp
     frames = 0
     last_pts = None
     decoded_any = False
+    landed = work.decode_from_pts is None
     # The movie time scale is that of the stream, so that the edit list that places the first frame holds
     # its time exactly; at MP4's default of 1000 the segments' starts would move by up to a millisecond.
     options = {"movie_timescale": str(settings.time_base.denominator)}
@@ -147,8 +160,12 @@ def _encode(source, video_index, work, settings, source_time_base, has_timestamp
             if source_pts is None:
                 pts = position * step if last_pts is None else last_pts + step
             else:
-                if position == 0 and work.decode_from_pts is not None and source_pts > work.start_pts:
-                    raise SeekMissedStart
+                if not landed:
+                    # After a seek, trust the timestamps only from a keyframe the index knows at that time (some
+                    # demuxers shift them after a seek) and only if it comes before the segment's start.
+                    landed = frame.key_frame and source_pts in work.keyframe_pts and source_pts <= work.start_pts
+                    if not landed and source_pts >= work.start_pts:
+                        raise SeekMissedStart
                 if source_pts < work.start_pts:
                     continue
                 if work.end_pts is not None and source_pts >= work.end_pts:
