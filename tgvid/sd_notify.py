@@ -21,9 +21,15 @@ def notify(message: str) -> None:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
             sock.connect(address)
-            sock.sendall(message.encode())
+            sock.sendall(message.encode(errors="backslashreplace"))
     except OSError as error:
         log.debug("sd_notify %r failed: %s", message, error)
+
+
+def status(text: str) -> None:
+    """Send STATUS=text as one line: systemd reads every line of a message as a setting of its own, so a file
+    name holding a newline must not become "WATCHDOG=trigger"."""
+    notify("STATUS=" + "".join(c if c.isprintable() else "?" for c in text))
 
 
 def watchdog_interval_seconds() -> float | None:

@@ -227,7 +227,7 @@ class TranscoderDaemon:
             self.start_next(now)
         self.wake_lock.hold_while(bool(self.running or self.waiting or self.classifying) or self.uploads_pending())
         self.save_history()
-        sd_notify.notify(f"STATUS={self.status_line()}")
+        sd_notify.status(self.status_line())
 
     def uploads_pending(self) -> bool:
         """Whether outbox/ holds a file the uploader has yet to send. Termux has one wake lock for all its

@@ -86,9 +86,9 @@ def _run(config, root: Path) -> int:
         last_status = ""
         while not signals:
             arrivals = outbox.scan(time.time())
-            status_text = f"STATUS={len(arrivals)} file(s) in outbox"
+            status_text = f"{len(arrivals)} file(s) in outbox"
             if status_text != last_status:
-                sd_notify.notify(status_text)
+                sd_notify.status(status_text)
                 last_status = status_text
             try:
                 delivery.run(arrivals, should_stop)

@@ -14,6 +14,7 @@ import pytest
 from tests.daemon.conftest import DAEMON
 from tests.media import write_video
 from tests.waiting import wait_for
+from tgvid import sd_notify
 
 SYSTEMD = Path(__file__).resolve().parents[2] / "systemd"
 UNITS = sorted(SYSTEMD.glob("*.service")) + sorted((SYSTEMD / "user").glob("*.service"))
@@ -41,6 +42,15 @@ def test_termux_run_scripts_are_valid_and_exec_in_the_foreground(script):
     assert subprocess.run(["sh", "-n", str(script)], capture_output=True).returncode == 0
     last = [line for line in script.read_text().splitlines() if line.strip()][-1]
     assert last.startswith("exec "), "no shell may stay between the supervisor and the daemon's signals"
+
+
+def test_a_status_naming_an_odd_file_reaches_systemd_as_one_line(tmp_path, monkeypatch):
+    address = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(address))
+        monkeypatch.setenv("NOTIFY_SOCKET", str(address))
+        sd_notify.status("working on a\nWATCHDOG=trigger\nb\udcff.mkv")
+        assert listener.recv(4096) == b"STATUS=working on a?WATCHDOG=trigger?b?.mkv"
 
 
 def test_the_daemon_tells_systemd_ready_status_and_stopping(tmp_path):
