@@ -233,7 +233,7 @@ class TranscoderDaemon:
         """Whether outbox/ holds a file the uploader has yet to send. Termux has one wake lock for all its
         processes (either daemon's unlock would release the other's), so the transcoder holds it for both."""
         for _, _, names in os.walk(self.root / "outbox"):
-            if any(not name.startswith(".") and not name.endswith(sidecar.SUFFIX) for name in names):
+            if any(not inbox.is_temporary(name) and not name.endswith(sidecar.SUFFIX) for name in names):
                 return True
         return False
 
