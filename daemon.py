@@ -155,6 +155,9 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return EXIT_USAGE if exit_.code else EXIT_OK
+    # A file name that is not valid UTF-8 is shown with escapes rather than ending the command.
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(errors="backslashreplace")
     logs.setup(args.log_level or "INFO")
     try:
         return args.function(args)

@@ -46,7 +46,7 @@ NO_SPACE_RETRY_SECONDS = 60.0
 
 
 def job_id(relpath: str) -> str:
-    return hashlib.sha1(relpath.encode()).hexdigest()[:10]
+    return hashlib.sha1(os.fsencode(relpath)).hexdigest()[:10]
 
 
 def label(relpath: str) -> str:
@@ -140,6 +140,7 @@ class TranscoderDaemon:
         self.failures: dict[str, int] = {}
         self.running: Running | None = None
         self.recovered: set[str] = set()
+        self.unreadable: set[str] = set()  # inbox entries already reported as impossible to look at
         self.space_warned = False
         self.history = history.load(self.work)
         self.wake_lock = WakeLock()
@@ -239,7 +240,8 @@ class TranscoderDaemon:
 
     def look_at_inbox(self, now: float) -> None:
         present = set()
-        for seen in inbox.scan(self.inbox):
+        unreadable: dict[str, str] = {}
+        for seen in inbox.scan(self.inbox, unreadable):
             present.add(seen.relpath)
             since = inbox.stable_since(self.sightings.get(seen.relpath), seen, now)
             self.sightings[seen.relpath] = (seen, since)
@@ -249,10 +251,17 @@ class TranscoderDaemon:
                 continue
             if inbox.held_open_for_writing(self.inbox / seen.relpath):
                 continue
+            if not inbox.has_utf8_name(seen.relpath):
+                self.quarantine(seen.relpath, "reading its name", "the file name is not valid UTF-8, which Telegram "
+                                "needs; rename it and move it back into inbox/")
+                continue
             self.classify(seen.relpath, now)
         for gone in set(self.sightings) - present:
             del self.sightings[gone]
             self.waiting.pop(gone, None)
+        for relpath in unreadable.keys() - self.unreadable:
+            log.warning("inbox/%s: cannot be looked at (%s); left where it is", relpath, unreadable[relpath])
+        self.unreadable = set(unreadable)
 
     def classify(self, relpath: str, now: float) -> None:
         answers = self.context.Queue()

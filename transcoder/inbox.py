@@ -38,6 +38,15 @@ def is_temporary(relpath: str) -> bool:
     return any(part.startswith(".") for part in parts) or name.endswith(TEMPORARY_SUFFIXES) or name.startswith("~")
 
 
+def has_utf8_name(relpath: str) -> bool:
+    """False for a name whose bytes are not UTF-8 (Python holds them as surrogate escapes)."""
+    try:
+        relpath.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def stable_since(previous: tuple[Sighting, float] | None, current: Sighting, now: float) -> float:
     """When `current` was first seen unchanged: `now` if it is new or changed, else the earlier time."""
     if previous is None or previous[0] != current:
@@ -49,10 +58,18 @@ def is_quiet(first_seen_unchanged: float, now: float, quiet_seconds: float) -> b
     return now - first_seen_unchanged >= quiet_seconds
 
 
-def scan(inbox: Path) -> list[Sighting]:
-    """Every regular file below `inbox` whose name is not a temporary one, with its size and mtime."""
+def scan(inbox: Path, unreadable: dict[str, str] | None = None) -> list[Sighting]:
+    """Every regular file below `inbox` whose name is not a temporary one, with its size and mtime.
+
+    What cannot even be looked at (a symlink loop, a folder without permission) is left out and, when
+    `unreadable` is given, put there with the reason."""
     found = []
-    for folder, folders, files in os.walk(inbox):
+
+    def folder_error(error: OSError) -> None:
+        if unreadable is not None and error.filename is not None:
+            unreadable[Path(error.filename).relative_to(inbox).as_posix()] = error.strerror or str(error)
+
+    for folder, folders, files in os.walk(inbox, onerror=folder_error):
         folders[:] = [f for f in folders if not f.startswith(".")]
         for name in files:
             path = Path(folder) / name
@@ -62,7 +79,11 @@ def scan(inbox: Path) -> list[Sighting]:
             try:
                 stat = path.stat()
             except FileNotFoundError:
-                continue  # renamed or removed since the folder was listed
+                continue  # renamed or removed since the folder was listed, or a dangling symlink
+            except OSError as error:
+                if unreadable is not None:
+                    unreadable[relpath] = error.strerror or str(error)
+                continue
             found.append(Sighting(relpath, stat.st_size, stat.st_mtime_ns))
     return found
 

@@ -164,3 +164,20 @@ def test_a_stalled_job_is_stopped_retried_and_quarantined_with_the_reason(tmp_pa
     assert "failed (attempt 1 of 2)" in running.log()
     assert (tmp_path / "quarantine" / "slow.mkv").read_bytes() == source.read_bytes()
     assert not (tmp_path / "work" / job_id("slow.mkv")).exists()
+
+
+def test_odd_names_and_unreadable_entries_are_reported_once_and_hold_nothing_back(tmp_path, daemon):
+    source = write_video(tmp_path / "good.mkv", codec="mpeg4", audio_codec="ac3", seconds=1)
+    inbox = tmp_path / "inbox"
+    running = daemon()
+    os.symlink("loop.mkv", inbox / "loop.mkv")
+    not_utf8 = inbox / os.fsdecode(b"caf\xe9.mkv")  # Latin-1, as old cameras and Windows archives write it
+    shutil.copyfile(source, not_utf8)
+    drop(source, inbox, "good.mkv")
+    wait_for(lambda: "good.mp4" in outbox_files(tmp_path), 60, "the good file's conversion")
+    wait_for(lambda: not not_utf8.exists(), 30, "the badly named file to leave the inbox")
+    [reason] = (tmp_path / "quarantine").glob("*.reason.txt")
+    assert "not valid UTF-8" in reason.read_text() and "rename it" in reason.read_text()
+    time.sleep(2)
+    assert running.process.poll() is None
+    assert running.log().count("loop.mkv: cannot be looked at (Too many levels of symbolic links)") == 1
