@@ -1,6 +1,7 @@
 """`tgvid transcode` and `tgvid inspect` as a person runs them: exit codes, messages, resume after SIGKILL."""
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -148,3 +149,13 @@ def test_inspect_on_a_folder_without_a_checkpoint_says_so(tmp_path):
     result = tgvid("inspect", tmp_path)
     assert result.returncode == 1
     assert "no checkpoint here" in result.stderr
+
+
+def test_a_file_name_that_is_not_utf8_converts(tmp_path):
+    made = write_video(tmp_path / "made.mkv", codec="mpeg4", seconds=1)
+    source = tmp_path / os.fsdecode(b"caf\xe9.mkv")  # Latin-1, as old cameras and Windows archives write it
+    made.rename(source)
+    result = tgvid("transcode", source, "--work", tmp_path / "job", *FAST)
+    assert result.returncode == 0, result.stderr
+    assert "caf\\udce9.tg.mp4" in result.stdout
+    checks.assert_streamable(checks.facts(tmp_path / os.fsdecode(b"caf\xe9.tg.mp4")))

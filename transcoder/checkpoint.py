@@ -10,7 +10,7 @@ Format, version 1: a msgpack map with these keys (times in seconds unless the na
 - `version` (int): the format version, 1.
 - `job_id` (str): the job folder's name.
 - `created_at`, `updated_at` (float): Unix time of creation and of the last write.
-- `source` (map): `path` (str), `size_bytes` (int), `mtime_ns` (int), `fingerprint` (str: SHA-256 of the
+- `source` (map): `path` (str; a name whose bytes are not UTF-8 is kept as those bytes), `size_bytes` (int), `mtime_ns` (int), `fingerprint` (str: SHA-256 of the
   size, the first and the last MiB).
 - `settings` (map): what shapes the output: `segment_seconds`, `crf`, `preset`, `max_height`, `salvage`.
 - `verdict` (map): `kind` (pass, remux, audio, transcode, image, reject), `reasons` and `warnings` (lists of
@@ -131,7 +131,8 @@ def path_in(job_dir: Path) -> Path:
 def save(job_dir: Path, checkpoint: Checkpoint) -> None:
     """Write the checkpoint atomically; stamps `updated_at`."""
     checkpoint.updated_at = time.time()
-    durable.atomic_write(path_in(job_dir), msgpack.packb(checkpoint.to_dict(), use_bin_type=True))
+    durable.atomic_write(path_in(job_dir), msgpack.packb(checkpoint.to_dict(), use_bin_type=True,
+                                                                 unicode_errors="surrogateescape"))
 
 
 def _upgrade(data: dict, path: Path) -> dict:
@@ -150,7 +151,7 @@ def load(job_dir_or_file: Path) -> Checkpoint:
     if path.is_dir():
         path = path_in(path)
     try:
-        data = msgpack.unpackb(path.read_bytes(), raw=False)
+        data = msgpack.unpackb(path.read_bytes(), raw=False, unicode_errors="surrogateescape")
     except FileNotFoundError as error:
         raise CheckpointError(path, "no checkpoint here (is this a job folder under work/?)") from error
     except (OSError, ValueError, msgpack.UnpackException) as error:
