@@ -10,8 +10,8 @@ Format, version 1: a msgpack map with these keys (times in seconds unless the na
 - `version` (int): the format version, 1.
 - `job_id` (str): the job folder's name.
 - `created_at`, `updated_at` (float): Unix time of creation and of the last write.
-- `source` (map): `path` (str; a name whose bytes are not UTF-8 is kept as those bytes), `size_bytes` (int), `mtime_ns` (int), `fingerprint` (str: SHA-256 of the
-  size, the first and the last MiB).
+- `source` (map): `path` (str; a name whose bytes are not UTF-8 is kept as those bytes), `size_bytes` (int),
+  `mtime_ns` (int), `fingerprint` (str: SHA-256 of the size, the first and the last MiB).
 - `settings` (map): what shapes the output: `segment_seconds`, `crf`, `preset`, `max_height`, `salvage`.
 - `verdict` (map): `kind` (pass, remux, audio, transcode, image, reject), `reasons` and `warnings` (lists of
   str), `audio_index` (the source audio stream kept, or nil), `audio_copy` (bool: copied, not re-encoded).
