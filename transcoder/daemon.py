@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tgvid import instance, sd_notify, sidecar
-from tgvid.errors import EXIT_OK
+from tgvid.errors import EXIT_OK, CheckpointError
 from tgvid.thumbnail import thumbnail_of
 from tgvid.wakelock import WakeLock
 from transcoder import checkpoint, handoff, history, inbox
@@ -193,29 +193,38 @@ class TranscoderDaemon:
     def recover(self) -> None:
         """Rebuild the state from the folders: finish interrupted handoffs, drop folders no source needs."""
         for entry in sorted(self.work.iterdir()):
-            if entry.name == history.FILE_NAME:
-                continue
-            if not entry.is_dir():
-                entry.unlink()  # a temp file of an interrupted history write
-                continue
-            target = handoff.finish_interrupted(self.root, entry, self.settings.keep_originals)
-            if target is not None:
-                log.info("job %s: finished the handoff a restart interrupted: %s", entry.name, target.name)
-                continue
             try:
-                state = checkpoint.load(entry)
-            except checkpoint.CheckpointError:
-                shutil.rmtree(entry)  # nothing it proves: scratch
-                continue
-            source = Path(state.source["path"])
-            if not source.exists():
-                log.info("job %s: its source %s is gone; removing the job folder", entry.name, source)
-                shutil.rmtree(entry)
-                continue
-            self.recovered.add(entry.name)
-            self.history.recoveries += 1
-            log.info("job %s %s: will resume after restart from segment %d/%d", entry.name, source.name,
-                     state.segments_done() + 1, max(1, len(state.segments)))
+                self.recover_one(entry)
+            except OSError as error:
+                log.error("job %s: cannot be recovered (%s); left as it is", entry.name, error)
+
+    def recover_one(self, entry: Path) -> None:
+        if entry.name == history.FILE_NAME:
+            return
+        if not entry.is_dir():
+            entry.unlink()  # a temp file of an interrupted history write
+            return
+        target = handoff.finish_interrupted(self.root, entry, self.settings.keep_originals)
+        if target is not None:
+            log.info("job %s: finished the handoff a restart interrupted: %s", entry.name, target.name)
+            return
+        try:
+            state = checkpoint.load(entry)
+        except (CheckpointError, CheckpointError.NewerVersion) as error:
+            if checkpoint.path_in(entry).exists():
+                log.warning("job %s: %s; removing the job folder (its source starts afresh)", entry.name,
+                            error.message)
+            shutil.rmtree(entry)  # nothing it proves: scratch
+            return
+        source = Path(state.source["path"])
+        if not source.exists():
+            log.info("job %s: its source %s is gone; removing the job folder", entry.name, source)
+            shutil.rmtree(entry)
+            return
+        self.recovered.add(entry.name)
+        self.history.recoveries += 1
+        log.info("job %s %s: will resume after restart from segment %d/%d", entry.name, source.name,
+                 state.segments_done() + 1, max(1, len(state.segments)))
 
     # One turn of the loop --------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ tried, the error, and when.
 import logging
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import msgpack
@@ -50,38 +50,56 @@ def hand_off(root: Path, relpath: str, media: Path, job_dir: Path, meta: sidecar
     marker = {"version": FORMAT_VERSION, "source_relpath": relpath, "media": str(media), "target": str(target),
               "sidecar": asdict(meta) | {"kind": str(meta.kind)}}
     durable.atomic_write(job_dir / MARKER, msgpack.packb(marker, use_bin_type=True))
-    return _complete(Path(root), job_dir, marker, keep_originals)
+    return _complete(Path(root), job_dir, _Handoff.of(marker), keep_originals)
 
 
 def finish_interrupted(root: Path, job_dir: Path, keep_originals: bool) -> Path | None:
-    """Complete a handoff a crash interrupted; None when `job_dir` holds none."""
+    """Complete a handoff a crash interrupted; None when `job_dir` holds none.
+
+    A marker that cannot be read (damaged by hand or by the disk) is removed with a warning: the job then goes on
+    from its checkpoint, which is safer than guessing where its output went."""
+    path = job_dir / MARKER
     try:
-        marker = msgpack.unpackb((job_dir / MARKER).read_bytes(), raw=False)
+        handoff = _Handoff.of(msgpack.unpackb(path.read_bytes(), raw=False))
     except FileNotFoundError:
         return None
-    return _complete(Path(root), job_dir, marker, keep_originals)
+    except (ValueError, KeyError, TypeError, AttributeError, msgpack.UnpackException) as error:
+        log.warning("%s: unreadable handoff marker (%r); removed, the job goes on from its checkpoint", path, error)
+        path.unlink()
+        return None
+    return _complete(Path(root), job_dir, handoff, keep_originals)
 
 
-def _complete(root: Path, job_dir: Path, marker: dict, keep_originals: bool) -> Path:
-    media, target = Path(marker["media"]), Path(marker["target"])
-    relpath = marker["source_relpath"]
-    source = root / "inbox" / relpath
-    if media.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
+@dataclass(frozen=True)
+class _Handoff:
+    relpath: str
+    media: Path
+    target: Path
+    meta: sidecar.Sidecar
+
+    @classmethod
+    def of(cls, marker: dict) -> "_Handoff":
         fields = dict(marker["sidecar"])
-        meta = sidecar.Sidecar(**fields | {"kind": sidecar.MediaKind(fields["kind"]),
-                                           "size_bytes": media.stat().st_size})
-        sidecar.write(sidecar.path_for(target), meta)
-        durable.atomic_rename(media, target)
-    if source.exists() and source != media:
+        meta = sidecar.Sidecar(**fields | {"kind": sidecar.MediaKind(fields["kind"])})
+        return cls(str(marker["source_relpath"]), Path(marker["media"]), Path(marker["target"]), meta)
+
+
+def _complete(root: Path, job_dir: Path, handoff: _Handoff, keep_originals: bool) -> Path:
+    source = root / "inbox" / handoff.relpath
+    if handoff.media.exists():
+        handoff.target.parent.mkdir(parents=True, exist_ok=True)
+        meta = replace(handoff.meta, size_bytes=handoff.media.stat().st_size)
+        sidecar.write(sidecar.path_for(handoff.target), meta)
+        durable.atomic_rename(handoff.media, handoff.target)
+    if source.exists() and source != handoff.media:
         if keep_originals:
-            kept = free_name(root / "originals" / relpath)
+            kept = free_name(root / "originals" / handoff.relpath)
             kept.parent.mkdir(parents=True, exist_ok=True)
             durable.atomic_rename(source, kept)
         else:
             source.unlink()
     shutil.rmtree(job_dir, ignore_errors=True)
-    return target
+    return handoff.target
 
 
 def quarantine(root: Path, relpath: str, what_was_tried: str, error: str) -> Path:

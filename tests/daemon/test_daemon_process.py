@@ -4,17 +4,23 @@ a SIGKILL costs at most the segment in flight, files still being written wait, f
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import msgpack
 
 from tests import checks
+from tests.daemon.conftest import DAEMON
 from tests.media import write_image, write_video
 from tests.waiting import wait_for
 from tgvid.errors import CheckpointError
+from transcoder import handoff
 from transcoder.checkpoint import load
+from transcoder.checkpoint import path_in as checkpoint_path
 from transcoder.daemon import job_id
+from transcoder.job import EngineSettings, run_job
 
 
 def outbox_files(root: Path) -> set[str]:
@@ -181,3 +187,23 @@ def test_odd_names_and_unreadable_entries_are_reported_once_and_hold_nothing_bac
     time.sleep(2)
     assert running.process.poll() is None
     assert running.log().count("loop.mkv: cannot be looked at (Too many levels of symbolic links)") == 1
+
+
+def test_damaged_or_newer_job_folders_neither_stop_the_daemon_nor_lose_a_source(tmp_path, daemon):
+    inbox, work = tmp_path / "inbox", tmp_path / "work"
+    inbox.mkdir()
+    for name in ("marked.mkv", "newer.mkv"):
+        source = write_video(inbox / name, codec="mpeg4", seconds=1, audio_channels=())
+        result = run_job(source, work / job_id(name), tmp_path / "unused.mp4", EngineSettings(preset="ultrafast"),
+                         should_yield=lambda: True)
+        assert result.status == "yielded"
+    (work / job_id("marked.mkv") / handoff.MARKER).write_bytes(b"\x93\x01")  # cut short by a failing disk
+    newer = checkpoint_path(work / job_id("newer.mkv"))
+    newer.write_bytes(msgpack.packb({**msgpack.unpackb(newer.read_bytes()), "version": 99}))
+    status = subprocess.run([sys.executable, str(DAEMON), "status", "--root", str(tmp_path)], capture_output=True,
+                            text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    running = daemon()
+    wait_for(lambda: {"marked.mp4", "newer.mp4"} <= outbox_files(tmp_path), 60, "both conversions")
+    assert "unreadable handoff marker" in running.log() and "format version 99" in running.log()
+    assert sorted(p.name for p in (tmp_path / "originals").iterdir()) == ["marked.mkv", "newer.mkv"]
