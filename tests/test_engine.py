@@ -11,7 +11,7 @@ import pytest
 
 from tests import checks
 from tests.media import ALL_ORIENTATIONS, write_image, write_video
-from tgvid.errors import Rejected
+from tgvid.errors import Rejected, TranscodeFailed
 from transcoder.checkpoint import load
 from transcoder.job import run_job
 from transcoder.verdict import Kind
@@ -82,6 +82,24 @@ def test_mpeg_ts_segments_seek_near_their_start_instead_of_decoding_from_the_top
     checks.assert_faithful(checks.facts(source), checks.facts(output))
     assert "missed the segment's start" in caplog.text, "the case this test is about no longer happens"
     assert "decoding from the beginning" not in caplog.text
+
+
+def test_a_source_replaced_mid_conversion_is_never_mixed_into_the_output(tmp_path, fast):
+    source = write_video(tmp_path / "v.mkv", seconds=3, codec="mpeg4", audio_channels=())
+    replacement = write_video(tmp_path / "new.mkv", seconds=2, width=240, height=160, codec="mpeg4",
+                              audio_channels=())
+
+    def replace_after_the_first_segment(state):
+        if replacement.exists():
+            replacement.replace(source)  # what `mv new.mkv inbox/v.mkv` does
+
+    with pytest.raises(TranscodeFailed, match="changed while it was converted"):
+        run_job(source, tmp_path / "job", tmp_path / "out.mp4", fast, on_progress=replace_after_the_first_segment)
+    assert not (tmp_path / "out.mp4").exists()
+    _, output = convert(tmp_path, source, fast)
+    out = checks.facts(output)
+    checks.assert_faithful(checks.facts(source), out)
+    assert (out.width, out.height) == (240, 160)
 
 
 def test_b_frames_with_open_gops_join_without_lost_or_doubled_frames(tmp_path, fast):

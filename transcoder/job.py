@@ -138,11 +138,21 @@ def _make(source, job_dir, output, settings, label, probed, verdict, state, shou
     if state.audio is not None and not checkpoints.unit_is_intact(job_dir, state.audio):
         _encode_audio_unit(source, job_dir, verdict.audio_index, state, label)
     facts = _join_and_verify(source, job_dir, probed, verdict, state, label)
+    _check_source_unchanged(source, state)
     state.state = JobState.DONE
     checkpoints.save(job_dir, state)
     durable.atomic_rename(job_dir / JOINED_FILE, output)
     log.info("%s: done: %s (%.2f s, %dx%d)", label, output.name, facts.duration_seconds, facts.width, facts.height)
     return JobResult("done", verdict, output, facts.duration_seconds, facts.width, facts.height, facts.has_audio)
+
+
+def _check_source_unchanged(source: Path, state: Checkpoint) -> None:
+    """Raise TranscodeFailed when the source is no longer the file the plan was made from (replaced or
+    rewritten while it was converted): what came from it since may mix two files. The next attempt sees a
+    new fingerprint and starts afresh."""
+    now = fingerprint(source)
+    if any(now[key] != state.source[key] for key in ("size_bytes", "mtime_ns", "fingerprint")):
+        raise TranscodeFailed(source, "the file changed while it was converted; it is converted again from the start")
 
 
 def _result(verdict: Verdict, output: Path, probed: Probe) -> JobResult:
@@ -263,6 +273,7 @@ def _encode_segments(source, job_dir, probed, settings, state, label, should_yie
         started = time.monotonic()
         try:
             segment.frames = _encode_counted(source, probed, encoder, segment, scratch, label)
+            _check_source_unchanged(source, state)
         except TranscodeFailed as error:
             scratch.unlink(missing_ok=True)
             segment.last_error = error.reason
