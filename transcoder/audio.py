@@ -13,6 +13,7 @@ from pathlib import Path
 import av
 
 from tgvid.errors import TranscodeFailed
+from transcoder import heartbeat
 from transcoder.segment import MAX_DECODE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def encode_audio(source: Path, audio_index: int, output_path: Path, label: str =
         declared_end = None  # where the last packet says the track ends
         last_frame = None
         for packet in container.demux(stream):
+            heartbeat.beat()
             if packet.pts is not None and packet.size:
                 packet_end = packet.pts + (packet.duration or 0)
                 declared_end = packet_end if declared_end is None else max(declared_end, packet_end)

@@ -20,7 +20,7 @@ from pathlib import Path
 from tgvid import durable
 from tgvid.errors import CheckpointError, NoSpace, Rejected, TranscodeFailed, VerifyFailed
 from transcoder import checkpoint as checkpoints
-from transcoder import tonemap
+from transcoder import heartbeat, tonemap
 from transcoder.audio import encode_audio
 from transcoder.checkpoint import Checkpoint, JobState, Segment, Unit, UnitState
 from transcoder.join import Track, join, parameter_sets, shown_span
@@ -86,12 +86,15 @@ def run_job(source: Path, job_dir: Path, output: Path, settings: EngineSettings,
     """
     source, job_dir, output = Path(source), Path(job_dir), Path(output)
     label = label or f"{source.name}"
+    heartbeat.watch(checkpoints.path_in(job_dir))
     try:
         return _run(source, job_dir, output, settings, label, should_yield, on_progress)
     except OSError as error:
         if error.errno == errno.ENOSPC:
             raise NoSpace(source, f"the disk filled up while writing to {job_dir}; the job resumes later") from error
         raise
+    finally:
+        heartbeat.watch(None)
 
 
 def _run(source, job_dir, output, settings, label, should_yield, on_progress) -> JobResult:

@@ -19,6 +19,7 @@ from pathlib import Path
 import av
 
 from tgvid.errors import TranscodeFailed
+from transcoder import heartbeat
 from transcoder.timeline import Timeline
 
 # How many packets at the head of a segment are read to measure x264's reorder delay.
@@ -131,5 +132,6 @@ def join(video: Track, audio: Track | None, output_path: Path, offset_seconds: F
                 packets = _restamped(packets, max(reorder_delay(path) for path in track.files), label)
             streams.append(_bound_for(_shifted(packets, offset_seconds), target))
         for packet, target in heapq.merge(*streams, key=lambda item: _decode_seconds(item[0])):
+            heartbeat.beat()
             packet.stream = target
             output.mux(packet)

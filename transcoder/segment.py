@@ -16,6 +16,7 @@ from pathlib import Path
 import av
 
 from tgvid.errors import TranscodeFailed
+from transcoder import heartbeat
 from transcoder.picture import Filter
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def decoded_frames(container, stream, decode_from_pts: int | None, label: str):
         container.seek(decode_from_pts, stream=stream, backward=True)
     errors = 0
     for packet in container.demux(stream):
+        heartbeat.beat()
         if packet.size == 0 and packet.pts is not None:
             continue
         try:

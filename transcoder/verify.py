@@ -12,6 +12,7 @@ from pathlib import Path
 import av
 
 from tgvid.errors import VerifyFailed
+from transcoder import heartbeat
 from transcoder.probe import mp4_top_level_boxes
 from transcoder.timeline import Timeline
 
@@ -60,6 +61,7 @@ def verify(path: Path, expect: Expectation) -> OutputFacts:
         frames, sound = Timeline(), Timeline()
         try:
             for packet in container.demux(*videos, *audios):
+                heartbeat.beat()
                 if packet.size == 0:
                     continue
                 if packet.stream.type == "audio":

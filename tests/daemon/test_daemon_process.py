@@ -160,7 +160,8 @@ def test_sigterm_stops_within_seconds_leaving_the_job_resumable(tmp_path, daemon
 
 
 def test_a_stalled_job_is_stopped_retried_and_quarantined_with_the_reason(tmp_path, daemon):
-    # A stall limit shorter than one segment's encode: every attempt looks hung and is killed.
+    # A stall limit shorter than the job's heartbeat (transcoder.heartbeat, once a second): every attempt looks
+    # hung and is killed.
     source = write_video(tmp_path / "slow.mkv", seconds=6, width=1280, height=720, codec="mpeg4", audio_channels=())
     running = daemon(segment_seconds=30, preset="slow", stall_seconds=0.3, max_retries=2)
     drop(source, tmp_path / "inbox", "slow.mkv")
