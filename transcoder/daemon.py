@@ -141,6 +141,7 @@ class TranscoderDaemon:
         self.running: Running | None = None
         self.recovered: set[str] = set()
         self.unreadable: set[str] = set()  # inbox entries already reported as impossible to look at
+        self.left_alone: dict[str, inbox.Sighting | None] = {}  # sources the file system refuses to move
         self.space_warned = False
         self.history = history.load(self.work)
         self.wake_lock = WakeLock()
@@ -254,6 +255,10 @@ class TranscoderDaemon:
             present.add(seen.relpath)
             since = inbox.stable_since(self.sightings.get(seen.relpath), seen, now)
             self.sightings[seen.relpath] = (seen, since)
+            if seen.relpath in self.left_alone:
+                if self.left_alone[seen.relpath] == seen:
+                    continue
+                del self.left_alone[seen.relpath]  # changed (or permissions fixed and touched): try again
             known = seen.relpath in self.waiting or seen.relpath in self.classifying or (
                 self.running is not None and self.running.relpath == seen.relpath)
             if known or not inbox.is_quiet(since, now, self.settings.quiet_seconds):
@@ -268,6 +273,7 @@ class TranscoderDaemon:
         for gone in set(self.sightings) - present:
             del self.sightings[gone]
             self.waiting.pop(gone, None)
+            self.left_alone.pop(gone, None)
         for relpath in unreadable.keys() - self.unreadable:
             log.warning("inbox/%s: cannot be looked at (%s); left where it is", relpath, unreadable[relpath])
         self.unreadable = set(unreadable)
@@ -308,7 +314,10 @@ class TranscoderDaemon:
         if (job_dir / handoff.MARKER).exists():
             # A handoff that failed part-way (the output may already be in outbox/): finish it, never redo it.
             del self.waiting[chosen.relpath]
-            handoff.finish_interrupted(self.root, job_dir, self.settings.keep_originals)
+            try:
+                handoff.finish_interrupted(self.root, job_dir, self.settings.keep_originals)
+            except OSError as error:
+                self.leave_alone(chosen.relpath, "finishing its handoff", error)
             return
         try:
             needed = space_needed_bytes(chosen.kind, source.stat().st_size)
@@ -389,8 +398,12 @@ class TranscoderDaemon:
     def finish(self, running: Running, media: Path, meta: sidecar.Sidecar, now: float) -> None:
         relpath = running.relpath
         meta = replace(meta, source_relpath=relpath, source_name=Path(relpath).name)
-        target = handoff.hand_off(self.root, relpath, media, self.work / job_id(relpath), meta,
-                                  self.settings.keep_originals)
+        try:
+            target = handoff.hand_off(self.root, relpath, media, self.work / job_id(relpath), meta,
+                                      self.settings.keep_originals)
+        except OSError as error:
+            self.leave_alone(relpath, "handing it on", error)
+            return
         self.history.completed += 1
         self.history.conversion_seconds += now - running.started_at
         if running.recovered:
@@ -412,12 +425,27 @@ class TranscoderDaemon:
         self.waiting[relpath] = Waiting(relpath, kind, now, now + delay)
 
     def quarantine(self, relpath: str, tried: str, error: str) -> None:
-        target = handoff.quarantine(self.root, relpath, tried, error)
+        try:
+            target = handoff.quarantine(self.root, relpath, tried, error)
+        except OSError as move_error:
+            self.leave_alone(relpath, f"moving it to quarantine ({error})", move_error)
+            return
         shutil.rmtree(self.work / job_id(relpath), ignore_errors=True)
         self.history.quarantined += 1
         self.failures.pop(relpath, None)
         self.waiting.pop(relpath, None)
         log.error("%s: quarantined as %s: %s", label(relpath), target.relative_to(self.root), error)
+
+    def leave_alone(self, relpath: str, doing: str, error: OSError) -> None:
+        """The file system refuses a move this file needs (a read-only inbox folder, say): say so once and leave
+        it until it changes, instead of converting or probing it again every second. A handoff marker keeps
+        whatever part of a handoff was done; the next start, or a change to the file, tries again."""
+        seen = self.sightings.get(relpath)
+        self.left_alone[relpath] = seen[0] if seen else None
+        self.waiting.pop(relpath, None)
+        self.failures.pop(relpath, None)
+        log.error("%s: %s failed: %s; left in the inbox until it changes or the daemon restarts", label(relpath),
+                  doing, error)
 
     # What status shows -----------------------------------------------------------------------------------
 

@@ -110,7 +110,12 @@ def quarantine(root: Path, relpath: str, what_was_tried: str, error: str) -> Pat
     when = time.strftime("%Y-%m-%d %H:%M:%S %z")
     reason = (f"file:   {relpath}\nwhen:   {when}\ntried:  {what_was_tried}\nerror:  {error}\n\n"
               f"Fix the file, or move it back into inbox/ to try again.\n")
-    durable.atomic_write(target.with_name(target.name + ".reason.txt"), reason.encode(errors="backslashreplace"))
-    if source.exists():
-        durable.atomic_rename(source, target)
+    reason_file = target.with_name(target.name + ".reason.txt")
+    durable.atomic_write(reason_file, reason.encode(errors="backslashreplace"))
+    try:
+        if source.exists():
+            durable.atomic_rename(source, target)
+    except OSError:
+        reason_file.unlink()  # no reason without its file
+        raise
     return target

@@ -208,3 +208,30 @@ def test_damaged_or_newer_job_folders_neither_stop_the_daemon_nor_lose_a_source(
     wait_for(lambda: {"marked.mp4", "newer.mp4"} <= outbox_files(tmp_path), 60, "both conversions")
     assert "unreadable handoff marker" in running.log() and "format version 99" in running.log()
     assert sorted(p.name for p in (tmp_path / "originals").iterdir()) == ["marked.mkv", "newer.mkv"]
+
+
+def test_a_source_the_file_system_will_not_move_is_left_alone_until_it_changes(tmp_path, daemon):
+    for folder in ("originals", "quarantine"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "trip").write_text("a file where the folder should be: every move into it fails")
+    running = daemon()
+    write_video(tmp_path / "clip.mkv", codec="mpeg4", seconds=1, audio_channels=())
+    drop(tmp_path / "clip.mkv", tmp_path / "inbox", "trip/clip.mkv")
+    (tmp_path / "bad.mp4").write_bytes(os.urandom(4096))
+    drop(tmp_path / "bad.mp4", tmp_path / "inbox", "trip/bad.mp4")
+    wait_for(lambda: running.log().count("left in the inbox until it changes") == 2, 60, "both files left alone")
+    time.sleep(3)
+    log = running.log()
+    assert log.count("left in the inbox until it changes") == 2
+    assert log.count("trip/clip.mkv: queued as") == 1 and log.count("trip/bad.mp4: started") == 0
+    assert outbox_files(tmp_path) == {"trip/clip.mp4"}
+    assert not list((tmp_path / "quarantine").glob("*.reason.txt"))
+
+    for folder in ("originals", "quarantine"):
+        (tmp_path / folder / "trip").unlink()
+    for name in ("clip.mkv", "bad.mp4"):
+        os.utime(tmp_path / "inbox" / "trip" / name)  # a change: the daemon tries again
+    wait_for(lambda: not any((tmp_path / "inbox" / "trip").iterdir()), 60, "both files to leave the inbox")
+    assert (tmp_path / "originals" / "trip" / "clip.mkv").exists()
+    assert (tmp_path / "quarantine" / "trip" / "bad.mp4.reason.txt").exists()
+    assert outbox_files(tmp_path) == {"trip/clip.mp4"}, "the output was handed on once"
