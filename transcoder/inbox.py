@@ -10,6 +10,7 @@ only wakes the daemon early, the quiet time still applies.
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 log = logging.getLogger(__name__)
+
+READ_ONLY_EVENTS = ("opened", "closed_no_write")  # the daemon's own probing makes these: no change to look at
+SETTLE_SECONDS = 0.2  # a file being written wakes the loop once per this, not once per write
 
 TEMPORARY_SUFFIXES = (".part", ".crdownload", ".tmp", ".partial", ".download", ".!qb", ".opdownload")
 
@@ -120,7 +124,8 @@ class _Wake(FileSystemEventHandler):
         self.event = event
 
     def on_any_event(self, event) -> None:
-        self.event.set()
+        if event.event_type not in READ_ONLY_EVENTS:
+            self.event.set()
 
 
 class Watcher:
@@ -141,7 +146,8 @@ class Watcher:
             self.observer.start()
 
     def wait(self, seconds: float) -> None:
-        self.changed.wait(seconds)
+        if self.changed.wait(seconds):
+            time.sleep(SETTLE_SECONDS)
         self.changed.clear()
 
     def stop(self) -> None:
