@@ -265,9 +265,10 @@ class TranscoderDaemon:
                 continue
             if inbox.held_open_for_writing(self.inbox / seen.relpath):
                 continue
-            if not inbox.has_utf8_name(seen.relpath):
-                self.quarantine(seen.relpath, "reading its name", "the file name is not valid UTF-8, which Telegram "
-                                "needs; rename it and move it back into inbox/")
+            name_problem = inbox.name_problem(seen.relpath)
+            if name_problem:
+                self.quarantine(seen.relpath, "reading its name", f"{name_problem}; rename it and move it back into "
+                                "inbox/")
                 continue
             self.classify(seen.relpath, now)
         for gone in set(self.sightings) - present:

@@ -18,6 +18,8 @@ from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
+from tgvid import sidecar
+
 log = logging.getLogger(__name__)
 
 READ_ONLY_EVENTS = ("opened", "closed_no_write")  # the daemon's own probing makes these: no change to look at
@@ -42,13 +44,15 @@ def is_temporary(relpath: str) -> bool:
     return any(part.startswith(".") for part in parts) or name.endswith(TEMPORARY_SUFFIXES) or name.startswith("~")
 
 
-def has_utf8_name(relpath: str) -> bool:
-    """False for a name whose bytes are not UTF-8 (Python holds them as surrogate escapes)."""
+def name_problem(relpath: str) -> str | None:
+    """Why a file of this name cannot be carried to Telegram, or None when it can."""
     try:
         relpath.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
+    except UnicodeEncodeError:  # Python holds bytes that are not UTF-8 as surrogate escapes
+        return "the file name is not valid UTF-8, which Telegram needs"
+    if relpath.endswith(sidecar.SUFFIX):
+        return f"names ending in {sidecar.SUFFIX} are tgvid's own sidecars: the uploader would pass it over"
+    return None
 
 
 def stable_since(previous: tuple[Sighting, float] | None, current: Sighting, now: float) -> float:

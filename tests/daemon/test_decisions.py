@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transcoder.inbox import Sighting, is_quiet, is_temporary, stable_since
+from transcoder.inbox import Sighting, is_quiet, is_temporary, name_problem, stable_since
 from transcoder.queue import Waiting, backoff_seconds, next_job, should_yield, space_needed_bytes, work_class
 from transcoder.verdict import Kind
 
@@ -15,6 +15,12 @@ def test_temporary_download_names_are_ignored():
         assert is_temporary(name), name
     for name in ("film.mkv", "trip/a.mp4", "part.mp4", "a.tmp.mp4"):
         assert not is_temporary(name), name
+
+
+def test_names_that_cannot_reach_telegram_are_told_apart():
+    assert name_problem("trip/café.jpg") is None
+    assert "not valid UTF-8" in name_problem(b"caf\xe9.jpg".decode(errors="surrogateescape"))
+    assert "sidecars" in name_problem("photo.jpg.meta.msgpack")
 
 
 def test_a_file_is_quiet_only_after_it_stopped_changing_for_the_quiet_time():
