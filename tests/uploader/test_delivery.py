@@ -4,7 +4,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import msgpack
-from conftest import hand_off, hand_off_video, video_bytes
+from conftest import hand_off, hand_off_video, png_bytes, video_bytes
 
 from tgvid import sidecar
 from tgvid.errors import SendFailed
@@ -183,3 +183,13 @@ def test_a_sidecar_from_a_newer_tgvid_sends_the_file_to_quarantine_saying_so(tmp
     deliver(tmp_path)
     assert files_under(tmp_path / "delivered") == []
     assert "format version 9" in (tmp_path / "quarantine" / "a.mp4.reason.txt").read_text()
+
+
+def test_a_sidecar_with_a_field_of_the_wrong_type_is_replaced_by_probing_and_the_file_delivered(tmp_path, caplog):
+    path = hand_off(tmp_path, "photo.png", png_bytes(), "image")
+    sidecar.path_for(path).write_bytes(msgpack.packb({"version": 1, "kind": "image", "width": None, "height": 30,
+                                                      "size_bytes": path.stat().st_size}))
+    deliver(tmp_path)
+    assert files_under(tmp_path / "delivered") == ["photo.png"]
+    assert "field width" in caplog.text
+    assert sidecar.read(tmp_path / "sent" / "photo.png.meta.msgpack").width == 40
