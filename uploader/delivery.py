@@ -4,10 +4,12 @@ For each batch (uploader.album): the ledger entries, each with the random_id its
 before the send; files that already had an intent (a crash or failure came between) are first looked up with
 the sender's `find_sent`; then the batch is sent, the message ids recorded, and only then the files moved to
 sent/ (or deleted). An album the sender refuses is sent again one file at a time. A file that is refused
-alone, fails too often, is too big or has a sidecar from a newer tgvid goes to quarantine/ with a reason file.
+alone, fails too often, is too big, has a sidecar from a newer tgvid or a name that is not UTF-8 (Telegram takes
+only UTF-8 names; the ledger and sidecars hold text) goes to quarantine/ with a reason file.
 """
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -36,6 +38,20 @@ def numbered(path: Path) -> Path:
         number += 1
         candidate = path.with_name(f"{path.stem} ({number}){path.suffix}")
     return candidate
+
+
+def is_utf8(relpath: str) -> bool:
+    """Whether the name's bytes are UTF-8 (Python decodes other bytes of a file name to lone surrogates)."""
+    try:
+        relpath.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(relpath: str) -> str:
+    """`relpath` as UTF-8 text, any other bytes of it shown as \\xNN."""
+    return os.fsencode(relpath).decode(errors="backslashreplace")
 
 
 class Delivery:
@@ -71,6 +87,10 @@ class Delivery:
                 log.error("%s: %s; trying again at the next scan", self.ready[batch.keys[0]][0].relpath, error)
 
     def _candidate(self, arrival: Arrival, now: float) -> album.Candidate | None:
+        if not is_utf8(arrival.relpath):
+            self._quarantine(arrival, None, "not sent: its name (or its folder's) is not valid UTF-8, which Telegram "
+                             "requires; rename it and move it back into outbox/")
+            return None
         key = key_for(arrival.relpath, arrival.size_bytes, arrival.mtime_ns)
         entry = self.ledger.get(key)
         if entry is not None and entry.state is EntryState.SENT:
@@ -226,16 +246,17 @@ class Delivery:
         folder.mkdir(parents=True, exist_ok=True)
         target = numbered(folder / arrival.path.name)
         when = datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="seconds")
-        text = f"file: outbox/{arrival.relpath}\nwhen: {when}\nby: the uploader\nwhat happened: {reason}\n"
+        relpath = printable(arrival.relpath)
+        text = f"file: outbox/{relpath}\nwhen: {when}\nby: the uploader\nwhat happened: {reason}\n"
         durable.atomic_write(target.with_name(target.name + ".reason.txt"), text.encode())
         meta = sidecar.path_for(arrival.path)
         if meta.exists():
             durable.atomic_rename(meta, sidecar.path_for(target))
         durable.atomic_rename(arrival.path, target)
-        log.error("%s: quarantined as %s: %s", arrival.relpath, target.relative_to(self.root), reason)
+        log.error("%s: quarantined as %s: %s", relpath, printable(str(target.relative_to(self.root))), reason)
         if entry is None:
-            entry = Entry(arrival.relpath, arrival.size_bytes, arrival.mtime_ns, new_random_id())
+            entry = Entry(relpath, arrival.size_bytes, arrival.mtime_ns, new_random_id())
         entry.state = EntryState.FAILED
         entry.last_error = reason
-        entry.where = str(target)
+        entry.where = printable(str(target))
         self.ledger.put([entry], self.clock())

@@ -1,5 +1,6 @@
 """Delivery in-process with the local-folder sender: albums, quarantine with reasons, fallback, retries."""
 
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -193,3 +194,16 @@ def test_a_sidecar_with_a_field_of_the_wrong_type_is_replaced_by_probing_and_the
     assert files_under(tmp_path / "delivered") == ["photo.png"]
     assert "field width" in caplog.text
     assert sidecar.read(tmp_path / "sent" / "photo.png.meta.msgpack").width == 40
+
+
+def test_a_name_that_is_not_utf8_goes_to_quarantine_saying_to_rename_it_and_the_others_are_sent(tmp_path):
+    bad = os.fsdecode(b"bad\xff.pdf")
+    (tmp_path / "outbox").mkdir()
+    (tmp_path / "outbox" / bad).write_bytes(b"x")
+    hand_off(tmp_path, "good.pdf", b"y")
+    ledger = deliver(tmp_path)
+    assert files_under(tmp_path / "delivered") == ["good.pdf"]
+    assert (tmp_path / "quarantine" / bad).read_bytes() == b"x"
+    reason = (tmp_path / "quarantine" / f"{bad}.reason.txt").read_text()
+    assert "outbox/bad\\xff.pdf" in reason and "not valid UTF-8" in reason and "rename it" in reason
+    assert sorted(e.state for e in ledger.entries.values()) == [EntryState.FAILED, EntryState.SENT]
