@@ -4,8 +4,11 @@ A file with a sidecar beside it is complete (the transcoder renames it in after 
 without one was put there by hand and is taken once its size and mtime have stayed the same for
 `quiet_seconds`. Dotfiles, files in dot-folders, `.part`/`.tmp` names and sidecars themselves are ignored.
 Watchdog only wakes the daemon early; the scan decides, so a missed event costs at most one poll interval.
+What the scan cannot read (a folder without permission, a symlink loop) is skipped and logged once, until it
+changes; everything else is still taken.
 """
 
+import logging
 import os
 import threading
 import time
@@ -17,6 +20,8 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from tgvid import sidecar
+
+log = logging.getLogger(__name__)
 
 TEMPORARY_SUFFIXES = (".part", ".tmp")
 DEBOUNCE_SECONDS = 0.2
@@ -72,6 +77,7 @@ class Outbox:
         self.woken = threading.Event()
         self.seen: dict[str, Seen] = {}
         self.first_seen: dict[str, float] = {}
+        self.skipped: dict[str, str] = {}  # relpath → why the last scan skipped it
         self.force_polling = force_polling
         self.observer = None
 
@@ -100,17 +106,25 @@ class Outbox:
         """The complete files now in the outbox, in path order."""
         arrivals = []
         present = set()
-        for directory, folders, names in os.walk(self.folder):
+        skipped = {}
+
+        def unreadable(error: OSError) -> None:
+            skipped[Path(error.filename).relative_to(self.folder).as_posix()] = f"cannot read it: {error.strerror}"
+
+        for directory, folders, names in os.walk(self.folder, onerror=unreadable):
             folders[:] = sorted(name for name in folders if not name.startswith("."))
             for name in sorted(names):
                 if is_temporary(name):
                     continue
                 path = Path(directory) / name
+                relpath = path.relative_to(self.folder).as_posix()
                 try:
                     stat = path.stat()
                 except FileNotFoundError:
                     continue
-                relpath = path.relative_to(self.folder).as_posix()
+                except OSError as error:
+                    unreadable(error)
+                    continue
                 present.add(relpath)
                 self.first_seen.setdefault(relpath, now)
                 seen = self.seen[relpath] = observe(self.seen.get(relpath), stat.st_size, stat.st_mtime_ns, now)
@@ -123,4 +137,8 @@ class Outbox:
         for gone in set(self.seen) - present:
             del self.seen[gone]
             del self.first_seen[gone]
+        for relpath, why in skipped.items():
+            if self.skipped.get(relpath) != why:
+                log.warning("outbox/%s: skipped, %s", relpath, why)
+        self.skipped = skipped
         return arrivals

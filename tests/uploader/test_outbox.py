@@ -2,6 +2,7 @@
 
 import os
 
+import pytest
 from conftest import hand_off
 
 from uploader.outbox import Outbox, Seen, is_quiet, observe
@@ -40,3 +41,30 @@ def test_a_hand_placed_file_still_growing_is_not_taken(tmp_path):
     os.utime(path, ns=(10**9, 10**9))
     assert scanner.scan(now=6.0) == []
     assert [a.relpath for a in scanner.scan(now=11.0)] == ["growing.bin"]
+
+
+def test_a_symlink_loop_is_skipped_and_logged_once_and_the_other_files_are_taken(tmp_path, caplog):
+    hand_off(tmp_path, "a.mp4", b"video")
+    os.symlink("loop.mp4", tmp_path / "outbox" / "loop.mp4")
+    scanner = Outbox(tmp_path / "outbox", quiet_seconds=5.0)
+    for now in (0.0, 1.0):
+        assert [a.relpath for a in scanner.scan(now)] == ["a.mp4"]
+    assert caplog.text.count("outbox/loop.mp4: skipped, cannot read it") == 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads and enters folders whatever their permissions")
+def test_a_folder_without_permission_is_skipped_and_logged_once_and_the_other_files_are_taken(tmp_path, caplog):
+    hand_off(tmp_path, "a.mp4", b"video")
+    hand_off(tmp_path, "locked/b.mp4", b"video")
+    hand_off(tmp_path, "listable/c.mp4", b"video")
+    (tmp_path / "outbox" / "locked").chmod(0)
+    (tmp_path / "outbox" / "listable").chmod(0o444)  # names can be listed, the files not reached
+    scanner = Outbox(tmp_path / "outbox", quiet_seconds=5.0)
+    try:
+        for now in (0.0, 1.0):
+            assert [a.relpath for a in scanner.scan(now)] == ["a.mp4"]
+    finally:
+        for folder in ("locked", "listable"):
+            (tmp_path / "outbox" / folder).chmod(0o755)
+    assert caplog.text.count("outbox/locked: skipped, cannot read it") == 1
+    assert caplog.text.count("outbox/listable/c.mp4: skipped, cannot read it") == 1
