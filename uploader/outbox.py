@@ -3,6 +3,8 @@
 A file with a sidecar beside it is complete (the transcoder renames it in after writing the sidecar). A file
 without one was put there by hand and is taken once its size and mtime have stayed the same for
 `quiet_seconds`. Dotfiles, files in dot-folders, `.part`/`.tmp` names and sidecars themselves are ignored.
+Only regular files are taken: a symlink to one counts as that file (its content is sent, the link moved to sent/),
+while a named pipe, socket or device (or a link to one) is skipped, since reading it could block for ever.
 Watchdog only wakes the daemon early; the scan decides, so a missed event costs at most one poll interval.
 What the scan cannot read (a folder without permission, a symlink loop) is skipped and logged once, until it
 changes; everything else is still taken.
@@ -14,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
@@ -124,6 +127,9 @@ class Outbox:
                     continue
                 except OSError as error:
                     unreadable(error)
+                    continue
+                if not S_ISREG(stat.st_mode):
+                    skipped[relpath] = "not a regular file (a pipe, socket or device)"
                     continue
                 present.add(relpath)
                 self.first_seen.setdefault(relpath, now)

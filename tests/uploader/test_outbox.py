@@ -68,3 +68,14 @@ def test_a_folder_without_permission_is_skipped_and_logged_once_and_the_other_fi
             (tmp_path / "outbox" / folder).chmod(0o755)
     assert caplog.text.count("outbox/locked: skipped, cannot read it") == 1
     assert caplog.text.count("outbox/listable/c.mp4: skipped, cannot read it") == 1
+
+
+def test_only_regular_files_are_taken_a_symlink_as_the_file_it_points_to(tmp_path, caplog):
+    hand_off(tmp_path, "a.mp4", b"video")
+    os.mkfifo(tmp_path / "outbox" / "pipe.mp4")
+    (tmp_path / "elsewhere.pdf").write_bytes(b"%PDF")
+    os.symlink(tmp_path / "elsewhere.pdf", tmp_path / "outbox" / "linked.pdf")
+    scanner = Outbox(tmp_path / "outbox", quiet_seconds=0.0)
+    for now in (0.0, 1.0):
+        assert [(a.relpath, a.size_bytes) for a in scanner.scan(now)] == [("a.mp4", 5), ("linked.pdf", 4)]
+    assert caplog.text.count("outbox/pipe.mp4: skipped, not a regular file") == 1
