@@ -2,7 +2,8 @@
 
 A file with a sidecar beside it is complete (the transcoder renames it in after writing the sidecar). A file
 without one was put there by hand and is taken once its size and mtime have stayed the same for
-`quiet_seconds`. Dotfiles, files in dot-folders, `.part`/`.tmp` names and sidecars themselves are ignored.
+`quiet_seconds` and no process holds it open for writing (tgvid.openfiles: a copy that pauses longer than the
+quiet time is not taken half-written). Dotfiles, files in dot-folders, `.part`/`.tmp` names and sidecars themselves are ignored.
 Only regular files are taken: a symlink to one counts as that file (its content is sent, the link moved to sent/),
 while a named pipe, socket or device (or a link to one) is skipped, since reading it could block for ever.
 Watchdog only wakes the daemon early; the scan decides, so a missed event costs at most one poll interval.
@@ -22,7 +23,7 @@ from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from tgvid import sidecar
+from tgvid import openfiles, sidecar
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class Outbox:
         self.seen: dict[str, Seen] = {}
         self.first_seen: dict[str, float] = {}
         self.skipped: dict[str, str] = {}  # relpath → why the last scan skipped it
+        self.closed: dict[str, Seen] = {}  # relpath → the Seen at which no process held it open for writing
         self.force_polling = force_polling
         self.observer = None
 
@@ -135,7 +137,7 @@ class Outbox:
                 self.first_seen.setdefault(relpath, now)
                 seen = self.seen[relpath] = observe(self.seen.get(relpath), stat.st_size, stat.st_mtime_ns, now)
                 has_sidecar = sidecar.path_for(path).exists()
-                if has_sidecar or is_quiet(seen, now, self.quiet_seconds):
+                if has_sidecar or (is_quiet(seen, now, self.quiet_seconds) and self._closed(relpath, path, seen)):
                     folder = relpath.rpartition("/")[0]
                     arrivals.append(
                         Arrival(path, relpath, folder, stat.st_size, stat.st_mtime_ns, self.first_seen[relpath], has_sidecar)
@@ -143,8 +145,18 @@ class Outbox:
         for gone in set(self.seen) - present:
             del self.seen[gone]
             del self.first_seen[gone]
+            self.closed.pop(gone, None)
         for relpath, why in skipped.items():
             if self.skipped.get(relpath) != why:
                 log.warning("outbox/%s: skipped, %s", relpath, why)
         self.skipped = skipped
         return arrivals
+
+    def _closed(self, relpath: str, path: Path, seen: Seen) -> bool:
+        """Whether no process holds the file open for writing. Walking /proc is slow, so a file found closed is
+        not asked about again until its size or mtime changes."""
+        if self.closed.get(relpath) != seen:
+            if openfiles.held_open_for_writing(path):
+                return False
+            self.closed[relpath] = seen
+        return True

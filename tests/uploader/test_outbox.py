@@ -79,3 +79,15 @@ def test_only_regular_files_are_taken_a_symlink_as_the_file_it_points_to(tmp_pat
     for now in (0.0, 1.0):
         assert [(a.relpath, a.size_bytes) for a in scanner.scan(now)] == [("a.mp4", 5), ("linked.pdf", 4)]
     assert caplog.text.count("outbox/pipe.mp4: skipped, not a regular file") == 1
+
+
+def test_a_hand_placed_file_held_open_for_writing_is_not_taken_however_long_it_is_quiet(tmp_path):
+    path = tmp_path / "outbox" / "copying.mp4"
+    path.parent.mkdir()
+    scanner = Outbox(tmp_path / "outbox", quiet_seconds=5.0)
+    with path.open("wb") as copy:  # a copy that stalls with half of the file written
+        copy.write(b"first half")
+        copy.flush()
+        scanner.scan(now=0.0)
+        assert scanner.scan(now=60.0) == []
+    assert [a.relpath for a in scanner.scan(now=61.0)] == ["copying.mp4"]
