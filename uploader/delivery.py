@@ -122,6 +122,9 @@ class Delivery:
                 return sidecar.read(path)
             except SidecarError as error:
                 log.warning("%s: %s; probing the file instead", arrival.relpath, error.message)
+        elif path.exists():
+            log.warning("%s: its sidecar is unreadable or gives another size (a leftover); probing the file instead",
+                        arrival.relpath)
         meta = probe(arrival.path, arrival.relpath)
         sidecar.write(path, meta)
         log.info("%s: placed by hand, probed as %s", arrival.relpath, meta.kind)

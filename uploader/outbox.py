@@ -1,9 +1,11 @@
 """The outbox: which files in `<root>/outbox/` are complete and waiting, found by scanning, woken by watchdog.
 
-A file with a sidecar beside it is complete (the transcoder renames it in after writing the sidecar). A file
-without one was put there by hand and is taken once its size and mtime have stayed the same for
-`quiet_seconds` and no process holds it open for writing (tgvid.openfiles: a copy that pauses longer than the
-quiet time is not taken half-written). Dotfiles, files in dot-folders, `.part`/`.tmp` names and sidecars themselves are ignored.
+A file with a sidecar beside it that gives its size is complete (the transcoder writes the sidecar, then renames
+the whole file in). Any other file counts as put there by hand, also one whose sidecar cannot be read or gives
+another size (a leftover, with a new copy going on over it): it is taken once its size and mtime have stayed the
+same for `quiet_seconds` and no process holds it open for writing (tgvid.openfiles: a copy that pauses longer
+than the quiet time is not taken half-written), then probed. Dotfiles, files in dot-folders, `.part`/`.tmp`
+names and sidecars themselves are ignored.
 Only regular files are taken: a symlink to one counts as that file (its content is sent, the link moved to sent/),
 while a named pipe, socket or device (or a link to one) is skipped, since reading it could block for ever.
 Watchdog only wakes the daemon early; the scan decides, so a missed event costs at most one poll interval.
@@ -24,6 +26,7 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from tgvid import openfiles, sidecar
+from tgvid.errors import SidecarError
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,7 @@ class Arrival:
     size_bytes: int
     mtime_ns: int
     first_seen: float
-    has_sidecar: bool
+    has_sidecar: bool  # a sidecar beside it gives its size; else it is probed and given a new one
 
 
 def observe(previous: Seen | None, size_bytes: int, mtime_ns: int, now: float) -> Seen:
@@ -64,6 +67,21 @@ def is_quiet(seen: Seen, now: float, quiet_seconds: float) -> bool:
 
 def is_temporary(name: str) -> bool:
     return name.startswith(".") or name.endswith(TEMPORARY_SUFFIXES) or name.endswith(sidecar.SUFFIX)
+
+
+def is_described(path: Path, size_bytes: int) -> bool:
+    """Whether a sidecar beside `path` gives `size_bytes` as its size.
+
+    One that gives another size is a leftover (the transcoder never renames a file in before it is whole), so the
+    file is treated as placed by hand: taken when quiet and closed, then probed. Waiting for the sizes to match
+    instead would wait for ever on a leftover of another file.
+    """
+    try:
+        return sidecar.read(sidecar.path_for(path)).size_bytes == size_bytes
+    except SidecarError:
+        return False
+    except SidecarError.NewerVersion:
+        return True  # delivery quarantines it, saying to upgrade tgvid
 
 
 class _Wake(FileSystemEventHandler):
@@ -136,7 +154,7 @@ class Outbox:
                 present.add(relpath)
                 self.first_seen.setdefault(relpath, now)
                 seen = self.seen[relpath] = observe(self.seen.get(relpath), stat.st_size, stat.st_mtime_ns, now)
-                has_sidecar = sidecar.path_for(path).exists()
+                has_sidecar = is_described(path, stat.st_size)
                 if has_sidecar or (is_quiet(seen, now, self.quiet_seconds) and self._closed(relpath, path, seen)):
                     folder = relpath.rpartition("/")[0]
                     arrivals.append(

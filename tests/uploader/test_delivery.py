@@ -192,7 +192,7 @@ def test_a_sidecar_with_a_field_of_the_wrong_type_is_replaced_by_probing_and_the
                                                       "size_bytes": path.stat().st_size}))
     deliver(tmp_path)
     assert files_under(tmp_path / "delivered") == ["photo.png"]
-    assert "field width" in caplog.text
+    assert "photo.png: its sidecar is unreadable" in caplog.text
     assert sidecar.read(tmp_path / "sent" / "photo.png.meta.msgpack").width == 40
 
 
@@ -207,3 +207,11 @@ def test_a_name_that_is_not_utf8_goes_to_quarantine_saying_to_rename_it_and_the_
     reason = (tmp_path / "quarantine" / f"{bad}.reason.txt").read_text()
     assert "outbox/bad\\xff.pdf" in reason and "not valid UTF-8" in reason and "rename it" in reason
     assert sorted(e.state for e in ledger.entries.values()) == [EntryState.FAILED, EntryState.SENT]
+
+
+def test_a_leftover_sidecar_of_another_size_is_replaced_by_probing_the_file(tmp_path):
+    path = hand_off(tmp_path, "clip.mp4", b"an older file of that name", "video", width=1920, height=1080)
+    path.write_bytes(png_bytes())  # a new file copied over it, the leftover sidecar left as it was
+    deliver(tmp_path)
+    meta = sidecar.read(tmp_path / "sent" / "clip.mp4.meta.msgpack")
+    assert (meta.kind, meta.size_bytes, meta.width) == (sidecar.MediaKind.IMAGE, len(png_bytes()), 40)

@@ -91,3 +91,15 @@ def test_a_hand_placed_file_held_open_for_writing_is_not_taken_however_long_it_i
         scanner.scan(now=0.0)
         assert scanner.scan(now=60.0) == []
     assert [a.relpath for a in scanner.scan(now=61.0)] == ["copying.mp4"]
+
+
+def test_a_leftover_sidecar_of_another_size_does_not_make_a_file_being_copied_complete(tmp_path):
+    path = hand_off(tmp_path, "x.mp4", b"x" * 1000)
+    scanner = Outbox(tmp_path / "outbox", quiet_seconds=5.0)
+    with path.open("wb") as copy:  # a new x.mp4 copied slowly over the old one; its sidecar left behind
+        copy.write(b"y" * 10)
+        copy.flush()
+        assert scanner.scan(now=0.0) == []
+        assert scanner.scan(now=60.0) == []
+    [arrival] = scanner.scan(now=61.0)
+    assert (arrival.size_bytes, arrival.has_sidecar) == (10, False)
