@@ -5,6 +5,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import msgpack
+import pytest
 from conftest import hand_off, hand_off_video, png_bytes, video_bytes
 
 from tgvid import sidecar
@@ -41,6 +42,24 @@ class RefusingSender(FolderSender):
         if len(items) > 1 or any(item.name.startswith("bad") for item in items):
             raise SendFailed(items[0].path, "The provided media object is invalid", retry=self.retry)
         return super().send(items, caption, progress)
+
+
+def chmod_000(path: Path) -> None:
+    path.write_bytes(b"x")
+    path.chmod(0)
+
+
+def link_to_a_write_only_file(path: Path) -> None:
+    """A regular file that even root cannot open for reading."""
+    os.symlink("/proc/self/clear_refs", path)
+
+
+UNREADABLE = [
+    pytest.param(chmod_000, marks=pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode"),
+                 id="chmod-000"),
+    pytest.param(link_to_a_write_only_file, id="write-only",
+                 marks=pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")),
+]
 
 
 def deliver(root: Path, sender=None, clock=None, **changes):
@@ -215,3 +234,49 @@ def test_a_leftover_sidecar_of_another_size_is_replaced_by_probing_the_file(tmp_
     deliver(tmp_path)
     meta = sidecar.read(tmp_path / "sent" / "clip.mp4.meta.msgpack")
     assert (meta.kind, meta.size_bytes, meta.width) == (sidecar.MediaKind.IMAGE, len(png_bytes()), 40)
+
+
+@pytest.mark.parametrize("make_unreadable", UNREADABLE)
+def test_an_unreadable_file_is_tried_again_with_backoff_then_quarantined_and_the_others_are_sent(
+        tmp_path, caplog, make_unreadable):
+    hand_off(tmp_path, "good.pdf", b"y")
+    make_unreadable(tmp_path / "outbox" / "locked.pdf")
+    clock = Clock()
+    ledger = deliver(tmp_path, clock=clock)
+    assert files_under(tmp_path / "delivered") == ["good.pdf"]
+    [entry] = [e for e in ledger.entries.values() if e.relpath == "locked.pdf"]
+    assert (entry.state, entry.attempts) == (EntryState.SENDING, 1) and entry.not_before > clock.now
+    deliver(tmp_path, clock=clock)
+    assert caplog.text.count("locked.pdf: cannot read it") == 1, "tried again before the backoff"
+    for _ in range(2):
+        clock.now += 3600
+        deliver(tmp_path, clock=clock)
+    assert not os.path.lexists(tmp_path / "outbox" / "locked.pdf")
+    assert os.path.lexists(tmp_path / "quarantine" / "locked.pdf")
+    reason = (tmp_path / "quarantine" / "locked.pdf.reason.txt").read_text()
+    assert "3 attempt(s)" in reason and "cannot read it" in reason
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
+def test_an_unreadable_file_that_cannot_be_moved_to_quarantine_stays_and_waits_for_the_backoff(tmp_path, caplog):
+    (tmp_path / "outbox").mkdir()
+    link_to_a_write_only_file(tmp_path / "outbox" / "locked.pdf")
+    (tmp_path / "quarantine").write_bytes(b"")  # a file where the folder should be
+    clock = Clock()
+    deliver(tmp_path, clock=clock, max_retries=1)
+    deliver(tmp_path, clock=clock, max_retries=1)
+    assert os.path.lexists(tmp_path / "outbox" / "locked.pdf")
+    assert caplog.text.count("locked.pdf: cannot read it") == caplog.text.count("cannot move it to quarantine") == 1
+
+
+def test_an_os_error_while_sending_is_a_passing_failure_with_backoff(tmp_path):
+    hand_off(tmp_path, "a.pdf", b"x")
+    sender = FolderSender(tmp_path / "delivered")
+    sender.receipts.rmdir()
+    sender.receipts.write_bytes(b"")  # the delivery folder broken under the running sender
+    clock = Clock()
+    ledger = deliver(tmp_path, sender, clock)
+    [entry] = ledger.entries.values()
+    assert (entry.state, entry.attempts) == (EntryState.SENDING, 1) and entry.not_before > clock.now
+    assert "Not a directory" in entry.last_error
+    assert files_under(tmp_path / "outbox") == ["a.pdf", "a.pdf.meta.msgpack"]
