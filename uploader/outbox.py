@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
 
-from watchdog.events import FileSystemEventHandler
+from watchdog.events import EVENT_TYPE_CLOSED_NO_WRITE, EVENT_TYPE_OPENED, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
@@ -85,11 +85,15 @@ def is_described(path: Path, size_bytes: int) -> bool:
 
 
 class _Wake(FileSystemEventHandler):
+    """Wakes the daemon on a change, not on a file merely opened or read: the uploader reads the files it is
+    waiting on at every scan, and would wake itself five times a second."""
+
     def __init__(self, event: threading.Event):
         self.event = event
 
     def on_any_event(self, event):
-        self.event.set()
+        if event.event_type not in (EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE):
+            self.event.set()
 
 
 class Outbox:

@@ -103,3 +103,19 @@ def test_a_leftover_sidecar_of_another_size_does_not_make_a_file_being_copied_co
         assert scanner.scan(now=60.0) == []
     [arrival] = scanner.scan(now=61.0)
     assert (arrival.size_bytes, arrival.has_sidecar) == (10, False)
+
+
+def test_reading_a_file_does_not_wake_the_uploader_a_change_does(tmp_path):
+    path = hand_off(tmp_path, "a.pdf", b"x")
+    outbox = Outbox(tmp_path / "outbox", quiet_seconds=5.0)
+    outbox.start()
+    try:
+        (tmp_path / "outbox" / "b.pdf").write_bytes(b"y")
+        assert outbox.woken.wait(5), "the watch never started"
+        outbox.wait(5)  # takes that write's burst of events, as the daemon does
+        path.read_bytes()  # as the uploader does with each file it waits on, at every scan
+        assert not outbox.woken.wait(0.5)
+        path.write_bytes(b"changed")
+        assert outbox.woken.wait(5)
+    finally:
+        outbox.stop()
