@@ -34,3 +34,19 @@ def test_damaged_sidecar_names_the_file(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(SidecarError, match="b.mp4.meta.msgpack"):
         sidecar.read(path)
+
+
+@pytest.mark.parametrize(("field", "value"), [("kind", "movie"), ("kind", None), ("size_bytes", "5"),
+                                              ("width", None), ("height", 2.5), ("duration_seconds", "long"),
+                                              ("has_audio", 1), ("source_name", b"a.mov"), ("thumbnail_jpeg", 5)])
+def test_a_field_of_the_wrong_type_is_named(tmp_path, field, value):
+    path = tmp_path / "c.jpg.meta.msgpack"
+    path.write_bytes(msgpack.packb({"version": 1, "kind": "image", "size_bytes": 5, field: value}))
+    with pytest.raises(SidecarError, match=f"c.jpg.meta.msgpack: .*field {field} "):
+        sidecar.read(path)
+
+
+def test_an_int_is_taken_for_a_float(tmp_path):
+    path = tmp_path / "a.mp4.meta.msgpack"
+    path.write_bytes(msgpack.packb({"version": 1, "kind": "video", "size_bytes": 5, "duration_seconds": 2}))
+    assert sidecar.read(path).duration_seconds == 2.0

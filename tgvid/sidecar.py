@@ -19,7 +19,8 @@ Format, version 1 — a msgpack map:
 | size_bytes | int | the media file's size |
 
 Older versions are upgraded on read (keys a version lacks get the defaults above); a newer version raises
-SidecarError.NewerVersion naming the version, anything unreadable raises SidecarError.
+SidecarError.NewerVersion naming the version, anything unreadable or a field of another type than above raises
+SidecarError naming the field (an int is taken for a float, a bool is not taken for an int).
 """
 
 from dataclasses import asdict, dataclass
@@ -78,8 +79,24 @@ def read(path: Path) -> Sidecar:
         raise SidecarError(path, f"no valid version field (found {version!r})")
     if version > FORMAT_VERSION:
         raise SidecarError.NewerVersion(path, found=version, supported=FORMAT_VERSION)
-    known = {name: document[name] for name in Sidecar.__dataclass_fields__ if name in document}
+    fields = Sidecar.__dataclass_fields__
+    known = {name: document[name] for name in fields if name in document}
+    for name in ("kind", "size_bytes"):
+        if name not in known:
+            raise SidecarError(path, f"missing field {name}")
     try:
-        return Sidecar(**{**known, "kind": MediaKind(known["kind"]), "size_bytes": int(known["size_bytes"])})
-    except (KeyError, ValueError, TypeError) as error:
-        raise SidecarError(path, f"bad or missing field: {error}") from error
+        known["kind"] = MediaKind(known["kind"])
+    except (ValueError, TypeError) as error:
+        raise SidecarError(path, f"field kind is {known['kind']!r}, not one of {', '.join(MediaKind)}") from error
+    for name, value in known.items():
+        if not _fits(value, fields[name].type):
+            expected = getattr(fields[name].type, "__name__", fields[name].type)
+            raise SidecarError(path, f"field {name} is of type {type(value).__name__}, not {expected}")
+    return Sidecar(**known)
+
+
+def _fits(value, expected) -> bool:
+    """Whether a msgpack value fits a field annotated `expected`: an int fits a float, a bool fits only a bool."""
+    if isinstance(value, bool):
+        return expected is bool
+    return isinstance(value, int | float if expected is float else expected)

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tgvid import instance, sd_notify, sidecar
+from tgvid import instance, openfiles, sd_notify, sidecar
 from tgvid.errors import EXIT_OK, CheckpointError
 from tgvid.thumbnail import thumbnail_of
 from tgvid.wakelock import WakeLock
@@ -263,7 +263,7 @@ class TranscoderDaemon:
                 self.running is not None and self.running.relpath == seen.relpath)
             if known or not inbox.is_quiet(since, now, self.settings.quiet_seconds):
                 continue
-            if inbox.held_open_for_writing(self.inbox / seen.relpath):
+            if openfiles.held_open_for_writing(self.inbox / seen.relpath):
                 continue
             name_problem = inbox.name_problem(seen.relpath)
             if name_problem:

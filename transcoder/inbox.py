@@ -1,7 +1,7 @@
 """The inbox: which files in it are complete and ready to take, and a watcher that wakes the daemon.
 
 A file is taken once its size and mtime have not changed for `quiet_seconds` and no process holds it open
-for writing (checked through /proc where there is one). Names of downloads in progress (`.part`,
+for writing (tgvid.openfiles). Names of downloads in progress (`.part`,
 `.crdownload`, `.tmp`, dotfiles) are passed over until they are renamed. The watcher uses inotify through
 watchdog and falls back to polling where inotify is missing (some Android storage); a close-after-write
 only wakes the daemon early, the quiet time still applies.
@@ -94,33 +94,6 @@ def scan(inbox: Path, unreadable: dict[str, str] | None = None) -> list[Sighting
                 continue
             found.append(Sighting(relpath, stat.st_size, stat.st_mtime_ns))
     return found
-
-
-def held_open_for_writing(path: Path) -> bool:
-    """True when some process has `path` open for writing (Linux /proc; False where that cannot be seen)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return False
-    target = os.path.realpath(path)
-    for pid in os.listdir(proc):
-        if not pid.isdigit():
-            continue
-        fd_dir = proc / pid / "fd"
-        try:
-            descriptors = os.listdir(fd_dir)
-        except OSError:
-            continue  # gone, or another user's process
-        for fd in descriptors:
-            try:
-                if os.readlink(fd_dir / fd) != target:
-                    continue
-                flags = int(next(line for line in (proc / pid / "fdinfo" / fd).read_text().splitlines()
-                                 if line.startswith("flags:")).split()[1], 8)
-            except (OSError, StopIteration, ValueError):
-                continue
-            if flags & (os.O_WRONLY | os.O_RDWR):
-                return True
-    return False
 
 
 class _Wake(FileSystemEventHandler):

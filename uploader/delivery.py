@@ -4,10 +4,14 @@ For each batch (uploader.album): the ledger entries, each with the random_id its
 before the send; files that already had an intent (a crash or failure came between) are first looked up with
 the sender's `find_sent`; then the batch is sent, the message ids recorded, and only then the files moved to
 sent/ (or deleted). An album the sender refuses is sent again one file at a time. A file that is refused
-alone, fails too often, is too big or has a sidecar from a newer tgvid goes to quarantine/ with a reason file.
+alone, fails too often, is too big, has a sidecar from a newer tgvid or a name that is not UTF-8 (Telegram takes
+only UTF-8 names; the ledger and sidecars hold text) goes to quarantine/ with a reason file. A file that cannot be
+read (or an OSError while it is sent) is a passing failure like the sender's: tried again with backoff, and
+quarantined after `max_retries` if it can be moved.
 """
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -36,6 +40,26 @@ def numbered(path: Path) -> Path:
         number += 1
         candidate = path.with_name(f"{path.stem} ({number}){path.suffix}")
     return candidate
+
+
+def is_utf8(relpath: str) -> bool:
+    """Whether the name's bytes are UTF-8 (Python decodes other bytes of a file name to lone surrogates)."""
+    try:
+        relpath.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_readable(path: Path) -> None:
+    """Raise the OSError that reading `path` would: an unreadable file then fails alone, not in its album's send."""
+    with path.open("rb") as handle:
+        handle.read(1)
+
+
+def printable(relpath: str) -> str:
+    """`relpath` as UTF-8 text, any other bytes of it shown as \\xNN."""
+    return os.fsencode(relpath).decode(errors="backslashreplace")
 
 
 class Delivery:
@@ -71,6 +95,10 @@ class Delivery:
                 log.error("%s: %s; trying again at the next scan", self.ready[batch.keys[0]][0].relpath, error)
 
     def _candidate(self, arrival: Arrival, now: float) -> album.Candidate | None:
+        if not is_utf8(arrival.relpath):
+            self._quarantine(arrival, None, "not sent: its name (or its folder's) is not valid UTF-8, which Telegram "
+                             "requires; rename it and move it back into outbox/")
+            return None
         key = key_for(arrival.relpath, arrival.size_bytes, arrival.mtime_ns)
         entry = self.ledger.get(key)
         if entry is not None and entry.state is EntryState.SENT:
@@ -82,9 +110,17 @@ class Delivery:
         if entry is not None and now < entry.not_before:
             return None
         try:
+            check_readable(arrival.path)
             meta = self._sidecar(arrival)
         except TgvidError as error:
             self._quarantine(arrival, entry, f"reading its sidecar: {error.message}")
+            return None
+        except FileNotFoundError:
+            raise  # gone since the scan: nothing to count
+        except OSError as error:
+            entry = entry or Entry(arrival.relpath, arrival.size_bytes, arrival.mtime_ns, new_random_id())
+            unreadable = SendFailed(arrival.path, f"cannot read it: {error.strerror or error}", retry=True)
+            self._attempt_failed(arrival, entry, unreadable)
             return None
         limit = self.sender.max_file_bytes
         if limit is not None and arrival.size_bytes > limit:
@@ -102,6 +138,9 @@ class Delivery:
                 return sidecar.read(path)
             except SidecarError as error:
                 log.warning("%s: %s; probing the file instead", arrival.relpath, error.message)
+        elif path.exists():
+            log.warning("%s: its sidecar is unreadable or gives another size (a leftover); probing the file instead",
+                        arrival.relpath)
         meta = probe(arrival.path, arrival.relpath)
         sidecar.write(path, meta)
         log.info("%s: placed by hand, probed as %s", arrival.relpath, meta.kind)
@@ -122,7 +161,7 @@ class Delivery:
         items = {entry.key: self._item(entry) for entry in entries}
         try:
             if resumed:
-                found = self._found(self.sender.find_sent([items[entry.key] for entry in resumed]))
+                found = self._found(self._sending(self.sender.find_sent, [items[entry.key] for entry in resumed]))
                 for receipt in found:
                     entry = next(e for e in entries if e.random_id == receipt.random_id)
                     log.info("%s: already delivered by an earlier attempt (%s), not sending again", entry.relpath,
@@ -135,7 +174,7 @@ class Delivery:
             what = (f"album of {len(entries)} from {batch.folder}" if len(entries) > 1
                     else SENT_AS[album.album_kind(lone.sidecar, lone.name)])
             log.info("%s: sending as %s to %s", entries[0].relpath, what, self.sender.description)
-            receipts = self.sender.send([items[e.key] for e in entries], batch.caption, self.progress)
+            receipts = self._sending(self.sender.send, [items[e.key] for e in entries], batch.caption, self.progress)
         except SendFailed as error:
             if error.retry or len(entries) == 1:
                 self._failed(entries, error)
@@ -158,9 +197,20 @@ class Delivery:
                 owned.add(receipt.message_id)
         return list(chosen.values())
 
+    @staticmethod
+    def _sending(call, items: list[Item], *args):
+        """`call(items, *args)` on the sender, an OSError in it (a file unreadable halfway, a full delivery folder)
+        made a passing SendFailed, so that it is counted and backed off like any other."""
+        try:
+            return call(items, *args)
+        except FileNotFoundError:
+            raise  # gone since the scan: nothing to count
+        except OSError as error:
+            raise SendFailed(items[0].path, str(error), retry=True) from error
+
     def _send_alone(self, entry: Entry, item: Item, caption: str) -> None:
         try:
-            receipts = self.sender.send([item], caption, self.progress)
+            receipts = self._sending(self.sender.send, [item], caption, self.progress)
         except SendFailed as error:
             self._failed([entry], error)
             return
@@ -190,20 +240,28 @@ class Delivery:
         self._finish(self.ready[entry.key][0], entry)
 
     def _failed(self, entries: list[Entry], error: SendFailed) -> None:
-        now = self.clock()
         for entry in entries:
-            entry.attempts += 1
-            entry.last_error = error.message
-            network = error.fields.get("network", False)
-            if error.retry and (network or entry.attempts < self.settings.max_retries):
-                entry.not_before = now + backoff_seconds(entry.attempts)
-                limit = "" if network else f" of {self.settings.max_retries}"
-                log.warning("%s: %s; attempt %d%s, next in %.0f s", entry.relpath, error.reason, entry.attempts, limit,
-                            entry.not_before - now)
-                self.ledger.put([entry], now)
-            else:
-                tried = f"sending to {self.sender.description}, {entry.attempts} attempt(s)"
-                self._quarantine(self.ready[entry.key][0], entry, f"{tried}; last error: {error.message}")
+            self._attempt_failed(self.ready[entry.key][0], entry, error)
+
+    def _attempt_failed(self, arrival: Arrival, entry: Entry, error: SendFailed) -> None:
+        now = self.clock()
+        entry.attempts += 1
+        entry.last_error = error.message
+        entry.not_before = now + backoff_seconds(entry.attempts)
+        network = error.fields.get("network", False)
+        if error.retry and (network or entry.attempts < self.settings.max_retries):
+            limit = "" if network else f" of {self.settings.max_retries}"
+            log.warning("%s: %s; attempt %d%s, next in %.0f s", entry.relpath, error.reason, entry.attempts, limit,
+                        entry.not_before - now)
+            self.ledger.put([entry], now)
+            return
+        tried = f"sending to {self.sender.description}, {entry.attempts} attempt(s)"
+        try:
+            self._quarantine(arrival, entry, f"{tried}; last error: {error.message}")
+        except OSError as move_error:
+            log.error("%s: %s; cannot move it to quarantine (%s), trying again in %.0f s", entry.relpath, error.reason,
+                      move_error, entry.not_before - now)
+            self.ledger.put([entry], now)
 
     def _finish(self, arrival: Arrival, entry: Entry) -> None:
         """Move (or delete) a file whose message ids are in the ledger: the sidecar first, so that a file
@@ -226,16 +284,17 @@ class Delivery:
         folder.mkdir(parents=True, exist_ok=True)
         target = numbered(folder / arrival.path.name)
         when = datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="seconds")
-        text = f"file: outbox/{arrival.relpath}\nwhen: {when}\nby: the uploader\nwhat happened: {reason}\n"
+        relpath = printable(arrival.relpath)
+        text = f"file: outbox/{relpath}\nwhen: {when}\nby: the uploader\nwhat happened: {reason}\n"
         durable.atomic_write(target.with_name(target.name + ".reason.txt"), text.encode())
         meta = sidecar.path_for(arrival.path)
         if meta.exists():
             durable.atomic_rename(meta, sidecar.path_for(target))
         durable.atomic_rename(arrival.path, target)
-        log.error("%s: quarantined as %s: %s", arrival.relpath, target.relative_to(self.root), reason)
+        log.error("%s: quarantined as %s: %s", relpath, printable(str(target.relative_to(self.root))), reason)
         if entry is None:
-            entry = Entry(arrival.relpath, arrival.size_bytes, arrival.mtime_ns, new_random_id())
+            entry = Entry(relpath, arrival.size_bytes, arrival.mtime_ns, new_random_id())
         entry.state = EntryState.FAILED
         entry.last_error = reason
-        entry.where = str(target)
+        entry.where = printable(str(target))
         self.ledger.put([entry], self.clock())

@@ -1,22 +1,34 @@
 """The outbox: which files in `<root>/outbox/` are complete and waiting, found by scanning, woken by watchdog.
 
-A file with a sidecar beside it is complete (the transcoder renames it in after writing the sidecar). A file
-without one was put there by hand and is taken once its size and mtime have stayed the same for
-`quiet_seconds`. Dotfiles, files in dot-folders, `.part`/`.tmp` names and sidecars themselves are ignored.
+A file with a sidecar beside it that gives its size is complete (the transcoder writes the sidecar, then renames
+the whole file in). Any other file counts as put there by hand, also one whose sidecar cannot be read or gives
+another size (a leftover, with a new copy going on over it): it is taken once its size and mtime have stayed the
+same for `quiet_seconds` and no process holds it open for writing (tgvid.openfiles: a copy that pauses longer
+than the quiet time is not taken half-written), then probed. Dotfiles, files in dot-folders, `.part`/`.tmp`
+names and sidecars themselves are ignored.
+Only regular files are taken: a symlink to one counts as that file (its content is sent, the link moved to sent/),
+while a named pipe, socket or device (or a link to one) is skipped, since reading it could block for ever.
 Watchdog only wakes the daemon early; the scan decides, so a missed event costs at most one poll interval.
+What the scan cannot read (a folder without permission, a symlink loop) is skipped and logged once, until it
+changes; everything else is still taken.
 """
 
+import logging
 import os
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 
-from watchdog.events import FileSystemEventHandler
+from watchdog.events import EVENT_TYPE_CLOSED_NO_WRITE, EVENT_TYPE_OPENED, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from tgvid import sidecar
+from tgvid import openfiles, sidecar
+from tgvid.errors import SidecarError
+
+log = logging.getLogger(__name__)
 
 TEMPORARY_SUFFIXES = (".part", ".tmp")
 DEBOUNCE_SECONDS = 0.2
@@ -39,7 +51,7 @@ class Arrival:
     size_bytes: int
     mtime_ns: int
     first_seen: float
-    has_sidecar: bool
+    has_sidecar: bool  # a sidecar beside it gives its size; else it is probed and given a new one
 
 
 def observe(previous: Seen | None, size_bytes: int, mtime_ns: int, now: float) -> Seen:
@@ -57,12 +69,31 @@ def is_temporary(name: str) -> bool:
     return name.startswith(".") or name.endswith(TEMPORARY_SUFFIXES) or name.endswith(sidecar.SUFFIX)
 
 
+def is_described(path: Path, size_bytes: int) -> bool:
+    """Whether a sidecar beside `path` gives `size_bytes` as its size.
+
+    One that gives another size is a leftover (the transcoder never renames a file in before it is whole), so the
+    file is treated as placed by hand: taken when quiet and closed, then probed. Waiting for the sizes to match
+    instead would wait for ever on a leftover of another file.
+    """
+    try:
+        return sidecar.read(sidecar.path_for(path)).size_bytes == size_bytes
+    except SidecarError:
+        return False
+    except SidecarError.NewerVersion:
+        return True  # delivery quarantines it, saying to upgrade tgvid
+
+
 class _Wake(FileSystemEventHandler):
+    """Wakes the daemon on a change, not on a file merely opened or read: the uploader reads the files it is
+    waiting on at every scan, and would wake itself five times a second."""
+
     def __init__(self, event: threading.Event):
         self.event = event
 
     def on_any_event(self, event):
-        self.event.set()
+        if event.event_type not in (EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE):
+            self.event.set()
 
 
 class Outbox:
@@ -72,6 +103,8 @@ class Outbox:
         self.woken = threading.Event()
         self.seen: dict[str, Seen] = {}
         self.first_seen: dict[str, float] = {}
+        self.skipped: dict[str, str] = {}  # relpath → why the last scan skipped it
+        self.closed: dict[str, Seen] = {}  # relpath → the Seen at which no process held it open for writing
         self.force_polling = force_polling
         self.observer = None
 
@@ -100,22 +133,33 @@ class Outbox:
         """The complete files now in the outbox, in path order."""
         arrivals = []
         present = set()
-        for directory, folders, names in os.walk(self.folder):
+        skipped = {}
+
+        def unreadable(error: OSError) -> None:
+            skipped[Path(error.filename).relative_to(self.folder).as_posix()] = f"cannot read it: {error.strerror}"
+
+        for directory, folders, names in os.walk(self.folder, onerror=unreadable):
             folders[:] = sorted(name for name in folders if not name.startswith("."))
             for name in sorted(names):
                 if is_temporary(name):
                     continue
                 path = Path(directory) / name
+                relpath = path.relative_to(self.folder).as_posix()
                 try:
                     stat = path.stat()
                 except FileNotFoundError:
                     continue
-                relpath = path.relative_to(self.folder).as_posix()
+                except OSError as error:
+                    unreadable(error)
+                    continue
+                if not S_ISREG(stat.st_mode):
+                    skipped[relpath] = "not a regular file (a pipe, socket or device)"
+                    continue
                 present.add(relpath)
                 self.first_seen.setdefault(relpath, now)
                 seen = self.seen[relpath] = observe(self.seen.get(relpath), stat.st_size, stat.st_mtime_ns, now)
-                has_sidecar = sidecar.path_for(path).exists()
-                if has_sidecar or is_quiet(seen, now, self.quiet_seconds):
+                has_sidecar = is_described(path, stat.st_size)
+                if has_sidecar or (is_quiet(seen, now, self.quiet_seconds) and self._closed(relpath, path, seen)):
                     folder = relpath.rpartition("/")[0]
                     arrivals.append(
                         Arrival(path, relpath, folder, stat.st_size, stat.st_mtime_ns, self.first_seen[relpath], has_sidecar)
@@ -123,4 +167,18 @@ class Outbox:
         for gone in set(self.seen) - present:
             del self.seen[gone]
             del self.first_seen[gone]
+            self.closed.pop(gone, None)
+        for relpath, why in skipped.items():
+            if self.skipped.get(relpath) != why:
+                log.warning("outbox/%s: skipped, %s", relpath, why)
+        self.skipped = skipped
         return arrivals
+
+    def _closed(self, relpath: str, path: Path, seen: Seen) -> bool:
+        """Whether no process holds the file open for writing. Walking /proc is slow, so a file found closed is
+        not asked about again until its size or mtime changes."""
+        if self.closed.get(relpath) != seen:
+            if openfiles.held_open_for_writing(path):
+                return False
+            self.closed[relpath] = seen
+        return True

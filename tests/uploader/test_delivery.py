@@ -1,10 +1,12 @@
 """Delivery in-process with the local-folder sender: albums, quarantine with reasons, fallback, retries."""
 
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
 import msgpack
-from conftest import hand_off, hand_off_video, video_bytes
+import pytest
+from conftest import hand_off, hand_off_video, png_bytes, video_bytes
 
 from tgvid import sidecar
 from tgvid.errors import SendFailed
@@ -40,6 +42,24 @@ class RefusingSender(FolderSender):
         if len(items) > 1 or any(item.name.startswith("bad") for item in items):
             raise SendFailed(items[0].path, "The provided media object is invalid", retry=self.retry)
         return super().send(items, caption, progress)
+
+
+def chmod_000(path: Path) -> None:
+    path.write_bytes(b"x")
+    path.chmod(0)
+
+
+def link_to_a_write_only_file(path: Path) -> None:
+    """A regular file that even root cannot open for reading."""
+    os.symlink("/proc/self/clear_refs", path)
+
+
+UNREADABLE = [
+    pytest.param(chmod_000, marks=pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode"),
+                 id="chmod-000"),
+    pytest.param(link_to_a_write_only_file, id="write-only",
+                 marks=pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")),
+]
 
 
 def deliver(root: Path, sender=None, clock=None, **changes):
@@ -183,3 +203,80 @@ def test_a_sidecar_from_a_newer_tgvid_sends_the_file_to_quarantine_saying_so(tmp
     deliver(tmp_path)
     assert files_under(tmp_path / "delivered") == []
     assert "format version 9" in (tmp_path / "quarantine" / "a.mp4.reason.txt").read_text()
+
+
+def test_a_sidecar_with_a_field_of_the_wrong_type_is_replaced_by_probing_and_the_file_delivered(tmp_path, caplog):
+    path = hand_off(tmp_path, "photo.png", png_bytes(), "image")
+    sidecar.path_for(path).write_bytes(msgpack.packb({"version": 1, "kind": "image", "width": None, "height": 30,
+                                                      "size_bytes": path.stat().st_size}))
+    deliver(tmp_path)
+    assert files_under(tmp_path / "delivered") == ["photo.png"]
+    assert "photo.png: its sidecar is unreadable" in caplog.text
+    assert sidecar.read(tmp_path / "sent" / "photo.png.meta.msgpack").width == 40
+
+
+def test_a_name_that_is_not_utf8_goes_to_quarantine_saying_to_rename_it_and_the_others_are_sent(tmp_path):
+    bad = os.fsdecode(b"bad\xff.pdf")
+    (tmp_path / "outbox").mkdir()
+    (tmp_path / "outbox" / bad).write_bytes(b"x")
+    hand_off(tmp_path, "good.pdf", b"y")
+    ledger = deliver(tmp_path)
+    assert files_under(tmp_path / "delivered") == ["good.pdf"]
+    assert (tmp_path / "quarantine" / bad).read_bytes() == b"x"
+    reason = (tmp_path / "quarantine" / f"{bad}.reason.txt").read_text()
+    assert "outbox/bad\\xff.pdf" in reason and "not valid UTF-8" in reason and "rename it" in reason
+    assert sorted(e.state for e in ledger.entries.values()) == [EntryState.FAILED, EntryState.SENT]
+
+
+def test_a_leftover_sidecar_of_another_size_is_replaced_by_probing_the_file(tmp_path):
+    path = hand_off(tmp_path, "clip.mp4", b"an older file of that name", "video", width=1920, height=1080)
+    path.write_bytes(png_bytes())  # a new file copied over it, the leftover sidecar left as it was
+    deliver(tmp_path)
+    meta = sidecar.read(tmp_path / "sent" / "clip.mp4.meta.msgpack")
+    assert (meta.kind, meta.size_bytes, meta.width) == (sidecar.MediaKind.IMAGE, len(png_bytes()), 40)
+
+
+@pytest.mark.parametrize("make_unreadable", UNREADABLE)
+def test_an_unreadable_file_is_tried_again_with_backoff_then_quarantined_and_the_others_are_sent(
+        tmp_path, caplog, make_unreadable):
+    hand_off(tmp_path, "good.pdf", b"y")
+    make_unreadable(tmp_path / "outbox" / "locked.pdf")
+    clock = Clock()
+    ledger = deliver(tmp_path, clock=clock)
+    assert files_under(tmp_path / "delivered") == ["good.pdf"]
+    [entry] = [e for e in ledger.entries.values() if e.relpath == "locked.pdf"]
+    assert (entry.state, entry.attempts) == (EntryState.SENDING, 1) and entry.not_before > clock.now
+    deliver(tmp_path, clock=clock)
+    assert caplog.text.count("locked.pdf: cannot read it") == 1, "tried again before the backoff"
+    for _ in range(2):
+        clock.now += 3600
+        deliver(tmp_path, clock=clock)
+    assert not os.path.lexists(tmp_path / "outbox" / "locked.pdf")
+    assert os.path.lexists(tmp_path / "quarantine" / "locked.pdf")
+    reason = (tmp_path / "quarantine" / "locked.pdf.reason.txt").read_text()
+    assert "3 attempt(s)" in reason and "cannot read it" in reason
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
+def test_an_unreadable_file_that_cannot_be_moved_to_quarantine_stays_and_waits_for_the_backoff(tmp_path, caplog):
+    (tmp_path / "outbox").mkdir()
+    link_to_a_write_only_file(tmp_path / "outbox" / "locked.pdf")
+    (tmp_path / "quarantine").write_bytes(b"")  # a file where the folder should be
+    clock = Clock()
+    deliver(tmp_path, clock=clock, max_retries=1)
+    deliver(tmp_path, clock=clock, max_retries=1)
+    assert os.path.lexists(tmp_path / "outbox" / "locked.pdf")
+    assert caplog.text.count("locked.pdf: cannot read it") == caplog.text.count("cannot move it to quarantine") == 1
+
+
+def test_an_os_error_while_sending_is_a_passing_failure_with_backoff(tmp_path):
+    hand_off(tmp_path, "a.pdf", b"x")
+    sender = FolderSender(tmp_path / "delivered")
+    sender.receipts.rmdir()
+    sender.receipts.write_bytes(b"")  # the delivery folder broken under the running sender
+    clock = Clock()
+    ledger = deliver(tmp_path, sender, clock)
+    [entry] = ledger.entries.values()
+    assert (entry.state, entry.attempts) == (EntryState.SENDING, 1) and entry.not_before > clock.now
+    assert "Not a directory" in entry.last_error
+    assert files_under(tmp_path / "outbox") == ["a.pdf", "a.pdf.meta.msgpack"]

@@ -2,6 +2,7 @@
 file exactly once and loses none; SIGTERM stops it within seconds; `status` reads what it did."""
 
 import contextlib
+import os
 import random
 import signal
 import socket
@@ -110,3 +111,14 @@ def test_a_second_uploader_on_the_same_root_refuses_to_start(tmp_path, uploader_
     assert second.returncode == 2
     assert "another uploader is already running on this root" in second.stderr
     assert first.stop() == 0
+
+
+@pytest.mark.slow
+def test_a_named_pipe_in_the_outbox_is_skipped_the_rest_is_sent_and_sigterm_still_stops_it(tmp_path, uploader_processes):
+    root = tmp_path / "root"
+    hand_off(root, "a.bin", b"a")
+    os.mkfifo(root / "outbox" / "pipe.mp4")
+    process = uploader_processes(root)
+    wait_for(lambda: files_under(root / "sent"), what="a.bin in sent/")
+    wait_for(lambda: "pipe.mp4: skipped, not a regular file" in process.log(), what="the pipe skipped")
+    assert process.stop(timeout_seconds=5) == 0
