@@ -122,6 +122,9 @@ class Delivery:
             unreadable = SendFailed(arrival.path, f"cannot read it: {error.strerror or error}", retry=True)
             self._attempt_failed(arrival, entry, unreadable)
             return None
+        if arrival.size_bytes == 0:
+            self._quarantine(arrival, entry, "not sent: the file is empty, and Telegram takes no empty file")
+            return None
         limit = self.sender.max_file_bytes
         if limit is not None and arrival.size_bytes > limit:
             self._quarantine(arrival, entry, f"not sent: {arrival.size_bytes / MIB:.1f} MiB is over the account's limit of "

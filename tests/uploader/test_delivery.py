@@ -124,6 +124,15 @@ def test_a_file_over_the_size_limit_is_not_attempted_and_quarantined_with_advice
     assert [e.state for e in ledger.entries.values()] == [EntryState.FAILED]
 
 
+def test_an_empty_file_is_not_attempted_and_quarantined_saying_so(tmp_path):
+    hand_off(tmp_path, "empty.pdf", b"")
+    hand_off(tmp_path, "fine.pdf", b"%PDF")
+    deliver(tmp_path)
+    assert files_under(tmp_path / "delivered") == ["fine.pdf"]
+    assert "the file is empty" in (tmp_path / "quarantine" / "empty.pdf.reason.txt").read_text()
+    assert (tmp_path / "quarantine" / "empty.pdf").exists()
+
+
 def test_a_refused_album_is_sent_one_by_one_and_only_the_bad_file_is_quarantined(tmp_path):
     for name in ("a.pdf", "bad.pdf", "c.pdf"):
         hand_off(tmp_path, f"docs/{name}", name.encode())
