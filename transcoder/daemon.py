@@ -243,9 +243,11 @@ class TranscoderDaemon:
     def uploads_pending(self) -> bool:
         """Whether outbox/ holds a file the uploader has yet to send. Termux has one wake lock for all its
         processes (either daemon's unlock would release the other's), so the transcoder holds it for both."""
-        for _, _, names in os.walk(self.root / "outbox"):
-            if any(not inbox.is_temporary(name) and not name.endswith(sidecar.SUFFIX) for name in names):
-                return True
+        for folder, _, names in os.walk(self.root / "outbox"):
+            for name in names:
+                if not inbox.is_temporary(name) and not name.endswith(sidecar.SUFFIX) and os.path.isfile(
+                        os.path.join(folder, name)):
+                    return True
         return False
 
     def look_at_inbox(self, now: float) -> None:
