@@ -72,6 +72,9 @@ class Delivery:
         self.progress = progress
         self.clock = clock
         self.ready: dict[str, tuple[Arrival, sidecar.Sidecar]] = {}
+        # Sent files the file system would not let us move to sent/: (failed tries, not before). They are
+        # delivered, so this never leads to quarantine; it only spaces the tries out.
+        self.unmoved: dict[str, tuple[int, float]] = {}
 
     def run(self, arrivals: list[Arrival], should_stop: Callable[[], bool]) -> None:
         """Send what is ready among `arrivals`; return early once `should_stop()` turns true."""
@@ -102,7 +105,7 @@ class Delivery:
         key = key_for(arrival.relpath, arrival.size_bytes, arrival.mtime_ns)
         entry = self.ledger.get(key)
         if entry is not None and entry.state is EntryState.SENT:
-            self._finish(arrival, entry)
+            self._finish_again(arrival, entry, key, now)
             return None
         if entry is not None and entry.state is EntryState.FAILED:
             log.info("%s: back from quarantine, trying again", arrival.relpath)
@@ -281,6 +284,23 @@ class Delivery:
             durable.atomic_rename(meta, sidecar.path_for(target))
         durable.atomic_rename(arrival.path, target)
         log.info("%s: moved to %s", arrival.relpath, target.relative_to(self.root))
+
+    def _finish_again(self, arrival: Arrival, entry: Entry, key: str, now: float) -> None:
+        """Finish a file that was sent before but is still in outbox/ (a crash, or a move that failed)."""
+        tries, not_before = self.unmoved.get(key, (0, 0.0))
+        if now < not_before:
+            return
+        try:
+            self._finish(arrival, entry)
+        except FileNotFoundError:
+            raise
+        except OSError as error:
+            delay = backoff_seconds(tries + 1)
+            self.unmoved[key] = (tries + 1, now + delay)
+            log.error("%s: sent, but %s failed (%s); trying again in %.0f s", arrival.relpath,
+                      "deleting it" if self.settings.delete_after_send else "moving it to sent/", error, delay)
+            return
+        self.unmoved.pop(key, None)
 
     def _quarantine(self, arrival: Arrival, entry: Entry | None, reason: str) -> None:
         folder = self.root / "quarantine"

@@ -133,6 +133,30 @@ def test_an_empty_file_is_not_attempted_and_quarantined_saying_so(tmp_path):
     assert (tmp_path / "quarantine" / "empty.pdf").exists()
 
 
+def test_a_sent_file_that_cannot_be_moved_to_sent_is_tried_again_with_backoff_never_resent(tmp_path, caplog):
+    caplog.set_level("INFO", logger="uploader.delivery")
+    hand_off(tmp_path, "trip/a.pdf", b"%PDF")
+    (tmp_path / "sent").mkdir()
+    (tmp_path / "sent" / "trip").write_text("a file where the folder should be: the move fails")
+    clock = Clock()
+    delivery = Delivery(tmp_path, Ledger(path_in(tmp_path)), FolderSender(tmp_path / "delivered"), settings(),
+                        lambda *args: None, clock)
+
+    def scan():
+        delivery.run(Outbox(tmp_path / "outbox", quiet_seconds=0.0).scan(clock()), lambda: False)
+
+    scan()  # sent; the move fails
+    for seconds in (1, 1, 1):
+        clock.now += seconds
+        scan()
+    assert caplog.text.count("sent, but moving it to sent/ failed") == 1, "one try in the first 5 s"
+    (tmp_path / "sent" / "trip").unlink()
+    clock.now += 10
+    scan()
+    assert files_under(tmp_path / "sent") == ["trip/a.pdf", "trip/a.pdf.meta.msgpack"]
+    assert files_under(tmp_path / "delivered") == ["trip/a.pdf"]
+
+
 def test_a_refused_album_is_sent_one_by_one_and_only_the_bad_file_is_quarantined(tmp_path):
     for name in ("a.pdf", "bad.pdf", "c.pdf"):
         hand_off(tmp_path, f"docs/{name}", name.encode())
