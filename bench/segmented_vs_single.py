@@ -146,7 +146,7 @@ def run_leg(leg: str, source: Path, output: Path) -> None:
         from transcoder.probe import probe
         from transcoder.segment import SegmentWork, encode_segment
         probed = probe(source)
-        encoder = encoder_settings(probed, EngineSettings())
+        encoder = encoder_settings(probed, EngineSettings(), output.parent)
         whole_file = SegmentWork(probed.index.first_pts, None, None)
         timed(steps, "encode", encode_segment)(source, probed.video.position, whole_file, encoder, probed.video.time_base,
                                                probed.index.has_timestamps, output)
