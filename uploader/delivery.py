@@ -22,7 +22,7 @@ from tgvid.errors import SendFailed, SidecarError, TgvidError
 from uploader import album
 from uploader.ledger import Entry, EntryState, Ledger, key_for, new_random_id
 from uploader.outbox import Arrival
-from uploader.probe import probe
+from uploader.probe import probe_in_child
 from uploader.retry import backoff_seconds
 from uploader.sender import Item, Progress, Receipt, Sender
 
@@ -147,7 +147,7 @@ class Delivery:
         elif path.exists():
             log.warning("%s: its sidecar is unreadable or gives another size (a leftover); probing the file instead",
                         arrival.relpath)
-        meta = probe(arrival.path, arrival.relpath)
+        meta = probe_in_child(arrival.path, arrival.relpath)
         sidecar.write(path, meta)
         log.info("%s: placed by hand, probed as %s", arrival.relpath, meta.kind)
         return meta

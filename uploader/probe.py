@@ -4,8 +4,15 @@ The result is a Sidecar, as the transcoder would have written it. Video (an MP4/
 height from the first video stream and a JPEG thumbnail of a representative frame (tgvid.thumbnail); other
 containers (MKV, WebM, AVI) never stream in Telegram, so they go as documents. Image (a single picture in an image
 container): a photo. Anything PyAV cannot open, or without a video stream: a document.
+
+The uploader probes in a child process (`probe_in_child`): a file that hangs or crashes FFmpeg's decoders costs
+that child, not the uploader, and goes as a document.
 """
 
+import logging
+import multiprocessing
+import queue
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,7 +21,42 @@ import av
 from tgvid.sidecar import MediaKind, Sidecar
 from tgvid.thumbnail import thumbnail_of
 
+log = logging.getLogger(__name__)
+
 IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe")
+PROBE_TIMEOUT_SECONDS = 60.0
+
+
+def probe_in_child(path: Path, relpath: str, timeout_seconds: float = PROBE_TIMEOUT_SECONDS) -> Sidecar:
+    """`probe` in a process of its own; a document's sidecar when it does not answer within `timeout_seconds`."""
+    context = multiprocessing.get_context("spawn")
+    answers = context.Queue()
+    child = context.Process(target=_probe_child, args=(path, relpath, answers), daemon=True)
+    child.start()
+    deadline = time.monotonic() + timeout_seconds
+    try:
+        while child.is_alive() and time.monotonic() < deadline:
+            try:
+                return answers.get(timeout=0.2)
+            except queue.Empty:
+                continue
+        if child.is_alive():
+            why = "did not finish in time"
+        else:
+            try:
+                return answers.get(timeout=1.0)  # answered just before it ended
+            except queue.Empty:
+                why = f"ended with exit code {child.exitcode}"
+    finally:
+        child.kill()
+        child.join()
+        answers.close()
+    log.warning("%s: probing %s; it goes as a document", relpath, why)
+    return Sidecar(MediaKind.DOCUMENT, path.stat().st_size, source_relpath=relpath, source_name=path.name)
+
+
+def _probe_child(path: Path, relpath: str, answers) -> None:
+    answers.put(probe(path, relpath))
 
 
 def probe(path: Path, relpath: str) -> Sidecar:

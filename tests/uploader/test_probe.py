@@ -6,7 +6,7 @@ import av
 from conftest import png_bytes, video_bytes
 
 from tgvid.sidecar import MediaKind
-from uploader.probe import probe
+from uploader.probe import probe, probe_in_child
 
 
 def test_a_video_gets_duration_size_audio_and_a_small_jpeg_thumbnail(tmp_path):
@@ -46,3 +46,12 @@ def test_anything_else_is_a_document(tmp_path):
     path.write_bytes(b"not media at all\n" * 10)
     meta = probe(path, "x/notes.txt")
     assert (meta.kind, meta.size_bytes, meta.source_relpath) == (MediaKind.DOCUMENT, 170, "x/notes.txt")
+
+
+def test_probing_in_a_child_gives_the_same_answer_and_a_probe_that_does_not_finish_makes_a_document(tmp_path, caplog):
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(video_bytes(seconds=1.0))
+    assert probe_in_child(path, "clip.mp4") == probe(path, "clip.mp4")
+    slow = probe_in_child(path, "clip.mp4", timeout_seconds=0.0)
+    assert slow.kind is MediaKind.DOCUMENT and slow.size_bytes == path.stat().st_size
+    assert "clip.mp4: probing did not finish in time; it goes as a document" in caplog.text
