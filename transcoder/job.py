@@ -145,7 +145,7 @@ def _make(source, job_dir, output, settings, label, probed, verdict, state, shou
     state.state = JobState.DONE
     checkpoints.save(job_dir, state)
     durable.atomic_rename(job_dir / JOINED_FILE, output)
-    log.info("%s: done: %s (%.2f s, %dx%d)", label, output.name, facts.duration_seconds, facts.width, facts.height)
+    log.info("%s: converted and verified (%.2f s, %dx%d)", label, facts.duration_seconds, facts.width, facts.height)
     return JobResult("done", verdict, output, facts.duration_seconds, facts.width, facts.height, facts.has_audio)
 
 
