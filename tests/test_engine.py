@@ -4,6 +4,7 @@ Every test makes a small source with tests.media, runs the real job (real PyAV, 
 output with tests.checks, which reads files independently of the code under test.
 """
 
+import os
 from fractions import Fraction
 
 import av
@@ -100,6 +101,21 @@ def test_a_source_replaced_mid_conversion_is_never_mixed_into_the_output(tmp_pat
     out = checks.facts(output)
     checks.assert_faithful(checks.facts(source), out)
     assert (out.width, out.height) == (240, 160)
+
+
+def test_a_source_only_touched_mid_conversion_is_converted_afresh_on_the_next_attempt(tmp_path, fast):
+    source = write_video(tmp_path / "v.mkv", seconds=3, codec="mpeg4", audio_channels=())
+    touched = []
+
+    def touch_after_the_first_segment(state):
+        if not touched:
+            os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 10**9))
+            touched.append(True)
+
+    with pytest.raises(TranscodeFailed, match="changed while it was converted"):
+        run_job(source, tmp_path / "job", tmp_path / "out.mp4", fast, on_progress=touch_after_the_first_segment)
+    _, output = convert(tmp_path, source, fast)
+    checks.assert_faithful(checks.facts(source), checks.facts(output))
 
 
 def test_b_frames_with_open_gops_join_without_lost_or_doubled_frames(tmp_path, fast):

@@ -153,9 +153,13 @@ def _check_source_unchanged(source: Path, state: Checkpoint) -> None:
     """Raise TranscodeFailed when the source is no longer the file the plan was made from (replaced or
     rewritten while it was converted): what came from it since may mix two files. The next attempt sees a
     new fingerprint and starts afresh."""
-    now = fingerprint(source)
-    if any(now[key] != state.source[key] for key in ("size_bytes", "mtime_ns", "fingerprint")):
+    if not _same_source(state.source, fingerprint(source)):
         raise TranscodeFailed(source, "the file changed while it was converted; it is converted again from the start")
+
+
+def _same_source(recorded: dict, now: dict) -> bool:
+    """Whether two fingerprints are of the same file: a touch or a change in the middle counts as a new file."""
+    return all(recorded[key] == now[key] for key in ("size_bytes", "mtime_ns", "fingerprint"))
 
 
 def _result(verdict: Verdict, output: Path, probed: Probe) -> JobResult:
@@ -182,7 +186,7 @@ def _resume_or_start(job_dir: Path, source: Path, settings: EngineSettings, verd
             log.warning("%s: %s; starting afresh", label, error.message)
         state = None
     if state is not None:
-        same_source = state.source["fingerprint"] == source_print["fingerprint"]
+        same_source = _same_source(state.source, source_print)
         if same_source and state.settings == settings_map:
             done, total = state.segments_done(), len(state.segments)
             if done < total:
