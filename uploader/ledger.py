@@ -5,8 +5,8 @@ Exactly once rests on two writes around each send. Before a file is sent its ent
 chat, so repeating a send after a crash returns the first message instead of posting a second one. After the
 send the entry becomes `sent` with the message ids. Only then is the file moved to sent/ (or deleted). The
 whole ledger is rewritten atomically (tgvid.durable) on each change, so it is kept short: a `sent` entry older
-than `uploader.ledger_keep_days` is dropped at the next change and only counted (by then its file left outbox/
-long ago, and a new file of the same name is a new entry anyway).
+than `uploader.ledger_keep_days` is dropped at the next change and only counted (its file left outbox/ long ago,
+unless moving it keeps failing, which keeps the entry; a new file of the same name is a new entry anyway).
 
 File `<root>/sent/ledger.msgpack`, format version 1 — a msgpack map
 `{"version": 1, "entries": {key: entry}, "sent_forgotten": int}`; `sent_forgotten` (0 when missing) counts the
@@ -91,11 +91,14 @@ def new_random_id() -> int:
 class Ledger:
     """The entries of a ledger file, loaded at start; `save()` after each change makes it durable.
 
-    `keep_sent_seconds`: how long a `sent` entry stays (None: for ever, for readers such as `tgvid status`)."""
+    `keep_sent_seconds`: how long a `sent` entry stays (None: for ever, for readers such as `tgvid status`); an entry
+    whose file is still in `outbox` (its move to sent/ keeps failing) stays whatever its age: without it the file
+    would be sent again."""
 
-    def __init__(self, path: Path, keep_sent_seconds: float | None = None):
+    def __init__(self, path: Path, keep_sent_seconds: float | None = None, outbox: Path | None = None):
         self.path = Path(path)
         self.keep_sent_seconds = keep_sent_seconds
+        self.outbox = outbox
         self.entries: dict[str, Entry] = {}
         self.sent_forgotten = 0
         if self.path.exists():
@@ -127,7 +130,8 @@ class Ledger:
         return self.sent_forgotten + sum(1 for e in self.entries.values() if e.state is EntryState.SENT)
 
     def _forget_sent_before(self, cutoff: float) -> None:
-        old = [key for key, entry in self.entries.items() if entry.state is EntryState.SENT and entry.sent_at < cutoff]
+        old = [key for key, entry in self.entries.items() if entry.state is EntryState.SENT and entry.sent_at < cutoff
+               and not (self.outbox is not None and (self.outbox / entry.relpath).exists())]
         for key in old:
             del self.entries[key]
         self.sent_forgotten += len(old)

@@ -35,6 +35,18 @@ def test_sent_entries_older_than_the_keep_time_are_forgotten_but_counted(tmp_pat
     assert again.sent_count() == 2
 
 
+def test_a_sent_entry_whose_file_is_still_in_the_outbox_is_kept_whatever_its_age(tmp_path):
+    outbox = tmp_path / "outbox"
+    (outbox / "trip").mkdir(parents=True)
+    (outbox / "trip" / "stuck.pdf").write_bytes(b"%PDF")  # its move to sent/ keeps failing
+    ledger = Ledger(tmp_path / "ledger.msgpack", keep_sent_seconds=86400.0, outbox=outbox)
+    stuck = Entry("trip/stuck.pdf", 4, 1, new_random_id(), state=EntryState.SENT, message_ids=[1], sent_at=0.0)
+    moved = Entry("trip/moved.pdf", 4, 2, new_random_id(), state=EntryState.SENT, message_ids=[2], sent_at=0.0)
+    ledger.put([stuck, moved], now=0.0)
+    ledger.put([Entry("next.pdf", 1, 3, new_random_id())], now=10 * 86400.0)
+    assert stuck.key in ledger.entries and moved.key not in ledger.entries
+
+
 def test_reading_the_ledger_leaves_a_writer_s_temp_file_alone(tmp_path):
     path = tmp_path / "ledger.msgpack"
     Ledger(path).put([Entry("a.mp4", 1, 1, new_random_id())], now=1.0)
