@@ -22,7 +22,7 @@ from tgvid.errors import SendFailed, SidecarError, TgvidError
 from uploader import album
 from uploader.ledger import Entry, EntryState, Ledger, key_for, new_random_id
 from uploader.outbox import Arrival
-from uploader.probe import probe_in_child
+from uploader.probe import ProbeInterrupted, probe_in_child
 from uploader.retry import backoff_seconds
 from uploader.sender import Item, Progress, Receipt, Sender
 
@@ -115,6 +115,8 @@ class Delivery:
         try:
             check_readable(arrival.path)
             meta = self._sidecar(arrival)
+        except ProbeInterrupted:
+            return None  # the uploader is stopping: no sidecar, no attempt counted
         except TgvidError as error:
             self._quarantine(arrival, entry, f"reading its sidecar: {error.message}")
             return None

@@ -12,6 +12,7 @@ that child, not the uploader, and goes as a document.
 import logging
 import multiprocessing
 import queue
+import signal
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -27,8 +28,13 @@ IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "ti
 PROBE_TIMEOUT_SECONDS = 60.0
 
 
+class ProbeInterrupted(Exception):
+    """The probing child was stopped by SIGTERM or SIGINT, as the uploader is when it stops: no answer, try later."""
+
+
 def probe_in_child(path: Path, relpath: str, timeout_seconds: float = PROBE_TIMEOUT_SECONDS) -> Sidecar:
-    """`probe` in a process of its own; a document's sidecar when it does not answer within `timeout_seconds`."""
+    """`probe` in a process of its own; a document's sidecar when it does not answer within `timeout_seconds` or
+    crashes. ProbeInterrupted when it was stopped by a signal meant for the whole uploader."""
     context = multiprocessing.get_context("spawn")
     answers = context.Queue()
     child = context.Process(target=_probe_child, args=(path, relpath, answers), daemon=True)
@@ -46,6 +52,8 @@ def probe_in_child(path: Path, relpath: str, timeout_seconds: float = PROBE_TIME
             try:
                 return answers.get(timeout=1.0)  # answered just before it ended
             except queue.Empty:
+                if child.exitcode in (-signal.SIGTERM, -signal.SIGINT):
+                    raise ProbeInterrupted(relpath) from None
                 why = f"ended with exit code {child.exitcode}"
     finally:
         child.kill()

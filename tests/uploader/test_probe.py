@@ -1,12 +1,18 @@
 """Files placed in the outbox by hand are recognised from their content, with real media made by PyAV."""
 
 import io
+import multiprocessing
+import os
+import signal
+import threading
+import time
 
 import av
+import pytest
 from conftest import png_bytes, video_bytes
 
 from tgvid.sidecar import MediaKind
-from uploader.probe import probe, probe_in_child
+from uploader.probe import ProbeInterrupted, probe, probe_in_child
 
 
 def test_a_video_gets_duration_size_audio_and_a_small_jpeg_thumbnail(tmp_path):
@@ -55,3 +61,21 @@ def test_probing_in_a_child_gives_the_same_answer_and_a_probe_that_does_not_fini
     slow = probe_in_child(path, "clip.mp4", timeout_seconds=0.0)
     assert slow.kind is MediaKind.DOCUMENT and slow.size_bytes == path.stat().st_size
     assert "clip.mp4: probing did not finish in time; it goes as a document" in caplog.text
+
+
+def test_a_probe_stopped_with_the_uploader_gives_no_answer_rather_than_a_wrong_one(tmp_path):
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(video_bytes(seconds=1.0))
+
+    def stop_the_child():  # what systemd's SIGTERM to the whole service, or Ctrl-C, does
+        while not multiprocessing.active_children():
+            time.sleep(0.01)
+        os.kill(multiprocessing.active_children()[0].pid, signal.SIGTERM)
+
+    stopper = threading.Thread(target=stop_the_child)
+    stopper.start()
+    try:
+        with pytest.raises(ProbeInterrupted):
+            probe_in_child(path, "clip.mp4")
+    finally:
+        stopper.join()
