@@ -36,6 +36,7 @@ from transcoder.queue import (
     work_class,
 )
 from transcoder.verdict import Kind
+from uploader import outbox
 
 log = logging.getLogger(__name__)
 
@@ -241,12 +242,13 @@ class TranscoderDaemon:
         sd_notify.status(self.status_line())
 
     def uploads_pending(self) -> bool:
-        """Whether outbox/ holds a file the uploader has yet to send. Termux has one wake lock for all its
-        processes (either daemon's unlock would release the other's), so the transcoder holds it for both."""
-        for folder, _, names in os.walk(self.root / "outbox"):
+        """Whether outbox/ holds a file the uploader has yet to send (by the uploader's own rule for names).
+        Termux has one wake lock for all its processes (either daemon's unlock would release the other's), so the
+        transcoder holds it for both."""
+        for folder, folders, names in os.walk(self.root / "outbox"):
+            folders[:] = [name for name in folders if not name.startswith(".")]  # as the uploader skips them
             for name in names:
-                if not inbox.is_temporary(name) and not name.endswith(sidecar.SUFFIX) and os.path.isfile(
-                        os.path.join(folder, name)):
+                if not outbox.is_temporary(name) and os.path.isfile(os.path.join(folder, name)):
                     return True
         return False
 

@@ -95,6 +95,8 @@ def test_on_termux_the_transcoder_holds_the_wake_lock_while_files_wait_to_be_con
     assert calls.read_text().split() == ["termux-wake-lock"], "the upload is still to come: keep the lock"
     (tmp_path / "outbox" / "copy-in-progress.mp4.part").write_bytes(b"not a file the uploader takes")
     os.mkfifo(tmp_path / "outbox" / "pipe.mp4")  # nor is a named pipe
+    (tmp_path / "outbox" / ".stversions").mkdir()  # nor anything in a dot-folder (a sync tool's)
+    (tmp_path / "outbox" / ".stversions" / "old.mp4").write_bytes(b"an old version")
     (tmp_path / "outbox" / "clip.mp4").rename(tmp_path / "sent.mp4")  # what the uploader does once it is sent
     wait_for(lambda: calls.read_text().split() == ["termux-wake-lock", "termux-wake-unlock"],
              10, "unlock when nothing is left to convert or send")
