@@ -6,9 +6,12 @@ tell a running daemon from a stopped one.
 """
 
 import fcntl
+import time
 from pathlib import Path
 
 from tgvid.errors import ConfigError
+
+HOLD_PATIENCE_SECONDS = 1.0
 
 
 def lock_path(root: Path, daemon: str) -> Path:
@@ -18,12 +21,16 @@ def lock_path(root: Path, daemon: str) -> Path:
 def hold(root: Path, daemon: str):
     """Lock the root for this daemon until the returned handle closes; ConfigError when another holds it."""
     handle = lock_path(root, daemon).open("a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as error:
-        handle.close()
-        raise ConfigError(root, f"another {daemon} is already running on this root; stop it first") from error
-    return handle
+    deadline = time.monotonic() + HOLD_PATIENCE_SECONDS
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError as error:
+            if time.monotonic() >= deadline:
+                handle.close()
+                raise ConfigError(root, f"another {daemon} is already running on this root; stop it first") from error
+            time.sleep(0.05)  # `tgvid status` holds the lock shared for an instant while it looks
 
 
 def is_running(root: Path, daemon: str) -> bool:

@@ -1,6 +1,8 @@
 """What `tgvid status` shows for the uploader while a file goes up."""
 
+import fcntl
 import logging
+import threading
 from types import SimpleNamespace
 
 from conftest import hand_off
@@ -55,3 +57,11 @@ def test_the_progress_of_a_killed_uploader_is_not_shown_nor_kept(tmp_path):
         assert status.collect(SimpleNamespace(root=tmp_path))["sending"] is not None
         status.ProgressReporter(tmp_path)
         assert status.collect(SimpleNamespace(root=tmp_path))["sending"] is None
+
+
+def test_a_daemon_starting_while_status_looks_still_gets_its_lock(tmp_path):
+    instance.hold(tmp_path, "uploader").close()  # the lock file exists, as after any earlier run
+    with open(instance.lock_path(tmp_path, "uploader")) as looking:
+        fcntl.flock(looking, fcntl.LOCK_SH | fcntl.LOCK_NB)  # what is_running does for an instant
+        threading.Timer(0.2, looking.close).start()
+        instance.hold(tmp_path, "uploader").close()
