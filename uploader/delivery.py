@@ -311,11 +311,16 @@ class Delivery:
         when = datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="seconds")
         relpath = printable(arrival.relpath)
         text = f"file: outbox/{relpath}\nwhen: {when}\nby: the uploader\nwhat happened: {reason}\n"
-        durable.atomic_write(target.with_name(target.name + ".reason.txt"), text.encode())
+        reason_file = target.with_name(target.name + ".reason.txt")
+        durable.atomic_write(reason_file, text.encode())
+        try:
+            durable.atomic_rename(arrival.path, target)
+        except OSError:
+            reason_file.unlink()  # no reason without its file; the file stays in outbox/
+            raise
         meta = sidecar.path_for(arrival.path)
-        if meta.exists():
+        if meta.exists():  # after the file: a sidecar left alone in outbox/ is passed over
             durable.atomic_rename(meta, sidecar.path_for(target))
-        durable.atomic_rename(arrival.path, target)
         log.error("%s: quarantined as %s: %s", relpath, printable(str(target.relative_to(self.root))), reason)
         if entry is None:
             entry = Entry(relpath, arrival.size_bytes, arrival.mtime_ns, new_random_id())
