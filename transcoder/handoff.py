@@ -5,7 +5,10 @@ output into place (the pass-through source itself, moved not copied), then puts 
 originals/ (or deletes it when `keep_originals` is false) and removes the job folder. Before any of that
 it writes `work/<job>/handoff.msgpack`, so that a crash part-way is finished on restart instead of
 converting again. Its format, version 1: a msgpack map with `version`, `source_relpath`, `media` (the file
-being handed on, absolute), `target` (its place in outbox/, absolute) and `sidecar` (the sidecar's map).
+being handed on, absolute), `target` (its place in outbox/, absolute), `sidecar` (the sidecar's map) and
+`source_fingerprint` (transcoder.job.fingerprint's hash of the source when the handoff began; missing in older
+markers). A source that no longer matches it is a new file of the same name (a mere touch is not): finishing the
+handoff leaves it for its own job.
 
 Quarantine moves the source to quarantine/ (same relative path) with NAME.reason.txt beside it: what was
 tried, the error, and when.
@@ -20,6 +23,7 @@ from pathlib import Path
 import msgpack
 
 from tgvid import durable, sidecar
+from transcoder.job import fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +52,8 @@ def hand_off(root: Path, relpath: str, media: Path, job_dir: Path, meta: sidecar
     job_dir.mkdir(parents=True, exist_ok=True)
     target = outbox_target(root, relpath, meta.kind == sidecar.MediaKind.VIDEO)
     marker = {"version": FORMAT_VERSION, "source_relpath": relpath, "media": str(media), "target": str(target),
-              "sidecar": asdict(meta) | {"kind": str(meta.kind)}}
+              "sidecar": asdict(meta) | {"kind": str(meta.kind)},
+              "source_fingerprint": fingerprint(Path(root) / "inbox" / relpath)["fingerprint"]}
     durable.atomic_write(job_dir / MARKER, msgpack.packb(marker, use_bin_type=True))
     return _complete(Path(root), job_dir, _Handoff.of(marker), keep_originals)
 
@@ -76,12 +81,17 @@ class _Handoff:
     media: Path
     target: Path
     meta: sidecar.Sidecar
+    source_fingerprint: str | None  # of the source when the handoff began
 
     @classmethod
     def of(cls, marker: dict) -> "_Handoff":
         fields = dict(marker["sidecar"])
         meta = sidecar.Sidecar(**fields | {"kind": sidecar.MediaKind(fields["kind"])})
-        return cls(str(marker["source_relpath"]), Path(marker["media"]), Path(marker["target"]), meta)
+        return cls(str(marker["source_relpath"]), Path(marker["media"]), Path(marker["target"]), meta,
+                   marker.get("source_fingerprint"))
+
+    def is_its_source(self, path: Path) -> bool:
+        return self.source_fingerprint is None or self.source_fingerprint == fingerprint(path)["fingerprint"]
 
 
 def _complete(root: Path, job_dir: Path, handoff: _Handoff, keep_originals: bool) -> Path:
@@ -91,7 +101,10 @@ def _complete(root: Path, job_dir: Path, handoff: _Handoff, keep_originals: bool
         meta = replace(handoff.meta, size_bytes=handoff.media.stat().st_size)
         sidecar.write(sidecar.path_for(handoff.target), meta)
         durable.atomic_rename(handoff.media, handoff.target)
-    if source.exists() and source != handoff.media:
+    if source.exists() and source != handoff.media and not handoff.is_its_source(source):
+        log.info("%s: a new file of this name arrived before the handoff finished; it is left for its own job",
+                 handoff.relpath)
+    elif source.exists() and source != handoff.media:
         if keep_originals:
             kept = free_name(root / "originals" / handoff.relpath)
             kept.parent.mkdir(parents=True, exist_ok=True)

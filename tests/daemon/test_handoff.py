@@ -31,6 +31,25 @@ def test_an_interrupted_handoff_is_finished_from_its_marker(tmp_path):
     assert not job_dir.exists()
 
 
+def test_a_new_file_of_the_same_name_is_not_put_away_by_an_old_handoff(tmp_path):
+    root = tmp_path
+    (root / "inbox").mkdir()
+    write_video(root / "inbox" / "a.mkv", codec="mpeg4", seconds=1)
+    job_dir = root / "work" / "job1"
+    job_dir.mkdir(parents=True)
+    output = write_video(job_dir / "joined.mp4", seconds=1)
+    meta = sidecar.Sidecar(sidecar.MediaKind.VIDEO, output.stat().st_size, 1.0, 320, 240, True, "a.mkv", "a.mkv")
+    (root / "outbox").write_text("a file where the folder should be: the handoff fails after its marker")
+    with pytest.raises(OSError):
+        handoff.hand_off(root, "a.mkv", output, job_dir, meta, keep_originals=False)
+    newer = write_video(root / "a-new.mkv", codec="mpeg4", seconds=2)
+    newer.replace(root / "inbox" / "a.mkv")  # the person drops a new file of the same name meanwhile
+
+    (root / "outbox").unlink()
+    assert handoff.finish_interrupted(root, job_dir, keep_originals=False) == root / "outbox" / "a.mp4"
+    assert (root / "inbox" / "a.mkv").exists(), "the new file waits for its own conversion"
+
+
 def test_names_taken_in_the_outbox_get_a_number(tmp_path):
     (tmp_path / "outbox").mkdir()
     (tmp_path / "outbox" / "a.mp4").write_bytes(b"earlier")
