@@ -24,6 +24,7 @@ from tgvid import instance, openfiles, sd_notify, sidecar
 from tgvid.errors import EXIT_OK, CheckpointError
 from tgvid.thumbnail import thumbnail_of
 from tgvid.wakelock import WakeLock
+from tgvid.watching import FolderWatcher
 from transcoder import checkpoint, handoff, history, inbox
 from transcoder.job import EngineSettings
 from transcoder.queue import (
@@ -155,7 +156,8 @@ class TranscoderDaemon:
             (self.root / name).mkdir(parents=True, exist_ok=True)
         previous = {sig: signal.signal(sig, lambda signum, _frame: self.signals.append(signum))
                     for sig in (signal.SIGTERM, signal.SIGINT)}
-        watcher = inbox.Watcher(self.inbox, self.settings.force_polling)
+        watcher = FolderWatcher(self.inbox, self.settings.force_polling)
+        watcher.start()
         try:
             self.recover()
             log.info("transcoder: watching %s", self.inbox)

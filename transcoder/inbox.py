@@ -1,29 +1,18 @@
-"""The inbox: which files in it are complete and ready to take, and a watcher that wakes the daemon.
+"""The inbox: which files in it are complete and ready to take (tgvid.watching wakes the daemon to look).
 
 A file is taken once its size and mtime have not changed for `quiet_seconds` and no process holds it open
-for writing (tgvid.openfiles). Names of downloads in progress (`.part`,
-`.crdownload`, `.tmp`, dotfiles) are passed over until they are renamed. The watcher uses inotify through
-watchdog and falls back to polling where inotify is missing (some Android storage); a close-after-write
-only wakes the daemon early, the quiet time still applies.
+for writing (tgvid.openfiles). Names of downloads in progress (`.part`, `.crdownload`, `.tmp`, dotfiles) are
+passed over until they are renamed. A close-after-write only wakes the daemon early; the quiet time still applies.
 """
 
 import logging
 import os
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
-
-from watchdog.events import FileSystemEventHandler
-from watchdog.observers import Observer
-from watchdog.observers.polling import PollingObserver
 
 from tgvid import sidecar
 
 log = logging.getLogger(__name__)
-
-READ_ONLY_EVENTS = ("opened", "closed_no_write")  # the daemon's own probing makes these: no change to look at
-SETTLE_SECONDS = 0.2  # a file being written wakes the loop once per this, not once per write
 
 TEMPORARY_SUFFIXES = (".part", ".crdownload", ".tmp", ".partial", ".download", ".!qb", ".opdownload")
 
@@ -94,39 +83,3 @@ def scan(inbox: Path, unreadable: dict[str, str] | None = None) -> list[Sighting
                 continue
             found.append(Sighting(relpath, stat.st_size, stat.st_mtime_ns))
     return found
-
-
-class _Wake(FileSystemEventHandler):
-    def __init__(self, event: threading.Event):
-        self.event = event
-
-    def on_any_event(self, event) -> None:
-        if event.event_type not in READ_ONLY_EVENTS:
-            self.event.set()
-
-
-class Watcher:
-    """Sets `changed` whenever something in the folder changes; the daemon scans then, and at least once a
-    second in any case."""
-
-    def __init__(self, folder: Path, force_polling: bool = False):
-        self.changed = threading.Event()
-        self.folder = folder
-        self.observer = PollingObserver(timeout=1) if force_polling else Observer()
-        try:
-            self.observer.schedule(_Wake(self.changed), str(folder), recursive=True)
-            self.observer.start()
-        except OSError as error:  # no inotify here (some Android storage, exhausted watches)
-            log.warning("inbox %s: inotify unavailable (%s); polling instead", folder, error)
-            self.observer = PollingObserver(timeout=1)
-            self.observer.schedule(_Wake(self.changed), str(folder), recursive=True)
-            self.observer.start()
-
-    def wait(self, seconds: float) -> None:
-        if self.changed.wait(seconds):
-            time.sleep(SETTLE_SECONDS)
-        self.changed.clear()
-
-    def stop(self) -> None:
-        self.observer.stop()
-        self.observer.join()

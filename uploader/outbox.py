@@ -1,4 +1,4 @@
-"""The outbox: which files in `<root>/outbox/` are complete and waiting, found by scanning, woken by watchdog.
+"""The outbox: which files in `<root>/outbox/` are complete and waiting, found by scanning, woken by tgvid.watching.
 
 A file with a sidecar beside it that gives its size is complete (the transcoder writes the sidecar, then renames
 the whole file in). Any other file counts as put there by hand, also one whose sidecar cannot be read or gives
@@ -15,23 +15,17 @@ changes; everything else is still taken.
 
 import logging
 import os
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
 
-from watchdog.events import EVENT_TYPE_CLOSED_NO_WRITE, EVENT_TYPE_OPENED, FileSystemEventHandler
-from watchdog.observers import Observer
-from watchdog.observers.polling import PollingObserver
-
 from tgvid import openfiles, sidecar
 from tgvid.errors import SidecarError
+from tgvid.watching import FolderWatcher
 
 log = logging.getLogger(__name__)
 
 TEMPORARY_SUFFIXES = (".part", ".tmp")
-DEBOUNCE_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -84,50 +78,25 @@ def is_described(path: Path, size_bytes: int) -> bool:
         return True  # delivery quarantines it, saying to upgrade tgvid
 
 
-class _Wake(FileSystemEventHandler):
-    """Wakes the daemon on a change, not on a file merely opened or read: the uploader reads the files it is
-    waiting on at every scan, and would wake itself five times a second."""
-
-    def __init__(self, event: threading.Event):
-        self.event = event
-
-    def on_any_event(self, event):
-        if event.event_type not in (EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE):
-            self.event.set()
-
-
 class Outbox:
     def __init__(self, folder: Path, quiet_seconds: float, force_polling: bool = False):
         self.folder = Path(folder)
         self.quiet_seconds = quiet_seconds
-        self.woken = threading.Event()
+        self.watcher = FolderWatcher(self.folder, force_polling)
         self.seen: dict[str, Seen] = {}
         self.first_seen: dict[str, float] = {}
         self.skipped: dict[str, str] = {}  # relpath → why the last scan skipped it
         self.closed: dict[str, Seen] = {}  # relpath → the Seen at which no process held it open for writing
-        self.force_polling = force_polling
-        self.observer = None
 
     def start(self) -> None:
-        # Scheduling starts watchdog's inotify reader thread, so it waits until the daemon starts watching:
-        # a scan alone (as the tests and `status` do) leaves no thread behind.
-        self.observer = PollingObserver() if self.force_polling else Observer()
-        self.observer.schedule(_Wake(self.woken), str(self.folder), recursive=True)
-        self.observer.start()
+        self.watcher.start()
 
     def stop(self) -> None:
-        self.observer.stop()
-        self.observer.join()
+        self.watcher.stop()
 
     def wait(self, timeout_seconds: float) -> None:
-        """Sleep until something changes in the outbox, or `timeout_seconds` pass.
-
-        After a change it waits a moment more, so that a burst of events (a file being copied in) costs one
-        scan, not one per event.
-        """
-        if self.woken.wait(timeout_seconds):
-            time.sleep(min(DEBOUNCE_SECONDS, timeout_seconds))
-        self.woken.clear()
+        """Sleep until something changes in the outbox, or `timeout_seconds` pass."""
+        self.watcher.wait(timeout_seconds)
 
     def scan(self, now: float) -> list[Arrival]:
         """The complete files now in the outbox, in path order."""

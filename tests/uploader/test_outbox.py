@@ -111,11 +111,11 @@ def test_reading_a_file_does_not_wake_the_uploader_a_change_does(tmp_path):
     outbox.start()
     try:
         (tmp_path / "outbox" / "b.pdf").write_bytes(b"y")
-        assert outbox.woken.wait(5), "the watch never started"
+        assert outbox.watcher.changed.wait(5), "the watch never started"
         outbox.wait(5)  # takes that write's burst of events, as the daemon does
         path.read_bytes()  # as the uploader does with each file it waits on, at every scan
-        assert not outbox.woken.wait(0.5)
+        assert not outbox.watcher.changed.wait(0.5)
         path.write_bytes(b"changed")
-        assert outbox.woken.wait(5)
+        assert outbox.watcher.changed.wait(5)
     finally:
         outbox.stop()

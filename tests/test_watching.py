@@ -1,12 +1,13 @@
-"""The inbox watcher wakes the daemon for changes, not for the daemon's own reading of the files."""
+"""The folder watcher wakes a daemon for changes, not for the daemon's own reading of the files."""
 
 from tests.waiting import wait_for
-from transcoder.inbox import Watcher
+from tgvid.watching import FolderWatcher
 
 
 def test_reading_a_file_does_not_wake_the_daemon_but_writing_one_does(tmp_path):
     (tmp_path / "clip.mp4").write_bytes(b"old")
-    watcher = Watcher(tmp_path)
+    watcher = FolderWatcher(tmp_path)
+    watcher.start()
     try:
         watcher.wait(0.5)  # whatever the start stirred up
         for _ in range(3):
