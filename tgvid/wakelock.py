@@ -19,9 +19,14 @@ class WakeLock:
         self.lock, self.unlock = shutil.which("termux-wake-lock"), shutil.which("termux-wake-unlock")
         self.held = False
 
+    @property
+    def available(self) -> bool:
+        """Whether there is a wake lock here at all (Termux): elsewhere nobody needs to work out when to hold it."""
+        return self.lock is not None and self.unlock is not None
+
     def hold_while(self, busy: bool) -> None:
         """Take the lock when work starts and release it when the daemon falls idle."""
-        if self.lock is None or self.unlock is None or busy == self.held:
+        if not self.available or busy == self.held:
             return
         try:
             subprocess.run([self.lock if busy else self.unlock], timeout=30, check=True,

@@ -239,7 +239,8 @@ class TranscoderDaemon:
             self.watch_running(now)
         if self.running is None:
             self.start_next(now)
-        self.wake_lock.hold_while(bool(self.running or self.waiting or self.classifying) or self.uploads_pending())
+        if self.wake_lock.available:  # walking outbox/ every turn is for Termux only
+            self.wake_lock.hold_while(bool(self.running or self.waiting or self.classifying) or self.uploads_pending())
         self.save_history()
         sd_notify.status(self.status_line())
 
