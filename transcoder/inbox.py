@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tgvid import sidecar
+from tgvid import filenames, sidecar
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,7 @@ def is_temporary(relpath: str) -> bool:
 
 def name_problem(relpath: str) -> str | None:
     """Why a file of this name cannot be carried to Telegram, or None when it can."""
-    try:
-        relpath.encode()
-    except UnicodeEncodeError:  # Python holds bytes that are not UTF-8 as surrogate escapes
+    if not filenames.is_utf8(relpath):
         return "the file name is not valid UTF-8, which Telegram needs"
     if relpath.endswith(sidecar.SUFFIX):
         return f"names ending in {sidecar.SUFFIX} are tgvid's own sidecars: the uploader would pass it over"

@@ -11,7 +11,6 @@ quarantined after `max_retries` if it can be moved.
 """
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from tgvid import durable, sidecar
 from tgvid.errors import SendFailed, SidecarError, TgvidError
+from tgvid.filenames import is_utf8, printable
 from uploader import album
 from uploader.ledger import Entry, EntryState, Ledger, key_for, new_random_id
 from uploader.outbox import Arrival
@@ -42,24 +42,10 @@ def numbered(path: Path) -> Path:
     return candidate
 
 
-def is_utf8(relpath: str) -> bool:
-    """Whether the name's bytes are UTF-8 (Python decodes other bytes of a file name to lone surrogates)."""
-    try:
-        relpath.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def check_readable(path: Path) -> None:
     """Raise the OSError that reading `path` would: an unreadable file then fails alone, not in its album's send."""
     with path.open("rb") as handle:
         handle.read(1)
-
-
-def printable(relpath: str) -> str:
-    """`relpath` as UTF-8 text, any other bytes of it shown as \\xNN."""
-    return os.fsencode(relpath).decode(errors="backslashreplace")
 
 
 class Delivery:
