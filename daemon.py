@@ -105,7 +105,7 @@ def version_text() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tgvid", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version="%(prog)s")
-    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default: log_level setting, INFO)")
+    parser.add_argument("--log-level", help=f"{settings.LOG_LEVELS.words} (default: the log_level setting, INFO)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, function):
@@ -130,11 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     transcode.add_argument("-o", "--output", type=Path, metavar="OUT", help="default: SRC's folder, NAME.tg.mp4")
     transcode.add_argument("--work", type=Path, metavar="DIR", help="job folder (default: OUT.work beside OUT)")
     transcode.add_argument("--config", type=Path, help="TOML settings file for the [transcoder] defaults")
-    for name, kind, metavar in (("segment_seconds", float, "S"), ("crf", int, "N"), ("preset", str, "P"),
-                                ("max_height", int, "H")):
+    # Checked and converted with the settings (tgvid.config), so a bad value gets the same one-line error.
+    for name, metavar in (("segment_seconds", "S"), ("crf", "N"), ("preset", "P"), ("max_height", "H")):
         declared = settings.find("transcoder", name)
-        transcode.add_argument(f"--{name.replace('_', '-')}", type=kind, metavar=metavar,
-                               help=f"{declared.help} (default {declared.default})")
+        transcode.add_argument(f"--{name.replace('_', '-')}", metavar=metavar,
+                               help=f"{declared.help}: {declared.allowed.words} (default {declared.default})")
     transcode.add_argument("--salvage", action="store_true", default=None,
                            help="convert the readable part of a cut-off file instead of rejecting it")
 
@@ -158,8 +158,10 @@ def main(argv=None) -> int:
     # A file name that is not valid UTF-8 is shown with escapes rather than ending the command.
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(errors="backslashreplace")
-    logs.setup(args.log_level or "INFO")
     try:
+        if args.log_level is not None:
+            settings.check("", "log_level", args.log_level, "--log-level")
+        logs.setup(args.log_level or "INFO")
         return args.function(args)
     except TgvidError as error:
         if error.traceback:

@@ -43,8 +43,49 @@ def test_unknown_section_is_an_error_that_names_it(tmp_path):
 
 
 def test_bad_value_names_the_variable():
-    with pytest.raises(ConfigError, match="TGVID_TRANSCODER_CRF.*must be a int"):
+    with pytest.raises(ConfigError, match="TGVID_TRANSCODER_CRF.*must be a whole number"):
         config.load(None, environ={"TGVID_TRANSCODER_CRF": "high"})
+
+
+@pytest.mark.parametrize(("variable", "value", "allowed"), [
+    ("TGVID_TRANSCODER_PRESET", "fastt", "veryfast"),
+    ("TGVID_TRANSCODER_CRF", "52", "0 to 51"),
+    ("TGVID_TRANSCODER_CRF", "-1", "0 to 51"),
+    ("TGVID_TRANSCODER_SEGMENT_SECONDS", "0", "above 0"),
+    ("TGVID_TRANSCODER_STALL_SECONDS", "-5", "above 0"),
+    ("TGVID_TRANSCODER_MAX_RETRIES", "0", "1 or more"),
+    ("TGVID_TRANSCODER_QUIET_SECONDS", "nan", "0 or more"),
+    ("TGVID_UPLOADER_LEDGER_KEEP_DAYS", "0", "above 0"),
+    ("TGVID_LOG_LEVEL", "LOUD", "DEBUG, INFO, WARNING, ERROR"),
+    ("TGVID_ROOT", " ", "a path"),
+    ("TGVID_TELEGRAM_CHAT", "my archive", "@username"),
+    ("TGVID_TELEGRAM_CHAT", "@ab", "@username"),
+    ("TGVID_TELEGRAM_CHAT", "https://example.com/my_archive", "t.me"),
+])
+def test_a_value_outside_what_is_allowed_is_refused_naming_setting_value_and_allowed(variable, value, allowed):
+    with pytest.raises(ConfigError) as refused:
+        config.load(None, environ={variable: value})
+    message = refused.value.message
+    assert variable in message and repr(value) in message and allowed in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("chat", ["me", "@my_archive", "123456789", "-1001234567890", "https://t.me/my_archive",
+                                  "t.me/+AbCdEf-12_x", "https://t.me/joinchat/AbCdEf"])
+def test_every_form_of_chat_telegram_resolves_is_accepted(chat):
+    assert config.load(None, environ={"TGVID_TELEGRAM_CHAT": chat}).telegram.chat == chat
+
+
+def test_a_refused_secret_is_not_shown():
+    with pytest.raises(ConfigError) as refused:
+        config.load(None, environ={"TGVID_TELEGRAM_API_HASH": "not-the-hash-but-secret"})
+    assert "not-the-hash-but-secret" not in refused.value.message
+    assert "telegram.api_hash" in refused.value.message and "hexadecimal" in refused.value.message
+
+
+def test_every_default_is_allowed():
+    for setting in config.SETTINGS:
+        assert setting.type is bool or setting.allowed.test(setting.default), setting.key
 
 
 def test_readme_lists_every_setting():

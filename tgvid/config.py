@@ -1,18 +1,59 @@
 """Settings: each declared once here with its type, default (unit in the name) and help.
 
-The TOML file, the `TGVID_*` environment overrides and the README's table all come from `SETTINGS`.
+The TOML file, the `TGVID_*` environment overrides and the README's table all come from `SETTINGS`. Each
+setting also says which values it allows; a value outside them stops the program at start with one line
+naming the setting, the value and what is allowed (a secret's value is not shown).
 Top-level keys are overridden by `TGVID_<KEY>`, keys in a section by `TGVID_<SECTION>_<KEY>`
 (`TGVID_TRANSCODER_CRF=20`). Precedence: command-line flags, then environment, then the file, then the
 default. An unknown key in the file is an error that names it. Nothing reads the environment at import time.
 """
 
 import os
+import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
 from tgvid.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """The values a setting accepts: a test, and the same said in words for the error line and the README."""
+
+    words: str
+    test: Callable[[object], bool]
+
+
+def one_of(*names: str) -> Allowed:
+    return Allowed(", ".join(names), lambda value: value in names)
+
+
+def between(low: float, high: float) -> Allowed:
+    return Allowed(f"{low} to {high}", lambda value: low <= value <= high)
+
+
+def matching(pattern: str, words: str) -> Allowed:
+    return Allowed(words, lambda value: re.fullmatch(pattern, value) is not None)
+
+
+ANY = Allowed("any", lambda value: True)
+POSITIVE = Allowed("above 0", lambda value: value > 0)
+NOT_NEGATIVE = Allowed("0 or more", lambda value: value >= 0)
+AT_LEAST_ONE = Allowed("1 or more", lambda value: value >= 1)
+A_PATH = Allowed("a path", lambda value: value.strip() != "" and "\0" not in value)
+X264_PRESETS = one_of("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                      "placebo")
+LOG_LEVELS = Allowed("DEBUG, INFO, WARNING, ERROR",
+                     lambda value: value.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"))
+# What Telethon resolves: "me", a @username (4 to 32 letters, digits and underscores, from a letter; 4 only for
+# bought names), a t.me link (public name, +invite or joinchat/invite) or a numeric id (-100… for channels).
+# Only the form is checked here; whether the chat exists and takes posts is asked of Telegram at start.
+TELEGRAM_CHAT = matching(r"me|@[A-Za-z]\w{3,31}|-?\d+"
+                         r"|(https?://)?(t|telegram)\.me/([A-Za-z]\w{3,31}|\+[\w-]+|joinchat/[\w-]+)/?",
+                         "me, @username, a t.me/… link, or a numeric id (-100… for channels)")
 
 
 @dataclass(frozen=True)
@@ -22,6 +63,12 @@ class Setting:
     type: type
     default: object
     help: str
+    allowed: Allowed = ANY
+    secret: bool = False  # its value never appears in an error line
+
+    @property
+    def key(self) -> str:
+        return f"{self.section}.{self.name}" if self.section else self.name
 
     @property
     def env_name(self) -> str:
@@ -30,34 +77,46 @@ class Setting:
 
 
 SETTINGS = (
-    Setting("", "root", str, "./var", "folder holding inbox/, work/, outbox/, quarantine/, originals/, sent/, delivered/"),
-    Setting("", "log_level", str, "INFO", "DEBUG, INFO, WARNING or ERROR"),
-    Setting("transcoder", "segment_seconds", float, 10.0, "target length of one checkpointed segment"),
-    Setting("transcoder", "crf", int, 23, "x264 constant rate factor (lower is better and bigger)"),
-    Setting("transcoder", "preset", str, "veryfast", "x264 preset (ultrafast … veryslow)"),
-    Setting("transcoder", "max_height", int, 0, "downscale taller videos to this height (0 keeps the size)"),
+    Setting("", "root", str, "./var", "folder holding inbox/, work/, outbox/, quarantine/, originals/, sent/, delivered/",
+            A_PATH),
+    Setting("", "log_level", str, "INFO", "how much is logged", LOG_LEVELS),
+    Setting("transcoder", "segment_seconds", float, 10.0, "target length of one checkpointed segment", POSITIVE),
+    Setting("transcoder", "crf", int, 23, "x264 constant rate factor (lower is better and bigger)", between(0, 51)),
+    Setting("transcoder", "preset", str, "veryfast", "x264 preset (faster is bigger)", X264_PRESETS),
+    Setting("transcoder", "max_height", int, 0, "downscale taller videos to this height (0 keeps the size)",
+            NOT_NEGATIVE),
     Setting("transcoder", "salvage", bool, False, "convert the readable part of cut-off files instead of rejecting them"),
-    Setting("transcoder", "quiet_seconds", float, 5.0, "a file in the inbox is taken once unchanged this long"),
-    Setting("transcoder", "max_retries", int, 3, "attempts before a failing source goes to quarantine"),
-    Setting("transcoder", "retry_backoff_seconds", float, 30.0, "wait before the first retry; doubles each time"),
-    Setting("transcoder", "stall_seconds", float, 600.0, "a job whose checkpoint does not move this long is stopped"),
+    Setting("transcoder", "quiet_seconds", float, 5.0, "a file in the inbox is taken once unchanged this long",
+            NOT_NEGATIVE),
+    Setting("transcoder", "max_retries", int, 3, "attempts before a failing source goes to quarantine", AT_LEAST_ONE),
+    Setting("transcoder", "retry_backoff_seconds", float, 30.0, "wait before the first retry; doubles each time",
+            NOT_NEGATIVE),
+    Setting("transcoder", "stall_seconds", float, 600.0, "a job whose checkpoint does not move this long is stopped",
+            POSITIVE),
     Setting("transcoder", "keep_originals", bool, True, "move sources to originals/ after success (false deletes them)"),
     Setting("transcoder", "force_polling", bool, False, "poll the inbox instead of using inotify (some Android storage)"),
-    Setting("uploader", "quiet_seconds", float, 5.0, "a hand-placed file in outbox/ is taken once unchanged this long"),
-    Setting("uploader", "album_window_seconds", float, 10.0, "files of one folder arriving within this time form an album"),
+    Setting("uploader", "quiet_seconds", float, 5.0, "a hand-placed file in outbox/ is taken once unchanged this long",
+            NOT_NEGATIVE),
+    Setting("uploader", "album_window_seconds", float, 10.0, "files of one folder arriving within this time form an album",
+            NOT_NEGATIVE),
     Setting("uploader", "delete_after_send", bool, False, "delete sent files instead of moving them to sent/"),
     Setting("uploader", "premium", bool, False, "the account is Telegram Premium (4000 MiB per file instead of 2000)"),
-    Setting("uploader", "max_retries", int, 5, "attempts before a failing file goes to quarantine"),
+    Setting("uploader", "max_retries", int, 5, "attempts before a failing file goes to quarantine", AT_LEAST_ONE),
     Setting("uploader", "force_polling", bool, False, "poll outbox/ instead of using inotify"),
-    Setting("uploader", "ledger_keep_days", float, 30.0, "the ledger forgets sent files after this long (still counted)"),
-    Setting("telegram", "api_id", int, 0, "API id from my.telegram.org (secret)"),
-    Setting("telegram", "api_hash", str, "", "API hash from my.telegram.org (secret)"),
-    Setting("telegram", "bot_token", str, "", "log in as this bot (secret); empty for a user account"),
-    Setting("telegram", "session", str, "", "a Telethon string session (secret); overrides session_file"),
-    Setting("telegram", "session_file", str, "telegram.session", "user session file, relative to root; made 0600"),
-    Setting("telegram", "chat", str, "me", "where to send: a @username, a numeric chat id, or me (Saved Messages)"),
+    Setting("uploader", "ledger_keep_days", float, 30.0, "the ledger forgets sent files after this long (still counted)",
+            POSITIVE),
+    Setting("telegram", "api_id", int, 0, "API id from my.telegram.org (secret)", NOT_NEGATIVE, secret=True),
+    Setting("telegram", "api_hash", str, "", "API hash from my.telegram.org (secret)",
+            matching(r"|[0-9a-fA-F]{32}", "empty or 32 hexadecimal digits"), secret=True),
+    Setting("telegram", "bot_token", str, "", "log in as this bot (secret); empty for a user account",
+            matching(r"|\d+:\S+", "empty or NUMBER:SECRET as @BotFather gives it"), secret=True),
+    Setting("telegram", "session", str, "", "a Telethon string session (secret); overrides session_file", secret=True),
+    Setting("telegram", "session_file", str, "telegram.session", "user session file, relative to root; made 0600",
+            A_PATH),
+    Setting("telegram", "chat", str, "me", "where to send", TELEGRAM_CHAT),
 )
 
+TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 SECTIONS = tuple(dict.fromkeys(s.section for s in SETTINGS if s.section))
 
 
@@ -66,27 +125,37 @@ def find(section: str, name: str) -> Setting:
     return next(s for s in SETTINGS if (s.section, s.name) == (section, name))
 
 
-def _parse(setting: Setting, raw: object, origin: str) -> object:
-    kind = setting.type
+BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def _convert(kind: type, raw: object) -> object:
+    """`raw` as a value of `kind`, or None when it is not one (a TOML true is no number, a TOML table no text)."""
     if kind is bool:
-        if isinstance(raw, bool):
-            return raw
-        if isinstance(raw, str) and raw.strip().lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-            return raw.strip().lower() in ("1", "true", "yes", "on")
-    elif kind is int and not isinstance(raw, bool):
-        try:
-            return int(raw)
-        except (TypeError, ValueError):
-            pass
-    elif kind is float and not isinstance(raw, bool):
-        try:
-            return float(raw)
-        except (TypeError, ValueError):
-            pass
-    elif kind is str and isinstance(raw, str | int):
-        return str(raw)
-    key = f"{setting.section}.{setting.name}" if setting.section else setting.name
-    raise ConfigError(origin, f"{key} must be a {kind.__name__}, got {raw!r}")
+        return raw if isinstance(raw, bool) else BOOL_WORDS.get(raw.strip().lower()) if isinstance(raw, str) else None
+    if isinstance(raw, bool):
+        return None
+    if kind is str:
+        return str(raw) if isinstance(raw, str | int) else None
+    try:
+        return kind(raw)
+    except (TypeError, ValueError):
+        return None
+
+
+def _parse(setting: Setting, raw: object, origin: str) -> object:
+    """`raw` converted to the setting's type; ConfigError (one line: setting, value, what is allowed) otherwise."""
+    value = _convert(setting.type, raw)
+    shown = "(hidden)" if setting.secret else repr(raw)
+    if value is None:
+        raise ConfigError(origin, f"{setting.key} must be {TYPE_WORDS[setting.type]}, got {shown}")
+    if not setting.allowed.test(value):
+        raise ConfigError(origin, f"{setting.key} = {shown} is not allowed; allowed: {setting.allowed.words}")
+    return value
+
+
+def check(section: str, name: str, raw: object, origin: str) -> object:
+    """One value checked as `load` checks it (for a flag read before the settings, such as --log-level)."""
+    return _parse(find(section, name), raw, origin)
 
 
 def load(path: Path | None = None, environ: dict | None = None, overrides: dict | None = None) -> SimpleNamespace:
@@ -115,10 +184,10 @@ def load(path: Path | None = None, environ: dict | None = None, overrides: dict 
             raise ConfigError(path, f"unknown setting(s): {', '.join(unknown)}")
     config = SimpleNamespace(**{section: SimpleNamespace() for section in SECTIONS})
     for setting in SETTINGS:
-        key = f"{setting.section}.{setting.name}" if setting.section else setting.name
+        key = setting.key
         in_file = document.get(setting.section, {}) if setting.section else document
         if key in overrides and overrides[key] is not None:
-            value = _parse(setting, overrides[key], "command line")
+            value = _parse(setting, overrides[key], f"--{setting.name.replace('_', '-')}")
         elif setting.env_name in environ:
             value = _parse(setting, environ[setting.env_name], setting.env_name)
         elif setting.name in in_file:
@@ -133,9 +202,9 @@ def load(path: Path | None = None, environ: dict | None = None, overrides: dict 
 
 def markdown_table() -> str:
     """The README's settings table, generated so that it cannot drift from SETTINGS."""
-    rows = ["| key | environment | default | meaning |", "| --- | --- | --- | --- |"]
+    rows = ["| key | environment | default | allowed | meaning |", "| --- | --- | --- | --- | --- |"]
     for s in SETTINGS:
-        key = f"{s.section}.{s.name}" if s.section else s.name
         default = repr(s.default).lower() if isinstance(s.default, bool) else repr(s.default)
-        rows.append(f"| `{key}` | `{s.env_name}` | `{default}` | {s.help} |")
+        allowed = "true, false" if s.type is bool else s.allowed.words
+        rows.append(f"| `{s.key}` | `{s.env_name}` | `{default}` | {allowed} | {s.help} |")
     return "\n".join(rows)
