@@ -7,6 +7,7 @@ Exit codes: 0 done, 1 failure, 2 usage, 3 rejected input.
 import argparse
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -14,16 +15,35 @@ from pathlib import Path
 
 from tgvid import config as settings
 from tgvid import logs
-from tgvid.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, TgvidError
+from tgvid.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ConfigError, TgvidError
 
 log = logging.getLogger("tgvid")
 
+EXIT_PIPE_CLOSED = 128 + signal.SIGPIPE  # what a shell reports for a program ended by a closed pipe
 
-def load_config(args) -> object:
+
+def load_config(args, make_root: bool = True) -> object:
+    """The settings, checked; the root folder made (`make_root`) or else required to exist. ConfigError otherwise."""
     overrides = {"root": getattr(args, "root", None), "log_level": args.log_level}
     config = settings.load(getattr(args, "config", None), overrides=overrides)
     logs.setup(config.log_level)
+    check_root(config.root, make_root)
     return config
+
+
+def check_root(root: Path, make: bool) -> None:
+    """A root that is a file, cannot be made, or cannot be written is one line naming it (exit 2), not a traceback."""
+    if make and not root.exists():
+        try:
+            root.mkdir(parents=True)
+        except OSError as error:
+            raise ConfigError(root, f"the root folder cannot be made: {error.strerror}") from error
+    if not root.exists():
+        raise ConfigError(root, "no such root folder (check --root or the root setting)")
+    if not root.is_dir():
+        raise ConfigError(root, "the root must be a folder, and this is a file (check --root or the root setting)")
+    if make and not os.access(root, os.W_OK | os.X_OK):
+        raise ConfigError(root, "the root folder is not writable for this user")
 
 
 def do_transcoder(args) -> int:
@@ -69,7 +89,7 @@ def do_status(args) -> int:
     from transcoder import status as transcoder_status
     from uploader import status as uploader_status
 
-    config = load_config(args)
+    config = load_config(args, make_root=False)
     report = {"transcoder": transcoder_status.collect(config), "uploader": uploader_status.collect(config)}
     if args.json:
         print(json.dumps(report, indent=2, default=str))
@@ -90,9 +110,10 @@ def do_inspect(args) -> int:
 
 def do_login(args) -> int:
     """Log in to Telegram once, interactively, and write the session file (mode 0600)."""
+    config = load_config(args)
     from uploader import telegram
 
-    return telegram.login(load_config(args))
+    return telegram.login(config)
 
 
 def version_text() -> str:
@@ -105,12 +126,15 @@ def version_text() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tgvid", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version="%(prog)s")
-    parser.add_argument("--log-level", help=f"{settings.LOG_LEVELS.words} (default: the log_level setting, INFO)")
+    log_level_help = f"{settings.LOG_LEVELS.words} (default: the log_level setting, INFO)"
+    parser.add_argument("--log-level", help=log_level_help)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, function):
         sub = commands.add_parser(name, help=function.__doc__, description=function.__doc__)
         sub.set_defaults(function=function)
+        # Accepted after the command too; SUPPRESS keeps a value given before the command.
+        sub.add_argument("--log-level", default=argparse.SUPPRESS, help=log_level_help)
         return sub
 
     def with_config(sub):
@@ -126,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
     transcode = command("transcode", do_transcode)
-    transcode.add_argument("source", type=Path, metavar="SRC")
+    transcode.add_argument("source", type=Path, metavar="SRC", help="the video (or picture) to convert")
     transcode.add_argument("-o", "--output", type=Path, metavar="OUT", help="default: SRC's folder, NAME.tg.mp4")
     transcode.add_argument("--work", type=Path, metavar="DIR", help="job folder (default: OUT.work beside OUT)")
     transcode.add_argument("--config", type=Path, help="TOML settings file for the [transcoder] defaults")
@@ -169,7 +193,13 @@ def main(argv=None) -> int:
         print(f"tgvid: {error.message}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
-        return EXIT_FAILURE
+        print("tgvid: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`tgvid status | head -1`): end quietly, as a tool ended by SIGPIPE does. Python
+        # would otherwise complain again when it flushes stdout on the way out.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PIPE_CLOSED
 
 
 if __name__ == "__main__":

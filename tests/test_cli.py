@@ -8,7 +8,7 @@ DAEMON = Path(__file__).parent.parent / "daemon.py"
 
 
 def tgvid(*args, **kwargs):
-    return subprocess.run([sys.executable, str(DAEMON), *args], capture_output=True, text=True, timeout=120, **kwargs)
+    return subprocess.run([sys.executable, str(DAEMON), *map(str, args)], capture_output=True, text=True, timeout=120, **kwargs)
 
 
 def test_version_names_ffmpeg_libraries():
@@ -63,3 +63,57 @@ def test_a_daemon_with_a_bad_setting_refuses_to_start_with_one_line(tmp_path):
         assert len(result.stderr.splitlines()) == 1, result.stderr
         assert variable in result.stderr and repr(value) in result.stderr
     assert list(tmp_path.iterdir()) == [], "nothing started"
+
+
+def test_global_options_are_accepted_after_the_command_too(tmp_path):
+    before = tgvid("--log-level", "WARNING", "status", "--root", tmp_path)
+    after = tgvid("status", "--root", tmp_path, "--log-level", "WARNING")
+    assert before.returncode == after.returncode == 0, after.stderr
+    assert before.stdout == after.stdout
+    assert tgvid("status", "--root", tmp_path, "--log-level", "LOUD").returncode == 2
+
+
+def test_every_argument_has_help_text():
+    import argparse
+
+    sys.path.insert(0, str(DAEMON.parent))
+    import daemon
+
+    parsers = [daemon.build_parser()]
+    for parser in parsers:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+            else:
+                assert action.help, f"{parser.prog} {action.option_strings or action.dest} has no help text"
+    assert len(parsers) > 5
+
+
+def test_status_of_a_root_that_does_not_exist_is_a_usage_error(tmp_path):
+    result = tgvid("status", "--root", tmp_path / "no-such-folder")
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1 and "no-such-folder" in result.stderr
+    assert not (tmp_path / "no-such-folder").exists()
+
+
+def test_a_root_that_is_a_file_or_cannot_be_made_is_one_line_and_exit_2(tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    for command, root in (("transcoder", a_file), ("uploader", a_file / "below"), ("status", a_file),
+                          ("login", a_file)):
+        result = tgvid(command, "--root", root)
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.splitlines()) == 1 and str(root) in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_a_closed_pipe_ends_status_quietly(tmp_path):
+    import os
+
+    reading, writing = os.pipe()
+    os.close(reading)  # the reader is gone before status writes, as `tgvid status | head -1` can leave it
+    result = subprocess.run([sys.executable, str(DAEMON), "status", "--root", str(tmp_path)], stdout=writing,
+                            stderr=subprocess.PIPE, text=True, timeout=120)
+    os.close(writing)
+    assert result.stderr == ""
+    assert result.returncode == 141  # 128 + SIGPIPE, as a shell reports a tool ended by a closed pipe

@@ -11,12 +11,14 @@ CLI returns for it; `traceback` says whether it is more likely a bug (show the t
 | SidecarError, LedgerError | unreadable uploader file: a sidecar is made again by probing; a ledger stops the uploader |
 | CheckpointError | a checkpoint cannot be read: the job starts fresh (the source is untouched) |
 | ConfigError | stop: the person must fix the configuration, exit 2 |
+| Interrupted | Ctrl-C: the work so far is kept; the message says how to resume, exit 130 |
 """
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_REJECTED = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a program ended by Ctrl-C
 
 
 class TgvidError(Exception):
@@ -75,6 +77,12 @@ class ConfigError(TgvidError):
     """{path}: configuration error: {reason}"""
 
     exit_code = EXIT_USAGE
+
+
+class Interrupted(TgvidError):
+    """{path}: interrupted: {reason}"""
+
+    exit_code = EXIT_INTERRUPTED
 
 
 class SidecarError(TgvidError):

@@ -20,8 +20,8 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tgvid import instance, openfiles, sd_notify, sidecar
-from tgvid.errors import EXIT_OK, CheckpointError
+from tgvid import children, instance, openfiles, sd_notify, sidecar
+from tgvid.errors import EXIT_INTERRUPTED, EXIT_OK, CheckpointError
 from tgvid.thumbnail import thumbnail_of
 from tgvid.wakelock import WakeLock
 from tgvid.watching import FolderWatcher
@@ -95,7 +95,7 @@ def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked,
     work = Path(job_dir)
     try:
         result = run_job(Path(source), work, work / "joined.mp4", settings, label=job_label,
-                         should_yield=yield_asked.is_set)
+                         should_yield=yield_asked.is_set, verdict_logged=True)
     except TgvidError as error:
         answers.put(("error", type(error).__name__, error.reason or error.message))
         return
@@ -181,8 +181,10 @@ class TranscoderDaemon:
             self.save_history()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        log.info("transcoder: stopped; every job resumes from its checkpoint at the next start")
-        return EXIT_OK
+        interrupted = self.signals[0] == signal.SIGINT
+        log.info("transcoder: %s; every job is kept in %s and resumes from its checkpoint when `tgvid transcoder` "
+                 "starts again", "interrupted" if interrupted else "stopped", self.work)
+        return EXIT_INTERRUPTED if interrupted else EXIT_OK
 
     def stop_children(self) -> None:
         """Kill the running job and any classification: a segment in flight is abandoned, never handed on."""
@@ -291,7 +293,7 @@ class TranscoderDaemon:
         process = self.context.Process(target=_classify_child,
                                        args=(str(self.inbox / relpath), self.settings.salvage, answers, os.getpid()),
                                        daemon=True)
-        process.start()
+        children.start_deaf_to_ctrl_c(process)
         self.classifying[relpath] = (process, answers, now)
 
     def collect_classifications(self, now: float) -> None:
@@ -347,7 +349,7 @@ class TranscoderDaemon:
             target=_job_child, daemon=True,
             args=(str(source), str(job_dir), EngineSettings.from_config(self.settings), label(chosen.relpath),
                   yield_asked, answers, self.config.log_level, os.getpid()))
-        process.start()
+        children.start_deaf_to_ctrl_c(process)
         recovered = job_dir.name in self.recovered
         self.running = Running(chosen.relpath, chosen.kind, process, answers, yield_asked, now, recovered)
         log.info("%s: started (%s)%s", label(chosen.relpath), chosen.kind, " after a restart" if recovered else "")

@@ -79,8 +79,12 @@ def fingerprint(path: Path) -> dict:
 
 def run_job(source: Path, job_dir: Path, output: Path, settings: EngineSettings, *, label: str = "",
             should_yield: Callable[[], bool] = lambda: False,
-            on_progress: Callable[[Checkpoint], None] = lambda checkpoint: None) -> JobResult:
+            on_progress: Callable[[Checkpoint], None] = lambda checkpoint: None,
+            verdict_logged: bool = False) -> JobResult:
     """Make `output` from `source`, resuming from `job_dir`'s checkpoint. See the module docstring.
+
+    `verdict_logged`: the caller has already logged the verdict and its reasons (the daemon, when it queued the
+    file), so this run logs them at DEBUG only.
 
     Raises Rejected (never retry), TranscodeFailed or VerifyFailed (may retry), NoSpace (wait for space).
     """
@@ -88,7 +92,7 @@ def run_job(source: Path, job_dir: Path, output: Path, settings: EngineSettings,
     label = label or f"{source.name}"
     heartbeat.watch(checkpoints.path_in(job_dir))
     try:
-        return _run(source, job_dir, output, settings, label, should_yield, on_progress)
+        return _run(source, job_dir, output, settings, label, should_yield, on_progress, verdict_logged)
     except OSError as error:
         if error.errno == errno.ENOSPC:
             raise NoSpace(source, f"the disk filled up while writing to {job_dir}; the job resumes later") from error
@@ -97,12 +101,13 @@ def run_job(source: Path, job_dir: Path, output: Path, settings: EngineSettings,
         heartbeat.watch(None)
 
 
-def _run(source, job_dir, output, settings, label, should_yield, on_progress) -> JobResult:
+def _run(source, job_dir, output, settings, label, should_yield, on_progress, verdict_logged) -> JobResult:
     probed = probe(source)
     verdict = decide(probed, settings.salvage)
     if verdict.kind == Kind.REJECT:
         raise Rejected(source, "; ".join(verdict.reasons))
-    log.info("%s: %s (%s)", label, verdict.kind.value, "; ".join(verdict.reasons))
+    log.log(logging.DEBUG if verdict_logged else logging.INFO, "%s: %s (%s)", label, verdict.kind.value,
+            "; ".join(verdict.reasons))
     for warning in verdict.warnings:
         log.warning("%s: %s", label, warning)
     if verdict.kind in (Kind.PASS, Kind.IMAGE):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tgvid import config as settings_file
 from tgvid import durable, logs
-from tgvid.errors import EXIT_OK
+from tgvid.errors import EXIT_OK, Interrupted
 from transcoder.checkpoint import Checkpoint
 from transcoder.job import EngineSettings, run_job
 from transcoder.verdict import Kind
@@ -75,7 +75,13 @@ def run(args) -> int:
     job_dir = args.work or output.with_name(output.name + ".work")
     engine = EngineSettings.from_config(config.transcoder)
     progress = ProgressBar(sys.stderr, source.name) if sys.stderr.isatty() else (lambda state: None)
-    result = run_job(source, job_dir, output, engine, label=source.name, on_progress=progress)
+    try:
+        result = run_job(source, job_dir, output, engine, label=source.name, on_progress=progress)
+    except KeyboardInterrupt:
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")  # below the progress bar
+        raise Interrupted(source, f"the finished segments are kept in {job_dir}; run the same command again to "
+                                  "resume") from None
     if result.verdict.kind == Kind.IMAGE:
         print(f"{source}: a still image; Telegram sends it as a photo, nothing to convert")
         return EXIT_OK

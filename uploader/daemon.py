@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from tgvid import durable, instance, sd_notify
-from tgvid.errors import EXIT_OK, TgvidError
+from tgvid.errors import EXIT_INTERRUPTED, EXIT_OK, TgvidError
 from uploader import status
 from uploader.delivery import Delivery
 from uploader.folder import FolderSender
@@ -75,8 +75,8 @@ def _run(config, root: Path) -> int:
     try:
         sender = make_sender(config, should_stop)
     except Interrupted:
-        log.info("uploader: stopped on signal %d while connecting", signals[0])
-        return EXIT_OK
+        log.info("uploader: stopped while connecting; nothing was sent yet")
+        return EXIT_INTERRUPTED if signals[0] == signal.SIGINT else EXIT_OK
     outbox = Outbox(root / "outbox", config.uploader.quiet_seconds, config.uploader.force_polling)
     delivery = Delivery(root, ledger, sender, config.uploader, progress)
     outbox.start()
@@ -107,5 +107,7 @@ def _run(config, root: Path) -> int:
         sender.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    log.info("uploader: stopped on signal %d", signals[0])
-    return EXIT_OK
+    interrupted = signals[0] == signal.SIGINT
+    log.info("uploader: %s; every file not yet sent stays in %s and is sent when `tgvid uploader` starts again",
+             "interrupted" if interrupted else "stopped", root / "outbox")
+    return EXIT_INTERRUPTED if interrupted else EXIT_OK

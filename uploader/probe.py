@@ -19,6 +19,7 @@ from pathlib import Path
 
 import av
 
+from tgvid import children
 from tgvid.sidecar import MediaKind, Sidecar
 from tgvid.thumbnail import thumbnail_of
 
@@ -38,7 +39,7 @@ def probe_in_child(path: Path, relpath: str, timeout_seconds: float = PROBE_TIME
     context = multiprocessing.get_context("spawn")
     answers = context.Queue()
     child = context.Process(target=_probe_child, args=(path, relpath, answers), daemon=True)
-    child.start()
+    children.start_deaf_to_ctrl_c(child)  # else a Ctrl-C at the terminal would look like a crash of the probe
     deadline = time.monotonic() + timeout_seconds
     try:
         while child.is_alive() and time.monotonic() < deadline:

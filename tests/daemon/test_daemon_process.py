@@ -235,3 +235,12 @@ def test_a_source_the_file_system_will_not_move_is_left_alone_until_it_changes(t
     assert (tmp_path / "originals" / "trip" / "clip.mkv").exists()
     assert (tmp_path / "quarantine" / "trip" / "bad.mp4.reason.txt").exists()
     assert outbox_files(tmp_path) == {"trip/clip.mp4"}, "the output was handed on once"
+
+
+def test_each_verdict_reason_is_logged_once(tmp_path, daemon):
+    running = daemon()
+    (tmp_path / "media").mkdir()
+    write_video(tmp_path / "media" / "clip.mkv", seconds=1, codec="mpeg4", audio_codec="ac3")
+    drop(tmp_path / "media" / "clip.mkv", tmp_path / "inbox", "clip.mkv")
+    wait_for(lambda: "clip.mp4" in outbox_files(tmp_path), 60, "the conversion")
+    assert running.log().count("video codec mpeg4 is not H.264") == 1, running.log()
