@@ -1,7 +1,8 @@
 """tgvid's command line: run either daemon (or both), transcode one file, show status, inspect a checkpoint, log in.
 
 Each sub-command only parses its arguments and calls into the packages; its function's docstring is its help.
-Exit codes: 0 done, 1 failure, 2 usage, 3 rejected input.
+Exit codes: 0 done (or stopped by SIGTERM), 1 failure, 2 usage or a setting not allowed, 3 rejected input,
+130 interrupted by Ctrl-C, 141 output pipe closed by its reader.
 """
 
 import argparse
