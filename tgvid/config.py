@@ -48,11 +48,12 @@ X264_PRESETS = one_of("ultrafast", "superfast", "veryfast", "faster", "fast", "m
                       "placebo")
 LOG_LEVELS = Allowed("DEBUG, INFO, WARNING, ERROR",
                      lambda value: value.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"))
-# What Telethon resolves: "me", a @username (4 to 32 letters, digits and underscores, from a letter; 4 only for
-# bought names), a t.me link (public name, +invite or joinchat/invite) or a numeric id (-100… for channels).
-# Only the form is checked here; whether the chat exists and takes posts is asked of Telegram at start.
-TELEGRAM_CHAT = matching(r"me|@[A-Za-z]\w{3,31}|-?\d+"
-                         r"|(https?://)?(t|telegram)\.me/([A-Za-z]\w{3,31}|\+[\w-]+|joinchat/[\w-]+)/?",
+# What Telethon resolves (telethon.utils.parse_username): "me", a @username (3 to 32 letters, digits and single
+# underscores, from a letter), a t.me link (to a public name, a +invite or a joinchat/invite) or a numeric id (-100…
+# for channels). Only the form is checked here; whether the chat exists and takes posts is asked of Telegram.
+TELEGRAM_USERNAME = r"[A-Za-z](?:(?!__)\w){1,30}[A-Za-z0-9]"
+TELEGRAM_CHAT = matching(rf"me|@{TELEGRAM_USERNAME}|-?\d+|(https?://)?(www\.)?(t\.me|telegram\.(me|dog))/"
+                         rf"(@?{TELEGRAM_USERNAME}|(\+|joinchat/)[\w-]+)/?",
                          "me, @username, a t.me/… link, or a numeric id (-100… for channels)")
 
 
