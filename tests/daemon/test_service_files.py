@@ -26,11 +26,11 @@ MAX_EXPOSURE = 3.0  # systemd-analyze security's scale: 0 is sealed, 10 is no sa
 
 
 def systemd_analyze() -> str:
-    """The systemd-analyze program; a skip where it is missing, a failure in CI (.ci/run installs it)."""
+    """The systemd-analyze program; a skip where it is missing, a failure in CI (make test installs it as root)."""
     program = shutil.which("systemd-analyze")
     if program is None:
         if os.environ.get("CI"):
-            pytest.fail("systemd-analyze is missing: CI must install Debian's systemd package (see .ci/run)")
+            pytest.fail("systemd-analyze is missing: make test installs Debian's systemd as root (Makefile)")
         pytest.skip("systemd-analyze is not installed here (apt-get install systemd)")
     return program
 
