@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tgvid import children, instance, openfiles, sd_notify, sidecar
+from tgvid import arrivals, children, instance, sd_notify, sidecar
 from tgvid.errors import EXIT_INTERRUPTED, EXIT_OK, CheckpointError
 from tgvid.thumbnail import thumbnail_of
 from tgvid.wakelock import WakeLock
@@ -37,7 +37,6 @@ from transcoder.queue import (
     work_class,
 )
 from transcoder.verdict import Kind
-from uploader import outbox
 
 log = logging.getLogger(__name__)
 
@@ -136,17 +135,17 @@ class TranscoderDaemon:
         self.inbox, self.work = self.root / "inbox", self.root / "work"
         self.context = multiprocessing.get_context("spawn")
         self.signals: list[int] = []
-        self.sightings: dict[str, tuple[inbox.Sighting, float]] = {}
+        self.arrivals = arrivals.Tracker(self.settings.quiet_seconds)
         self.classifying: dict[str, tuple[multiprocessing.Process, multiprocessing.Queue, float]] = {}
         self.waiting: dict[str, Waiting] = {}
         self.failures: dict[str, int] = {}
         self.running: Running | None = None
         self.recovered: set[str] = set()
         self.unreadable: set[str] = set()  # inbox entries already reported as impossible to look at
-        self.left_alone: dict[str, inbox.Sighting | None] = {}  # sources the file system refuses to move
+        self.left_alone: dict[str, arrivals.Seen | None] = {}  # sources the file system refuses to move
         self.space_warned = False
         self.history = history.load(self.work)
-        self.wake_lock = WakeLock()
+        self.wake_lock = WakeLock(self.root, "transcoder")
         self.saved: history.History | None = None
 
     # Start and stop --------------------------------------------------------------------------------------
@@ -241,47 +240,30 @@ class TranscoderDaemon:
             self.watch_running(now)
         if self.running is None:
             self.start_next(now)
-        if self.wake_lock.available:  # walking outbox/ every turn is for Termux only
-            self.wake_lock.hold_while(bool(self.running or self.waiting or self.classifying) or self.uploads_pending())
+        self.wake_lock.hold_while(bool(self.running or self.waiting or self.classifying))
         self.save_history()
         sd_notify.status(self.status_line())
 
-    def uploads_pending(self) -> bool:
-        """Whether outbox/ holds a file the uploader has yet to send (by the uploader's own rule for names).
-        Termux has one wake lock for all its processes (either daemon's unlock would release the other's), so the
-        transcoder holds it for both."""
-        for folder, folders, names in os.walk(self.root / "outbox"):
-            folders[:] = [name for name in folders if not name.startswith(".")]  # as the uploader skips them
-            for name in names:
-                if not outbox.is_temporary(name) and os.path.isfile(os.path.join(folder, name)):
-                    return True
-        return False
-
     def look_at_inbox(self, now: float) -> None:
-        present = set()
         unreadable: dict[str, str] = {}
-        for seen in inbox.scan(self.inbox, unreadable):
-            present.add(seen.relpath)
-            since = inbox.stable_since(self.sightings.get(seen.relpath), seen, now)
-            self.sightings[seen.relpath] = (seen, since)
-            if seen.relpath in self.left_alone:
-                if self.left_alone[seen.relpath] == seen:
+        entries = arrivals.walk(self.inbox, unreadable)
+        self.arrivals.update(entries, now)
+        for entry in entries:
+            relpath = entry.relpath
+            if relpath in self.left_alone:
+                if self.left_alone[relpath] == self.arrivals.seen[relpath]:
                     continue
-                del self.left_alone[seen.relpath]  # changed (or permissions fixed and touched): try again
-            known = seen.relpath in self.waiting or seen.relpath in self.classifying or (
-                self.running is not None and self.running.relpath == seen.relpath)
-            if known or not inbox.is_quiet(since, now, self.settings.quiet_seconds):
+                del self.left_alone[relpath]  # changed (or permissions fixed and touched): try again
+            known = relpath in self.waiting or relpath in self.classifying or (
+                self.running is not None and self.running.relpath == relpath)
+            if known or not self.arrivals.has_arrived(entry, now):
                 continue
-            if openfiles.held_open_for_writing(self.inbox / seen.relpath):
-                continue
-            name_problem = inbox.name_problem(seen.relpath)
+            name_problem = inbox.name_problem(relpath)
             if name_problem:
-                self.quarantine(seen.relpath, "reading its name", f"{name_problem}; rename it and move it back into "
-                                "inbox/")
+                self.quarantine(relpath, "reading its name", f"{name_problem}; rename it and move it back into inbox/")
                 continue
-            self.classify(seen.relpath, now)
-        for gone in set(self.sightings) - present:
-            del self.sightings[gone]
+            self.classify(relpath, now)
+        for gone in (self.waiting.keys() | self.left_alone.keys()) - self.arrivals.seen.keys():
             self.waiting.pop(gone, None)
             self.left_alone.pop(gone, None)
         for relpath in unreadable.keys() - self.unreadable:
@@ -450,8 +432,7 @@ class TranscoderDaemon:
         """The file system refuses a move this file needs (a read-only inbox folder, say): say so once and leave
         it until it changes, instead of converting or probing it again every second. A handoff marker keeps
         whatever part of a handoff was done; the next start, or a change to the file, tries again."""
-        seen = self.sightings.get(relpath)
-        self.left_alone[relpath] = seen[0] if seen else None
+        self.left_alone[relpath] = self.arrivals.seen.get(relpath)
         self.waiting.pop(relpath, None)
         self.failures.pop(relpath, None)
         log.error("%s: %s failed: %s; left in the inbox until it changes or the daemon restarts", label(relpath),

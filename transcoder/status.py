@@ -10,9 +10,9 @@ import os
 import time
 from pathlib import Path
 
-from tgvid import instance
+from tgvid import arrivals, instance
 from tgvid.errors import CheckpointError
-from transcoder import checkpoint, history, inbox
+from transcoder import checkpoint, history
 from transcoder.queue import CLASS_NAMES, work_class
 from transcoder.verdict import Kind
 
@@ -62,7 +62,7 @@ def collect(config) -> dict:
     running = past.running if daemon_running else None
     if past.running and not daemon_running:
         queued[past.running["relpath"]] = past.running  # stopped mid-job: it waits like the others
-    for seen in inbox.scan(root / "inbox") if (root / "inbox").is_dir() else []:
+    for seen in arrivals.walk(root / "inbox") if (root / "inbox").is_dir() else []:
         if running and running["relpath"] == seen.relpath:
             continue
         item = queued.get(seen.relpath)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tgvid import durable, instance, sd_notify
 from tgvid.errors import EXIT_INTERRUPTED, EXIT_OK, TgvidError
+from tgvid.wakelock import WakeLock
 from uploader import status
 from uploader.delivery import Delivery
 from uploader.folder import FolderSender
@@ -79,6 +80,7 @@ def _run(config, root: Path) -> int:
         return EXIT_INTERRUPTED if signals[0] == signal.SIGINT else EXIT_OK
     outbox = Outbox(root / "outbox", config.uploader.quiet_seconds, config.uploader.force_polling)
     delivery = Delivery(root, ledger, sender, config.uploader, progress)
+    wake_lock = WakeLock(root, "uploader")
     outbox.start()
     try:
         log.info("uploader: watching %s, sending to %s", root / "outbox", sender.description)
@@ -86,6 +88,7 @@ def _run(config, root: Path) -> int:
         last_status = ""
         while not signals:
             arrivals = outbox.scan(time.time())
+            wake_lock.hold_while(outbox.has_files())
             status_text = f"{len(arrivals)} file(s) in outbox"
             if status_text != last_status:
                 sd_notify.status(status_text)
@@ -104,6 +107,7 @@ def _run(config, root: Path) -> int:
     finally:
         sd_notify.notify("STOPPING=1")
         outbox.stop()
+        wake_lock.hold_while(False)
         sender.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

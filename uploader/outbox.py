@@ -2,10 +2,9 @@
 
 A file with a sidecar beside it that gives its size is complete (the transcoder writes the sidecar, then renames
 the whole file in). Any other file counts as put there by hand, also one whose sidecar cannot be read or gives
-another size (a leftover, with a new copy going on over it): it is taken once its size and mtime have stayed the
-same for `quiet_seconds` and no process holds it open for writing (tgvid.openfiles: a copy that pauses longer
-than the quiet time is not taken half-written), then probed. Dotfiles, files in dot-folders, `.part`/`.tmp`
-names and sidecars themselves are ignored.
+another size (a leftover, with a new copy going on over it): it is taken once it has arrived by tgvid.arrivals'
+rule (quiet for `quiet_seconds`, not open for writing, not a temporary name: a copy that pauses longer than the
+quiet time is not taken half-written), then probed. Sidecars themselves are not files to send.
 Only regular files are taken: a symlink to one counts as that file (its content is sent, the link moved to sent/),
 while a named pipe, socket or device (or a link to one) is skipped, since reading it could block for ever.
 Watchdog only wakes the daemon early; the scan decides, so a missed event costs at most one poll interval.
@@ -14,27 +13,15 @@ changes; everything else is still taken.
 """
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
 
-from tgvid import openfiles, sidecar
+from tgvid import arrivals, sidecar
 from tgvid.errors import SidecarError
 from tgvid.watching import FolderWatcher
 
 log = logging.getLogger(__name__)
-
-TEMPORARY_SUFFIXES = (".part", ".tmp")
-
-
-@dataclass(frozen=True)
-class Seen:
-    """A file's size and mtime, and since when (Unix time) they have not changed."""
-
-    size_bytes: int
-    mtime_ns: int
-    since: float
 
 
 @dataclass(frozen=True)
@@ -48,19 +35,24 @@ class Arrival:
     has_sidecar: bool  # a sidecar beside it gives its size; else it is probed and given a new one
 
 
-def observe(previous: Seen | None, size_bytes: int, mtime_ns: int, now: float) -> Seen:
-    """The file's new Seen record: unchanged size and mtime keep `since`, any change restarts it."""
-    if previous is not None and (previous.size_bytes, previous.mtime_ns) == (size_bytes, mtime_ns):
-        return previous
-    return Seen(size_bytes, mtime_ns, now)
+def pending(folder: Path, skipped: dict[str, str] | None = None) -> list[arrivals.Entry]:
+    """The files in outbox/ the uploader has yet to send, arrived or not, in path order (sidecars left out).
 
-
-def is_quiet(seen: Seen, now: float, quiet_seconds: float) -> bool:
-    return now - seen.since >= quiet_seconds
-
-
-def is_temporary(name: str) -> bool:
-    return name.startswith(".") or name.endswith(TEMPORARY_SUFFIXES) or name.endswith(sidecar.SUFFIX)
+    What cannot be read, or is not a regular file, is left out and, when `skipped` is given, put there with why."""
+    unreadable: dict[str, str] = {}
+    entries = arrivals.walk(folder, unreadable)
+    if skipped is not None:
+        skipped.update((relpath, f"cannot read it: {why}") for relpath, why in unreadable.items())
+    files = []
+    for entry in entries:
+        if entry.relpath.endswith(sidecar.SUFFIX):
+            continue
+        if not S_ISREG(entry.stat.st_mode):
+            if skipped is not None:
+                skipped[entry.relpath] = "not a regular file (a pipe, socket or device)"
+            continue
+        files.append(entry)
+    return files
 
 
 def is_described(path: Path, size_bytes: int) -> bool:
@@ -81,12 +73,10 @@ def is_described(path: Path, size_bytes: int) -> bool:
 class Outbox:
     def __init__(self, folder: Path, quiet_seconds: float, force_polling: bool = False):
         self.folder = Path(folder)
-        self.quiet_seconds = quiet_seconds
         self.watcher = FolderWatcher(self.folder, force_polling)
-        self.seen: dict[str, Seen] = {}
+        self.arrivals = arrivals.Tracker(quiet_seconds)
         self.first_seen: dict[str, float] = {}
         self.skipped: dict[str, str] = {}  # relpath → why the last scan skipped it
-        self.closed: dict[str, Seen] = {}  # relpath → the Seen at which no process held it open for writing
 
     def start(self) -> None:
         self.watcher.start()
@@ -98,56 +88,26 @@ class Outbox:
         """Sleep until something changes in the outbox, or `timeout_seconds` pass."""
         self.watcher.wait(timeout_seconds)
 
+    def has_files(self) -> bool:
+        """Whether the last scan saw any file still to send, arrived or not."""
+        return bool(self.arrivals.seen)
+
     def scan(self, now: float) -> list[Arrival]:
         """The complete files now in the outbox, in path order."""
-        arrivals = []
-        present = set()
-        skipped = {}
-
-        def unreadable(error: OSError) -> None:
-            skipped[Path(error.filename).relative_to(self.folder).as_posix()] = f"cannot read it: {error.strerror}"
-
-        for directory, folders, names in os.walk(self.folder, onerror=unreadable):
-            folders[:] = sorted(name for name in folders if not name.startswith("."))
-            for name in sorted(names):
-                if is_temporary(name):
-                    continue
-                path = Path(directory) / name
-                relpath = path.relative_to(self.folder).as_posix()
-                try:
-                    stat = path.stat()
-                except FileNotFoundError:
-                    continue
-                except OSError as error:
-                    unreadable(error)
-                    continue
-                if not S_ISREG(stat.st_mode):
-                    skipped[relpath] = "not a regular file (a pipe, socket or device)"
-                    continue
-                present.add(relpath)
-                self.first_seen.setdefault(relpath, now)
-                seen = self.seen[relpath] = observe(self.seen.get(relpath), stat.st_size, stat.st_mtime_ns, now)
-                has_sidecar = is_described(path, stat.st_size)
-                if has_sidecar or (is_quiet(seen, now, self.quiet_seconds) and self._closed(relpath, path, seen)):
-                    folder = relpath.rpartition("/")[0]
-                    arrivals.append(
-                        Arrival(path, relpath, folder, stat.st_size, stat.st_mtime_ns, self.first_seen[relpath], has_sidecar)
-                    )
-        for gone in set(self.seen) - present:
-            del self.seen[gone]
+        skipped: dict[str, str] = {}
+        entries = pending(self.folder, skipped)
+        self.arrivals.update(entries, now)
+        found = []
+        for entry in entries:
+            first_seen = self.first_seen.setdefault(entry.relpath, now)
+            has_sidecar = is_described(entry.path, entry.stat.st_size)
+            if has_sidecar or self.arrivals.has_arrived(entry, now):
+                found.append(Arrival(entry.path, entry.relpath, entry.relpath.rpartition("/")[0], entry.stat.st_size,
+                                     entry.stat.st_mtime_ns, first_seen, has_sidecar))
+        for gone in self.first_seen.keys() - self.arrivals.seen.keys():
             del self.first_seen[gone]
-            self.closed.pop(gone, None)
         for relpath, why in skipped.items():
             if self.skipped.get(relpath) != why:
                 log.warning("outbox/%s: skipped, %s", relpath, why)
         self.skipped = skipped
-        return arrivals
-
-    def _closed(self, relpath: str, path: Path, seen: Seen) -> bool:
-        """Whether no process holds the file open for writing. Walking /proc is slow, so a file found closed is
-        not asked about again until its size or mtime changes."""
-        if self.closed.get(relpath) != seen:
-            if openfiles.held_open_for_writing(path):
-                return False
-            self.closed[relpath] = seen
-        return True
+        return found

@@ -15,7 +15,7 @@ import msgpack
 
 from tgvid import durable, instance
 from uploader.ledger import EntryState, Ledger, path_in
-from uploader.outbox import is_temporary
+from uploader.outbox import pending
 from uploader.sender import Item
 
 log = logging.getLogger(__name__)
@@ -64,11 +64,7 @@ def collect(config) -> dict:
     """A JSON-able report of the uploader's state under `config.root`."""
     root = Path(config.root)
     outbox = root / "outbox"
-    pending = sorted(
-        path.relative_to(outbox).as_posix()
-        for path in (outbox.rglob("*") if outbox.is_dir() else [])
-        if path.is_file() and not any(is_temporary(part) for part in path.relative_to(outbox).parts)
-    )
+    waiting = [entry.relpath for entry in pending(outbox)] if outbox.is_dir() else []
     ledger = Ledger(path_in(root))
     entries = list(ledger.entries.values())
     midnight = datetime.now().replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
@@ -77,7 +73,7 @@ def collect(config) -> dict:
     sending = msgpack.unpackb(progress_path.read_bytes()) if daemon_running and progress_path.exists() else None
     return {
         "daemon_running": daemon_running,
-        "pending": pending,
+        "pending": waiting,
         "sending": sending,
         "sent_today": sum(1 for e in entries if e.state is EntryState.SENT and e.sent_at >= midnight),
         "sent_total": ledger.sent_count(),

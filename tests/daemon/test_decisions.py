@@ -1,36 +1,19 @@
-"""The daemon's pure decisions: temporary names, quiet files, queue order, yielding and backoff."""
+"""The daemon's pure decisions: names it refuses, queue order, yielding and backoff."""
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transcoder.inbox import Sighting, is_quiet, is_temporary, name_problem, stable_since
+from transcoder.inbox import name_problem
 from transcoder.queue import Waiting, backoff_seconds, next_job, should_yield, space_needed_bytes, work_class
 from transcoder.verdict import Kind
 
 KINDS = [Kind.IMAGE, Kind.PASS, Kind.REMUX, Kind.AUDIO, Kind.TRANSCODE]
 
 
-def test_temporary_download_names_are_ignored():
-    for name in ("film.mkv.part", "film.mkv.crdownload", "film.tmp", ".film.mkv", "trip/.sync/a.mp4", "~lock.mp4"):
-        assert is_temporary(name), name
-    for name in ("film.mkv", "trip/a.mp4", "part.mp4", "a.tmp.mp4"):
-        assert not is_temporary(name), name
-
-
 def test_names_that_cannot_reach_telegram_are_told_apart():
     assert name_problem("trip/café.jpg") is None
     assert "not valid UTF-8" in name_problem(b"caf\xe9.jpg".decode(errors="surrogateescape"))
     assert "sidecars" in name_problem("photo.jpg.meta.msgpack")
-
-
-def test_a_file_is_quiet_only_after_it_stopped_changing_for_the_quiet_time():
-    first = Sighting("a.mp4", 100, 1)
-    since = stable_since(None, first, now=10.0)
-    assert not is_quiet(since, 12.0, quiet_seconds=5)
-    since = stable_since((first, since), first, now=14.0)
-    assert since == 10.0 and not is_quiet(since, 14.0, 5) and is_quiet(since, 15.0, 5)
-    grown = Sighting("a.mp4", 200, 2)
-    assert stable_since((first, since), grown, now=16.0) == 16.0
 
 
 waiting_items = st.builds(Waiting, relpath=st.text(min_size=1, max_size=5), kind=st.sampled_from(KINDS),

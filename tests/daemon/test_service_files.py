@@ -7,7 +7,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,8 @@ import pytest
 from tests.daemon.conftest import DAEMON
 from tests.media import write_video
 from tests.waiting import wait_for
-from tgvid import sd_notify
+from tgvid import instance, sd_notify
+from tgvid.wakelock import WakeLock
 
 SYSTEMD = Path(__file__).resolve().parents[2] / "systemd"
 UNITS = sorted(SYSTEMD.glob("*.service")) + sorted((SYSTEMD / "user").glob("*.service"))
@@ -121,7 +121,20 @@ def test_the_daemon_tells_systemd_ready_status_and_stopping(tmp_path):
         wait_for(lambda: heard("STOPPING=1"), 30, "STOPPING=1")
 
 
-def test_on_termux_the_transcoder_holds_the_wake_lock_while_files_wait_to_be_converted_or_sent(tmp_path, daemon, monkeypatch):
+def test_on_termux_the_transcoder_holds_the_wake_lock_while_it_has_files_to_convert(tmp_path, daemon, monkeypatch):
+    calls = fake_termux_wake_lock(tmp_path, monkeypatch)
+    running = daemon()
+    assert not calls.exists(), "idle: no lock"
+    write_video(tmp_path / "inbox" / "clip.mkv", codec="mpeg4", audio_codec="ac3", seconds=1)
+    wait_for(lambda: calls.exists() and calls.read_text().split() == ["termux-wake-lock"], 30, "the lock")
+    wait_for(lambda: (tmp_path / "outbox" / "clip.mp4").exists(), 60, "the conversion")
+    wait_for(lambda: calls.read_text().split() == ["termux-wake-lock", "termux-wake-unlock"],
+             10, "unlock when nothing is left to convert (no uploader runs to want it)")
+    running.stop()
+
+
+def fake_termux_wake_lock(tmp_path, monkeypatch):
+    """termux-wake-lock and -unlock on PATH that write their names, one a line, into the file returned."""
     bin_dir = tmp_path / "termux-bin"
     bin_dir.mkdir()
     calls = tmp_path / "calls.txt"
@@ -130,17 +143,24 @@ def test_on_termux_the_transcoder_holds_the_wake_lock_while_files_wait_to_be_con
         script.write_text(f"#!/bin/sh\necho {name} >> {calls}\n")
         script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    running = daemon()
-    assert not calls.exists(), "idle: no lock"
-    write_video(tmp_path / "inbox" / "clip.mkv", codec="mpeg4", audio_codec="ac3", seconds=1)
-    wait_for(lambda: (tmp_path / "outbox" / "clip.mp4").exists(), 60, "the conversion")
-    time.sleep(2)
-    assert calls.read_text().split() == ["termux-wake-lock"], "the upload is still to come: keep the lock"
-    (tmp_path / "outbox" / "copy-in-progress.mp4.part").write_bytes(b"not a file the uploader takes")
-    os.mkfifo(tmp_path / "outbox" / "pipe.mp4")  # nor is a named pipe
-    (tmp_path / "outbox" / ".stversions").mkdir()  # nor anything in a dot-folder (a sync tool's)
-    (tmp_path / "outbox" / ".stversions" / "old.mp4").write_bytes(b"an old version")
-    (tmp_path / "outbox" / "clip.mp4").rename(tmp_path / "sent.mp4")  # what the uploader does once it is sent
-    wait_for(lambda: calls.read_text().split() == ["termux-wake-lock", "termux-wake-unlock"],
-             10, "unlock when nothing is left to convert or send")
-    running.stop()
+    return calls
+
+
+def test_on_termux_the_wake_lock_is_released_only_when_neither_running_daemon_has_work(tmp_path, monkeypatch):
+    calls = fake_termux_wake_lock(tmp_path, monkeypatch)
+    root = tmp_path / "root"
+    root.mkdir()
+    held = [instance.hold(root, "transcoder"), instance.hold(root, "uploader")]  # both daemons run
+    transcoder, uploader = WakeLock(root, "transcoder"), WakeLock(root, "uploader")
+    transcoder.hold_while(True)
+    uploader.hold_while(True)
+    transcoder.hold_while(False)
+    assert calls.read_text().split() == ["termux-wake-lock"] * 2, "the uploader still sends: keep the lock"
+    uploader.hold_while(False)
+    assert calls.read_text().split()[-1] == "termux-wake-unlock"
+    transcoder.hold_while(True)
+    uploader.hold_while(True)
+    held[0].close()  # the transcoder is killed while busy: its busy file is left behind
+    uploader.hold_while(False)
+    assert calls.read_text().split()[-1] == "termux-wake-unlock", "a daemon that no longer runs holds nothing"
+    held[1].close()

@@ -5,22 +5,13 @@ import os
 import pytest
 from conftest import hand_off
 
-from uploader.outbox import Outbox, Seen, is_quiet, observe
-
-
-def test_a_change_restarts_the_quiet_time():
-    seen = observe(None, 10, 1, now=0.0)
-    assert observe(seen, 10, 1, now=3.0) == Seen(10, 1, 0.0)
-    grown = observe(seen, 20, 2, now=3.0)
-    assert grown.since == 3.0
-    assert not is_quiet(grown, now=5.0, quiet_seconds=5.0)
-    assert is_quiet(grown, now=8.0, quiet_seconds=5.0)
+from uploader.outbox import Outbox
 
 
 def test_scan_ignores_temporary_names_and_waits_for_hand_placed_files(tmp_path):
     outbox = tmp_path / "outbox"
     hand_off(tmp_path, "trip/a.mp4", b"video")
-    for name in (".hidden.mp4", "b.mp4.part", "c.mp4-1234.tmp", ".cache/d.mp4"):
+    for name in (".hidden.mp4", "b.mp4.part", "c.mp4-1234.tmp", ".cache/d.mp4", "e.mp4.crdownload", "~f.pdf"):
         (outbox / name).parent.mkdir(parents=True, exist_ok=True)
         (outbox / name).write_bytes(b"x")
     (outbox / "by-hand.pdf").write_bytes(b"%PDF")
