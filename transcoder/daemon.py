@@ -20,7 +20,8 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tgvid import arrivals, children, instance, sd_notify, sidecar
+from tgvid import arrivals, children, instance, quarantine, sd_notify, sidecar
+from tgvid.backoff import backoff_seconds
 from tgvid.errors import EXIT_INTERRUPTED, EXIT_OK, CheckpointError
 from tgvid.thumbnail import thumbnail_of
 from tgvid.wakelock import WakeLock
@@ -30,7 +31,6 @@ from transcoder.job import EngineSettings
 from transcoder.queue import (
     TRANSCODES,
     Waiting,
-    backoff_seconds,
     next_job,
     should_yield,
     space_needed_bytes,
@@ -44,6 +44,7 @@ FOLDERS = ("inbox", "work", "outbox", "quarantine", "originals", "sent", "delive
 LOOP_SECONDS = 1.0
 CLASSIFY_TIMEOUT_SECONDS = 120.0
 NO_SPACE_RETRY_SECONDS = 60.0
+MAX_BACKOFF_SECONDS = 3600.0
 
 
 def job_id(relpath: str) -> str:
@@ -411,14 +412,16 @@ class TranscoderDaemon:
         if failures >= self.settings.max_retries:
             self.quarantine(relpath, f"a {kind} job, {failures} attempt(s)", error)
             return
-        delay = backoff_seconds(failures, self.settings.retry_backoff_seconds)
+        delay = backoff_seconds(failures, self.settings.retry_backoff_seconds, MAX_BACKOFF_SECONDS)
         log.warning("%s: failed (attempt %d of %d): %s; trying again in %.0f s", label(relpath), failures,
                     self.settings.max_retries, error, delay)
         self.waiting[relpath] = Waiting(relpath, kind, now, now + delay)
 
     def quarantine(self, relpath: str, tried: str, error: str) -> None:
+        reason = quarantine.reason_text(f"inbox/{relpath}", time.time(), "the transcoder", tried, error,
+                                        "Fix the file, or move it back into inbox/ to try again.")
         try:
-            target = handoff.quarantine(self.root, relpath, tried, error)
+            target = quarantine.put(self.inbox / relpath, self.root / "quarantine" / relpath, reason, missing_ok=True)
         except OSError as move_error:
             self.leave_alone(relpath, f"moving it to quarantine ({error})", move_error)
             return

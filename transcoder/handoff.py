@@ -1,4 +1,4 @@
-"""Handoff and quarantine: where a source and its output go when a job ends.
+"""Handoff: how a verified output goes to outbox/ and its source to originals/ when a job succeeds.
 
 A handoff writes the sidecar (tgvid.sidecar) next to the output's place in outbox/, then renames the
 output into place (the pass-through source itself, moved not copied), then puts the source away in
@@ -9,35 +9,23 @@ being handed on, absolute), `target` (its place in outbox/, absolute), `sidecar`
 `source_fingerprint` (transcoder.job.fingerprint's hash of the source when the handoff began; missing in older
 markers). A source that no longer matches it is a new file of the same name (a mere touch is not): finishing the
 handoff leaves it for its own job.
-
-Quarantine moves the source to quarantine/ (same relative path) with NAME.reason.txt beside it: what was
-tried, the error, and when.
 """
 
 import logging
 import shutil
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import msgpack
 
 from tgvid import durable, sidecar
+from tgvid.freename import free_name
 from transcoder.job import fingerprint
 
 log = logging.getLogger(__name__)
 
 MARKER = "handoff.msgpack"
 FORMAT_VERSION = 1
-
-
-def free_name(path: Path) -> Path:
-    """`path`, or `NAME (2).ext`, `NAME (3).ext`… when something (or its sidecar) is already there."""
-    candidate, number = path, 1
-    while candidate.exists() or sidecar.path_for(candidate).exists():
-        number += 1
-        candidate = path.with_name(f"{path.stem} ({number}){path.suffix}")
-    return candidate
 
 
 def outbox_target(root: Path, relpath: str, is_video: bool) -> Path:
@@ -113,22 +101,3 @@ def _complete(root: Path, job_dir: Path, handoff: _Handoff, keep_originals: bool
             source.unlink()
     shutil.rmtree(job_dir, ignore_errors=True)
     return handoff.target
-
-
-def quarantine(root: Path, relpath: str, what_was_tried: str, error: str) -> Path:
-    """Move the inbox source to quarantine/ with a reason file a person can read. Returns the new path."""
-    source = Path(root) / "inbox" / relpath
-    target = free_name(Path(root) / "quarantine" / relpath)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    when = time.strftime("%Y-%m-%d %H:%M:%S %z")
-    reason = (f"file:   {relpath}\nwhen:   {when}\ntried:  {what_was_tried}\nerror:  {error}\n\n"
-              f"Fix the file, or move it back into inbox/ to try again.\n")
-    reason_file = target.with_name(target.name + ".reason.txt")
-    durable.atomic_write(reason_file, reason.encode(errors="backslashreplace"))
-    try:
-        if source.exists():
-            durable.atomic_rename(source, target)
-    except OSError:
-        reason_file.unlink()  # no reason without its file
-        raise
-    return target

@@ -1,18 +1,17 @@
-"""The job queue's decisions, as pure functions: which class a verdict belongs to, which job runs next,
-when a running transcode yields, how much free space a job needs, and how long a failed job waits before
-its next try.
+"""The job queue's order, as pure functions: which class a verdict belongs to, which job runs next, when a
+running transcode yields, how much free space a job needs before it starts.
 
 Cheap work first: images, then pass/remux/audio jobs, then transcodes; oldest first within a class.
 """
 
 from dataclasses import dataclass
 
+from tgvid.units import MIB
 from transcoder.verdict import Kind
 
 IMAGES, CHEAP, TRANSCODES = 0, 1, 2
 CLASS_NAMES = {IMAGES: "images", CHEAP: "pass/remux/audio", TRANSCODES: "transcodes"}
-MAX_BACKOFF_SECONDS = 3600.0
-SPACE_MARGIN_BYTES = 64 * 1024 * 1024
+SPACE_MARGIN_BYTES = 64 * MIB
 SPACE_PER_SOURCE_BYTE = 2  # segments, audio and the joined file together stay under about twice the source
 
 
@@ -51,7 +50,3 @@ def space_needed_bytes(kind: Kind, source_bytes: int) -> int:
         return 0
     return source_bytes * SPACE_PER_SOURCE_BYTE + SPACE_MARGIN_BYTES
 
-
-def backoff_seconds(failures: int, base_seconds: float) -> float:
-    """Wait before try number `failures + 1`: the base, doubling with each failure, capped at an hour."""
-    return min(MAX_BACKOFF_SECONDS, base_seconds * 2 ** max(0, failures - 1))

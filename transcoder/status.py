@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tgvid import arrivals, instance
 from tgvid.errors import CheckpointError
+from tgvid.units import MIB
 from transcoder import checkpoint, history
 from transcoder.queue import CLASS_NAMES, work_class
 from transcoder.verdict import Kind
@@ -119,6 +120,6 @@ def render(report: dict) -> str:
         f"  quarantined     {report['quarantined']}  (failed attempts {report['failed_attempts']})",
         f"  deferred        {report['deferred']}  (transcodes that yielded to cheaper work)",
         f"  recoveries      {report['recoveries']}  ({report['recoveries_succeeded']} finished)",
-        f"  work files      {report['work_bytes'] / 2**20:.1f} MiB",
+        f"  work files      {report['work_bytes'] / MIB:.1f} MiB",
     ]
     return "\n".join(lines)

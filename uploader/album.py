@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from itertools import groupby
 
 from tgvid.sidecar import MediaKind, Sidecar
+from tgvid.units import MIB
 
 MAX_ALBUM_ITEMS = 10
-PHOTO_MAX_BYTES = 10 * 1024 * 1024
+PHOTO_MAX_BYTES = 10 * MIB
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 
 

@@ -13,33 +13,26 @@ quarantined after `max_retries` if it can be moved.
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
-from tgvid import durable, sidecar
+from tgvid import durable, quarantine, sidecar
+from tgvid.backoff import backoff_seconds
 from tgvid.errors import SendFailed, SidecarError, TgvidError
 from tgvid.filenames import is_utf8, printable
+from tgvid.freename import free_name
+from tgvid.units import MIB
 from uploader import album
 from uploader.ledger import Entry, EntryState, Ledger, key_for, new_random_id
 from uploader.outbox import Arrival
 from uploader.probe import ProbeInterrupted, probe_in_child
-from uploader.retry import backoff_seconds
 from uploader.sender import Item, Progress, Receipt, Sender
 
 log = logging.getLogger(__name__)
 
 SENT_AS = {"video": "video", "image": "photo", "document": "document"}  # album kind → the log's word for it
 
-MIB = 1024 * 1024
-
-
-def numbered(path: Path) -> Path:
-    """`path`, or "NAME (2).ext", "NAME (3).ext" … beside it: the first name not taken."""
-    candidate, number = path, 1
-    while candidate.exists():
-        number += 1
-        candidate = path.with_name(f"{path.stem} ({number}){path.suffix}")
-    return candidate
+RETRY_BASE_SECONDS = 5.0  # a failed send waits this long, doubling, at most RETRY_CAP_SECONDS
+RETRY_CAP_SECONDS = 600.0
 
 
 def check_readable(path: Path) -> None:
@@ -241,7 +234,7 @@ class Delivery:
         now = self.clock()
         entry.attempts += 1
         entry.last_error = error.message
-        entry.not_before = now + backoff_seconds(entry.attempts)
+        entry.not_before = now + backoff_seconds(entry.attempts, RETRY_BASE_SECONDS, RETRY_CAP_SECONDS)
         network = error.fields.get("network", False)
         if error.retry and (network or entry.attempts < self.settings.max_retries):
             limit = "" if network else f" of {self.settings.max_retries}"
@@ -266,7 +259,7 @@ class Delivery:
             arrival.path.unlink()
             log.info("%s: deleted after sending", arrival.relpath)
             return
-        target = numbered(self.root / "sent" / arrival.relpath)
+        target = free_name(self.root / "sent" / arrival.relpath)
         target.parent.mkdir(parents=True, exist_ok=True)
         if meta.exists():
             durable.atomic_rename(meta, sidecar.path_for(target))
@@ -283,7 +276,7 @@ class Delivery:
         except FileNotFoundError:
             raise
         except OSError as error:
-            delay = backoff_seconds(tries + 1)
+            delay = backoff_seconds(tries + 1, RETRY_BASE_SECONDS, RETRY_CAP_SECONDS)
             self.unmoved[key] = (tries + 1, now + delay)
             log.error("%s: sent, but %s failed (%s); trying again in %.0f s", arrival.relpath,
                       "deleting it" if self.settings.delete_after_send else "moving it to sent/", error, delay)
@@ -291,22 +284,11 @@ class Delivery:
         self.unmoved.pop(key, None)
 
     def _quarantine(self, arrival: Arrival, entry: Entry | None, reason: str) -> None:
-        folder = self.root / "quarantine"
-        folder.mkdir(parents=True, exist_ok=True)
-        target = numbered(folder / arrival.path.name)
-        when = datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="seconds")
         relpath = printable(arrival.relpath)
-        text = f"file: outbox/{relpath}\nwhen: {when}\nby: the uploader\nwhat happened: {reason}\n"
-        reason_file = target.with_name(target.name + ".reason.txt")
-        durable.atomic_write(reason_file, text.encode())
-        try:
-            durable.atomic_rename(arrival.path, target)
-        except OSError:
-            reason_file.unlink()  # no reason without its file; the file stays in outbox/
-            raise
-        meta = sidecar.path_for(arrival.path)
-        if meta.exists():  # after the file: a sidecar left alone in outbox/ is passed over
-            durable.atomic_rename(meta, sidecar.path_for(target))
+        text = quarantine.reason_text(f"outbox/{arrival.relpath}", self.clock(), "the uploader",
+                                      f"sending it to {self.sender.description}", reason,
+                                      "Fix it, then move it (with its .meta.msgpack) back into outbox/ to send it again.")
+        target = quarantine.put(arrival.path, self.root / "quarantine" / arrival.path.name, text)
         log.error("%s: quarantined as %s: %s", relpath, printable(str(target.relative_to(self.root))), reason)
         if entry is None:
             entry = Entry(relpath, arrival.size_bytes, arrival.mtime_ns, new_random_id())

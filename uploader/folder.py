@@ -8,15 +8,16 @@ after a crash returns the first delivery. The record is the delivery itself: the
 among the shown names and links it only if it is not there yet. The folder must support hard links.
 """
 
-import itertools
 import os
 from pathlib import Path
 
 from tgvid import durable
+from tgvid.freename import numbered
+from tgvid.units import MIB
 from uploader.sender import Item, Progress, Receipt
 
 RECEIPTS = ".receipts"
-CHUNK_BYTES = 1024 * 1024
+CHUNK_BYTES = MIB
 
 
 class FolderSender:
@@ -86,9 +87,7 @@ class FolderSender:
     def _link(self, item: Item, receipt: Path) -> Path:
         target_folder = self.folder / item.folder
         target_folder.mkdir(parents=True, exist_ok=True)
-        stem, suffix = os.path.splitext(item.name)
-        for number in itertools.count(1):
-            shown = target_folder / (item.name if number == 1 else f"{stem} ({number}){suffix}")
+        for shown in numbered(target_folder / item.name):
             try:
                 os.link(receipt, shown)
             except FileExistsError:

@@ -14,6 +14,7 @@ from pathlib import Path
 import msgpack
 
 from tgvid import durable, instance
+from tgvid.units import MIB
 from uploader.ledger import EntryState, Ledger, path_in
 from uploader.outbox import pending
 from uploader.sender import Item
@@ -22,7 +23,6 @@ log = logging.getLogger(__name__)
 
 PROGRESS_FILE = "uploader.progress.msgpack"
 REPORT_INTERVAL_SECONDS = 1.0
-MIB = 1024 * 1024
 
 
 class ProgressReporter:

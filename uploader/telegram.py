@@ -31,15 +31,15 @@ from telethon.sessions import StringSession
 from telethon.tl import functions, types
 
 from tgvid import durable
+from tgvid.backoff import backoff_seconds
 from tgvid.errors import EXIT_OK, ConfigError, SendFailed
 from tgvid.sidecar import MediaKind
+from tgvid.units import MIB
 from uploader.album import sends_as_photo
-from uploader.retry import backoff_seconds
 from uploader.sender import Interrupted, Item, Progress, Receipt
 
 log = logging.getLogger(__name__)
 
-MIB = 1024 * 1024
 BIG_FILE_BYTES = 10 * MIB  # above this, parts go up with saveBigFilePart (Telethon's threshold)
 LIMIT_BYTES = 2000 * MIB  # until help.getAppConfig says otherwise: upload_max_fileparts_default parts of 512 KiB
 PREMIUM_LIMIT_BYTES = 4000 * MIB  # upload_max_fileparts_premium

@@ -1,10 +1,10 @@
-"""The daemon's pure decisions: names it refuses, queue order, yielding and backoff."""
+"""The daemon's pure decisions: names it refuses, queue order and yielding."""
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from transcoder.inbox import name_problem
-from transcoder.queue import Waiting, backoff_seconds, next_job, should_yield, space_needed_bytes, work_class
+from transcoder.queue import Waiting, next_job, should_yield, space_needed_bytes, work_class
 from transcoder.verdict import Kind
 
 KINDS = [Kind.IMAGE, Kind.PASS, Kind.REMUX, Kind.AUDIO, Kind.TRANSCODE]
@@ -48,14 +48,6 @@ def test_images_then_cheap_jobs_then_transcodes():
         order.append(chosen.relpath)
         waiting.remove(chosen)
     assert order == ["i", "p", "r", "t"]
-
-
-@given(st.integers(1, 40), st.floats(0.1, 120))
-def test_backoff_doubles_and_is_capped(failures, base):
-    delay = backoff_seconds(failures, base)
-    assert delay <= 3600
-    if failures > 1 and delay < 3600:
-        assert delay == 2 * backoff_seconds(failures - 1, base)
 
 
 def test_only_jobs_that_write_need_free_space_and_about_twice_the_source():

@@ -1,6 +1,4 @@
-"""A handoff interrupted part-way is finished from its marker, not converted again; quarantine keeps the file."""
-
-from pathlib import Path
+"""A handoff interrupted part-way is finished from its marker, not converted again."""
 
 import pytest
 
@@ -54,12 +52,3 @@ def test_names_taken_in_the_outbox_get_a_number(tmp_path):
     (tmp_path / "outbox").mkdir()
     (tmp_path / "outbox" / "a.mp4").write_bytes(b"earlier")
     assert handoff.outbox_target(tmp_path, "a.mkv", is_video=True) == tmp_path / "outbox" / "a (2).mp4"
-
-
-def test_quarantine_keeps_the_file_and_says_why(tmp_path):
-    (tmp_path / "inbox").mkdir()
-    (tmp_path / "inbox" / "bad.mp4").write_bytes(b"junk")
-    target = handoff.quarantine(tmp_path, "bad.mp4", "probing the file", "rejected: not a media file")
-    assert target.read_bytes() == b"junk"
-    reason = Path(str(target) + ".reason.txt").read_text()
-    assert "bad.mp4" in reason and "probing the file" in reason and "not a media file" in reason
