@@ -8,20 +8,18 @@ Signal handlers only record the signal. A running transcode yields at its next s
 cheaper work is ready. The loop tells systemd READY, STATUS, WATCHDOG and STOPPING (tgvid.sd_notify).
 """
 
-import ctypes
 import hashlib
 import logging
-import multiprocessing
 import os
-import queue as queues
 import shutil
 import signal
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tgvid import arrivals, children, instance, quarantine, sd_notify, sidecar
+from tgvid import arrivals, instance, quarantine, sd_notify, sidecar
 from tgvid.backoff import backoff_seconds
+from tgvid.child import ANSWER_AFTER_END_SECONDS, CONTEXT, Child
 from tgvid.errors import EXIT_INTERRUPTED, EXIT_OK, CheckpointError
 from tgvid.thumbnail import thumbnail_of
 from tgvid.wakelock import WakeLock
@@ -57,36 +55,19 @@ def label(relpath: str) -> str:
 
 # --- what runs in the child processes --------------------------------------------------------------------
 
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Have Linux kill this child when the daemon dies, even by SIGKILL: an orphaned job would go on writing
-    to a job folder that the restarted daemon gives to a new child."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        return  # not Linux: a restart may briefly overlap with the orphan
-    if os.getppid() != parent_pid:  # the parent died before the request took effect
-        os._exit(1)
-
-
-def _classify_child(source: str, salvage: bool, answers, parent_pid: int) -> None:
-    _die_with_parent(parent_pid)
+def _classify_child(source: str, salvage: bool) -> tuple[str, str]:
     from tgvid.errors import Rejected
     from transcoder.probe import probe
     from transcoder.verdict import decide
 
     try:
         verdict = decide(probe(Path(source)), salvage)
-        answers.put((verdict.kind.value, "; ".join(verdict.reasons)))
+        return verdict.kind.value, "; ".join(verdict.reasons)
     except Rejected as error:
-        answers.put((Kind.REJECT.value, error.reason))
+        return Kind.REJECT.value, error.reason
 
 
-def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked, answers, log_level: str,
-               parent_pid: int) -> None:
-    _die_with_parent(parent_pid)
+def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked, log_level: str) -> tuple:
     from tgvid import logs
     from tgvid.errors import TgvidError
     from transcoder.job import run_job
@@ -97,22 +78,19 @@ def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked,
         result = run_job(Path(source), work, work / "joined.mp4", settings, label=job_label,
                          should_yield=yield_asked.is_set, verdict_logged=True)
     except TgvidError as error:
-        answers.put(("error", type(error).__name__, error.reason or error.message))
-        return
+        return "error", type(error).__name__, error.reason or error.message
     except Exception as error:  # the process boundary: a bug fails this one job, never the daemon
         log.exception("%s: unexpected error", job_label)
-        answers.put(("error", type(error).__name__, str(error)))
-        return
+        return "error", type(error).__name__, str(error)
     if result.status != "done":
-        answers.put(("yielded",))
-        return
+        return ("yielded",)
     is_video = result.verdict.kind != Kind.IMAGE
     meta = sidecar.Sidecar(
         kind=sidecar.MediaKind.VIDEO if is_video else sidecar.MediaKind.IMAGE,
         size_bytes=Path(result.output).stat().st_size, duration_seconds=result.duration_seconds,
         width=result.width, height=result.height, has_audio=result.has_audio,
         thumbnail_jpeg=thumbnail_of(Path(result.output)) if is_video else None)
-    answers.put(("done", str(result.output), meta))
+    return "done", str(result.output), meta
 
 
 # --- the daemon -------------------------------------------------------------------------------------------
@@ -121,8 +99,7 @@ def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked,
 class Running:
     relpath: str
     kind: Kind
-    process: multiprocessing.Process
-    answers: multiprocessing.Queue
+    child: Child
     yield_asked: object
     started_at: float
     recovered: bool
@@ -134,10 +111,9 @@ class TranscoderDaemon:
         self.settings = config.transcoder
         self.root = Path(config.root)
         self.inbox, self.work = self.root / "inbox", self.root / "work"
-        self.context = multiprocessing.get_context("spawn")
         self.signals: list[int] = []
         self.arrivals = arrivals.Tracker(self.settings.quiet_seconds)
-        self.classifying: dict[str, tuple[multiprocessing.Process, multiprocessing.Queue, float]] = {}
+        self.classifying: dict[str, Child] = {}
         self.waiting: dict[str, Waiting] = {}
         self.failures: dict[str, int] = {}
         self.running: Running | None = None
@@ -188,13 +164,12 @@ class TranscoderDaemon:
 
     def stop_children(self) -> None:
         """Kill the running job and any classification: a segment in flight is abandoned, never handed on."""
-        children = [process for process, _, _ in self.classifying.values()]
+        children = list(self.classifying.values())
         if self.running is not None:
-            children.append(self.running.process)
+            children.append(self.running.child)
             log.info("%s: stopped mid-job; it resumes from its checkpoint", label(self.running.relpath))
-        for process in children:
-            process.kill()
-            process.join()
+        for child in children:
+            child.stop()
 
     def recover(self) -> None:
         """Rebuild the state from the folders: finish interrupted handoffs, drop folders no source needs."""
@@ -272,23 +247,16 @@ class TranscoderDaemon:
         self.unreadable = set(unreadable)
 
     def classify(self, relpath: str, now: float) -> None:
-        answers = self.context.Queue()
-        process = self.context.Process(target=_classify_child,
-                                       args=(str(self.inbox / relpath), self.settings.salvage, answers, os.getpid()),
-                                       daemon=True)
-        children.start_deaf_to_ctrl_c(process)
-        self.classifying[relpath] = (process, answers, now)
+        self.classifying[relpath] = Child(_classify_child, str(self.inbox / relpath), self.settings.salvage,
+                                          deadline_seconds=CLASSIFY_TIMEOUT_SECONDS)
 
     def collect_classifications(self, now: float) -> None:
-        for relpath, (process, answers, started) in list(self.classifying.items()):
-            try:
-                kind, reasons = answers.get_nowait()
-            except queues.Empty:
-                if process.is_alive() and now - started < CLASSIFY_TIMEOUT_SECONDS:
-                    continue
-                process.kill()
-                kind, reasons = None, f"probing did not finish (exit code {process.exitcode})"
-            process.join()
+        for relpath, child in list(self.classifying.items()):
+            answer = child.answer()
+            if answer is None and child.is_alive() and not child.is_overdue():
+                continue
+            child.stop()
+            kind, reasons = answer or (None, f"probing did not finish (exit code {child.exitcode})")
             del self.classifying[relpath]
             if kind is None:
                 self.fail(relpath, Kind.REJECT, reasons, now)
@@ -327,33 +295,28 @@ class TranscoderDaemon:
             return
         self.space_warned = False
         del self.waiting[chosen.relpath]
-        answers, yield_asked = self.context.Queue(), self.context.Event()
-        process = self.context.Process(
-            target=_job_child, daemon=True,
-            args=(str(source), str(job_dir), EngineSettings.from_config(self.settings), label(chosen.relpath),
-                  yield_asked, answers, self.config.log_level, os.getpid()))
-        children.start_deaf_to_ctrl_c(process)
+        yield_asked = CONTEXT.Event()
+        job = Child(_job_child, str(source), str(job_dir), EngineSettings.from_config(self.settings),
+                    label(chosen.relpath), yield_asked, self.config.log_level)
         recovered = job_dir.name in self.recovered
-        self.running = Running(chosen.relpath, chosen.kind, process, answers, yield_asked, now, recovered)
+        self.running = Running(chosen.relpath, chosen.kind, job, yield_asked, now, recovered)
         log.info("%s: started (%s)%s", label(chosen.relpath), chosen.kind, " after a restart" if recovered else "")
 
     def watch_running(self, now: float) -> None:
         running = self.running
-        try:
-            answer = running.answers.get_nowait()
-        except queues.Empty:
-            answer = None
+        answer = running.child.answer()
+        if answer is None and not running.child.is_alive():
+            answer = running.child.answer(ANSWER_AFTER_END_SECONDS)  # answered just before it ended
         if answer is None:
-            if not running.process.is_alive():
-                running.process.join()
+            if not running.child.is_alive():
+                running.child.stop()
                 self.running = None
                 self.fail(running.relpath, running.kind, f"the job's process died (exit code "
-                          f"{running.process.exitcode})", now)
+                          f"{running.child.exitcode})", now)
                 return
             last_progress = max(running.started_at, self.checkpoint_time(running.relpath))
             if now - last_progress > self.settings.stall_seconds:
-                running.process.kill()
-                running.process.join()
+                running.child.stop()
                 self.running = None
                 self.fail(running.relpath, running.kind,
                           f"stalled: no progress for {int(now - last_progress)} s (a hung decoder?)", now)
@@ -363,7 +326,7 @@ class TranscoderDaemon:
                 log.info("%s: cheaper work is waiting; yielding at the next segment", label(running.relpath))
                 running.yield_asked.set()
             return
-        running.process.join()
+        running.child.stop()
         self.running = None
         if answer[0] == "yielded":
             self.history.deferred += 1

@@ -18,8 +18,8 @@ from pathlib import Path
 import av
 
 from tgvid.errors import Rejected
+from tgvid.formats import IMAGE_FORMATS
 
-IMAGE_FORMATS = {"image2", "jpeg_pipe", "png_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "heif"}
 IMAGE_CODECS = {"mjpeg", "png", "webp", "bmp", "tiff", "gif", "jpegls", "jpeg2000"}
 MP4_FORMAT = "mov,mp4,m4a,3gp,3g2,mj2"
 # How many packets of a stream are tried before it counts as undecodable: some files open with a run of

@@ -10,22 +10,19 @@ that child, not the uploader, and goes as a document.
 """
 
 import logging
-import multiprocessing
-import queue
 import signal
-import time
 from fractions import Fraction
 from pathlib import Path
 
 import av
 
-from tgvid import children
+from tgvid.child import Child
+from tgvid.formats import IMAGE_FORMATS
 from tgvid.sidecar import MediaKind, Sidecar
 from tgvid.thumbnail import thumbnail_of
 
 log = logging.getLogger(__name__)
 
-IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe")
 PROBE_TIMEOUT_SECONDS = 60.0
 
 
@@ -36,36 +33,21 @@ class ProbeInterrupted(Exception):
 def probe_in_child(path: Path, relpath: str, timeout_seconds: float = PROBE_TIMEOUT_SECONDS) -> Sidecar:
     """`probe` in a process of its own; a document's sidecar when it does not answer within `timeout_seconds` or
     crashes. ProbeInterrupted when it was stopped by a signal meant for the whole uploader."""
-    context = multiprocessing.get_context("spawn")
-    answers = context.Queue()
-    child = context.Process(target=_probe_child, args=(path, relpath, answers), daemon=True)
-    children.start_deaf_to_ctrl_c(child)  # else a Ctrl-C at the terminal would look like a crash of the probe
-    deadline = time.monotonic() + timeout_seconds
+    child = Child(probe, path, relpath, deadline_seconds=timeout_seconds)
     try:
-        while child.is_alive() and time.monotonic() < deadline:
-            try:
-                return answers.get(timeout=0.2)
-            except queue.Empty:
-                continue
+        answer = child.wait()
+        if answer is not None:
+            return answer
         if child.is_alive():
             why = "did not finish in time"
+        elif child.exitcode in (-signal.SIGTERM, -signal.SIGINT):
+            raise ProbeInterrupted(relpath)
         else:
-            try:
-                return answers.get(timeout=1.0)  # answered just before it ended
-            except queue.Empty:
-                if child.exitcode in (-signal.SIGTERM, -signal.SIGINT):
-                    raise ProbeInterrupted(relpath) from None
-                why = f"ended with exit code {child.exitcode}"
+            why = f"ended with exit code {child.exitcode}"
     finally:
-        child.kill()
-        child.join()
-        answers.close()
+        child.stop()
     log.warning("%s: probing %s; it goes as a document", relpath, why)
     return Sidecar(MediaKind.DOCUMENT, path.stat().st_size, source_relpath=relpath, source_name=path.name)
-
-
-def _probe_child(path: Path, relpath: str, answers) -> None:
-    answers.put(probe(path, relpath))
 
 
 def probe(path: Path, relpath: str) -> Sidecar:
@@ -78,7 +60,7 @@ def probe(path: Path, relpath: str) -> Sidecar:
             stream = container.streams.video[0]
             width, height = stream.codec_context.width, stream.codec_context.height
             formats = set(container.format.name.split(","))
-            if formats & set(IMAGE_FORMATS):
+            if formats & IMAGE_FORMATS:
                 return Sidecar(MediaKind.IMAGE, size_bytes, 0.0, width, height, False, relpath, path.name)
             if "mp4" not in formats:
                 return document
