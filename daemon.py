@@ -7,18 +7,16 @@ Exit codes: 0 done (or stopped by SIGTERM), 1 failure, 2 usage or a setting not 
 
 import argparse
 import json
-import logging
 import os
 import signal
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 from tgvid import config as settings
 from tgvid import logs
 from tgvid.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ConfigError, TgvidError
-
-log = logging.getLogger("tgvid")
 
 EXIT_PIPE_CLOSED = 128 + signal.SIGPIPE  # what a shell reports for a program ended by a closed pipe
 
@@ -121,12 +119,11 @@ def version_text() -> str:
     import av
 
     libraries = ", ".join(f"{name} {'.'.join(map(str, v))}" for name, v in sorted(av.library_versions.items()))
-    return f"tgvid 0.1.0 (PyAV {av.__version__}; {libraries})"
+    return f"tgvid {metadata.version('tgvid')} (PyAV {av.__version__}; {libraries})"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tgvid", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version="%(prog)s")
     log_level_help = f"{settings.LOG_LEVELS.words} (default: the log_level setting, INFO)"
     parser.add_argument("--log-level", help=log_level_help)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -189,8 +186,6 @@ def main(argv=None) -> int:
         logs.setup(args.log_level or "INFO")
         return args.function(args)
     except TgvidError as error:
-        if error.traceback:
-            log.exception("%s", error.message)
         print(f"tgvid: {error.message}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:

@@ -1,7 +1,9 @@
 """The error family: each error names the file and an actionable reason, and its class picks the reaction.
 
-A class's docstring is its message template, filled from the keyword arguments. `exit_code` is what the
-CLI returns for it; `traceback` says whether it is more likely a bug (show the traceback) than a user error.
+A class's docstring is its message template, filled from the keyword arguments; `exit_code` is what the
+CLI returns for it. An error keeps its arguments (`args` is `(path, reason)`, the fields in its `__dict__`), so it
+pickles whole: a job's child process sends the error itself to the daemon. A file format's `NewerVersion` is a
+subclass of that format's error, so one `except` catches both; catch `NewerVersion` first to react to it alone.
 
 | class | reaction |
 | --- | --- |
@@ -9,7 +11,7 @@ CLI returns for it; `traceback` says whether it is more likely a bug (show the t
 | TranscodeFailed, VerifyFailed | may be passing (disk, a hung decoder): retry with backoff, then quarantine |
 | SendFailed | the uploader retries or quarantines, per its `retry` field |
 | SidecarError, LedgerError | unreadable uploader file: a sidecar is made again by probing; a ledger stops the uploader |
-| CheckpointError | a checkpoint cannot be read: the job starts fresh (the source is untouched) |
+| CheckpointError | a checkpoint (or handoff marker) cannot be read: the job starts fresh (the source is untouched) |
 | ConfigError | stop: the person must fix the configuration, exit 2 |
 | Interrupted | Ctrl-C: the work so far is kept; the message says how to resume, exit 130 |
 """
@@ -25,20 +27,30 @@ class TgvidError(Exception):
     """{path}: {reason}"""
 
     exit_code = EXIT_FAILURE
-    traceback = False
 
     def __init__(self, path="", reason="", **fields):
+        super().__init__(str(path), reason)  # what unpickling passes back; the fields come back with __dict__
         self.path = str(path)
         self.reason = reason
         self.fields = fields
         for name, value in fields.items():
             setattr(self, name, value)
-        super().__init__(self.message)
 
     @property
     def message(self) -> str:
         template = (self.__doc__ or TgvidError.__doc__).strip().splitlines()[0]
         return template.format(path=self.path, reason=self.reason, **self.fields)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _newer_version(outer: type[TgvidError], template: str) -> type[TgvidError]:
+    """`outer.NewerVersion`: a file of `outer`'s format written by a newer tgvid (fields `found`, `supported`)."""
+    newer = type("NewerVersion", (outer,), {"__doc__": template, "__module__": __name__})
+    newer.__qualname__ = f"{outer.__qualname__}.NewerVersion"  # so that pickle finds it
+    outer.NewerVersion = newer
+    return newer
 
 
 class Rejected(TgvidError):
@@ -69,8 +81,9 @@ class SendFailed(TgvidError):
 class CheckpointError(TgvidError):
     """{path}: unreadable checkpoint: {reason}"""
 
-    class NewerVersion(TgvidError):
-        """{path}: written by a newer tgvid (format version {found}, this one reads up to {supported}): upgrade tgvid"""
+
+_newer_version(CheckpointError, "{path}: written by a newer tgvid (format version {found}, this one reads up to "
+                                "{supported}): upgrade tgvid")
 
 
 class ConfigError(TgvidError):
@@ -88,12 +101,14 @@ class Interrupted(TgvidError):
 class SidecarError(TgvidError):
     """{path}: unreadable sidecar: {reason}"""
 
-    class NewerVersion(TgvidError):
-        """{path}: sidecar written by a newer tgvid (format version {found}, this one reads up to {supported}): upgrade tgvid"""
+
+_newer_version(SidecarError, "{path}: sidecar written by a newer tgvid (format version {found}, this one reads up "
+                             "to {supported}): upgrade tgvid")
 
 
 class LedgerError(TgvidError):
     """{path}: unreadable uploader ledger: {reason}"""
 
-    class NewerVersion(TgvidError):
-        """{path}: ledger written by a newer tgvid (format version {found}, this one reads up to {supported}): upgrade tgvid"""
+
+_newer_version(LedgerError, "{path}: ledger written by a newer tgvid (format version {found}, this one reads up to "
+                            "{supported}): upgrade tgvid")

@@ -176,7 +176,7 @@ class TranscoderDaemon:
         for entry in sorted(self.work.iterdir()):
             try:
                 self.recover_one(entry)
-            except OSError as error:
+            except (OSError, CheckpointError) as error:
                 log.error("job %s: cannot be recovered (%s); left as it is", entry.name, error)
 
     def recover_one(self, entry: Path) -> None:
@@ -191,7 +191,7 @@ class TranscoderDaemon:
             return
         try:
             state = checkpoint.load(entry)
-        except (CheckpointError, CheckpointError.NewerVersion) as error:
+        except CheckpointError as error:
             if checkpoint.path_in(entry).exists():
                 log.warning("job %s: %s; removing the job folder (its source starts afresh)", entry.name,
                             error.message)
@@ -277,7 +277,7 @@ class TranscoderDaemon:
             del self.waiting[chosen.relpath]
             try:
                 handoff.finish_interrupted(self.root, job_dir, self.settings.keep_originals)
-            except OSError as error:
+            except (OSError, CheckpointError) as error:
                 self.leave_alone(chosen.relpath, "finishing its handoff", error)
             return
         try:
@@ -394,7 +394,7 @@ class TranscoderDaemon:
         self.waiting.pop(relpath, None)
         log.error("%s: quarantined as %s: %s", label(relpath), target.relative_to(self.root), error)
 
-    def leave_alone(self, relpath: str, doing: str, error: OSError) -> None:
+    def leave_alone(self, relpath: str, doing: str, error: Exception) -> None:
         """The file system refuses a move this file needs (a read-only inbox folder, say): say so once and leave
         it until it changes, instead of converting or probing it again every second. A handoff marker keeps
         whatever part of a handoff was done; the next start, or a change to the file, tries again."""

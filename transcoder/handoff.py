@@ -19,6 +19,7 @@ from pathlib import Path
 import msgpack
 
 from tgvid import durable, sidecar
+from tgvid.errors import CheckpointError
 from tgvid.freename import free_name
 from transcoder.job import fingerprint
 
@@ -50,10 +51,14 @@ def finish_interrupted(root: Path, job_dir: Path, keep_originals: bool) -> Path 
     """Complete a handoff a crash interrupted; None when `job_dir` holds none.
 
     A marker that cannot be read (damaged by hand or by the disk) is removed with a warning: the job then goes on
-    from its checkpoint, which is safer than guessing where its output went."""
+    from its checkpoint, which is safer than guessing where its output went. A marker of a newer format raises
+    CheckpointError.NewerVersion and is left as it is, for the newer tgvid to finish."""
     path = job_dir / MARKER
     try:
-        handoff = _Handoff.of(msgpack.unpackb(path.read_bytes(), raw=False))
+        marker = msgpack.unpackb(path.read_bytes(), raw=False)
+        if isinstance(marker, dict) and isinstance(marker.get("version"), int) and marker["version"] > FORMAT_VERSION:
+            raise CheckpointError.NewerVersion(path, found=marker["version"], supported=FORMAT_VERSION)
+        handoff = _Handoff.of(marker)
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError, AttributeError, msgpack.UnpackException) as error:

@@ -186,7 +186,7 @@ def _resume_or_start(job_dir: Path, source: Path, settings: EngineSettings, verd
     settings_map = asdict(settings)
     try:
         state = checkpoints.load(job_dir)
-    except (CheckpointError, CheckpointError.NewerVersion) as error:
+    except CheckpointError as error:
         if checkpoints.path_in(job_dir).exists():
             log.warning("%s: %s; starting afresh", label, error.message)
         state = None

@@ -33,7 +33,7 @@ def job_progress(job_dir: Path) -> dict | None:
     """Segments done/total, percent, speed (× real time) and ETA from a job's checkpoint."""
     try:
         state = checkpoint.load(job_dir)
-    except (CheckpointError, CheckpointError.NewerVersion):
+    except CheckpointError:
         return None
     done = [s for s in state.segments if s.state == checkpoint.UnitState.DONE]
     total = len(state.segments)

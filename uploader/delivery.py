@@ -123,6 +123,8 @@ class Delivery:
         if arrival.has_sidecar:
             try:
                 return sidecar.read(path)
+            except SidecarError.NewerVersion:
+                raise  # quarantined, saying to upgrade tgvid: probing would lose what the newer one wrote
             except SidecarError as error:
                 log.warning("%s: %s; probing the file instead", arrival.relpath, error.message)
         elif path.exists():

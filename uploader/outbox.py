@@ -64,10 +64,10 @@ def is_described(path: Path, size_bytes: int) -> bool:
     """
     try:
         return sidecar.read(sidecar.path_for(path)).size_bytes == size_bytes
-    except SidecarError:
-        return False
     except SidecarError.NewerVersion:
         return True  # delivery quarantines it, saying to upgrade tgvid
+    except SidecarError:
+        return False
 
 
 class Outbox:

@@ -1,9 +1,11 @@
 """A handoff interrupted part-way is finished from its marker, not converted again."""
 
+import msgpack
 import pytest
 
 from tests.media import write_video
 from tgvid import sidecar
+from tgvid.errors import CheckpointError
 from transcoder import handoff
 
 
@@ -52,3 +54,12 @@ def test_names_taken_in_the_outbox_get_a_number(tmp_path):
     (tmp_path / "outbox").mkdir()
     (tmp_path / "outbox" / "a.mp4").write_bytes(b"earlier")
     assert handoff.outbox_target(tmp_path, "a.mkv", is_video=True) == tmp_path / "outbox" / "a (2).mp4"
+
+
+def test_a_handoff_marker_from_a_newer_tgvid_is_left_for_it_and_named(tmp_path):
+    job_dir = tmp_path / "work" / "job1"
+    job_dir.mkdir(parents=True)
+    (job_dir / handoff.MARKER).write_bytes(msgpack.packb({"version": handoff.FORMAT_VERSION + 1, "future": True}))
+    with pytest.raises(CheckpointError.NewerVersion, match=f"format version {handoff.FORMAT_VERSION + 1}"):
+        handoff.finish_interrupted(tmp_path, job_dir, keep_originals=True)
+    assert (job_dir / handoff.MARKER).exists()
