@@ -18,9 +18,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tgvid import arrivals, instance, quarantine, sd_notify, sidecar
-from tgvid.backoff import backoff_seconds
 from tgvid.child import ANSWER_AFTER_END_SECONDS, CONTEXT, Child
-from tgvid.errors import EXIT_INTERRUPTED, EXIT_OK, CheckpointError
+from tgvid.errors import EXIT_INTERRUPTED, EXIT_OK, CheckpointError, NoSpace, Rejected, TgvidError, TranscodeFailed
+from tgvid.reaction import Quarantine, RetryPolicy, Stop, WaitForSpace, reaction
 from tgvid.thumbnail import thumbnail_of
 from tgvid.wakelock import WakeLock
 from tgvid.watching import FolderWatcher
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 FOLDERS = ("inbox", "work", "outbox", "quarantine", "originals", "sent", "delivered")
 LOOP_SECONDS = 1.0
 CLASSIFY_TIMEOUT_SECONDS = 120.0
-NO_SPACE_RETRY_SECONDS = 60.0
 MAX_BACKOFF_SECONDS = 3600.0
 
 
@@ -55,21 +54,38 @@ def label(relpath: str) -> str:
 
 # --- what runs in the child processes --------------------------------------------------------------------
 
-def _classify_child(source: str, salvage: bool) -> tuple[str, str]:
-    from tgvid.errors import Rejected
+@dataclass(frozen=True)
+class Classified:
+    kind: Kind
+    reasons: str
+
+
+@dataclass(frozen=True)
+class Done:
+    output: Path
+    meta: sidecar.Sidecar
+
+
+@dataclass(frozen=True)
+class Yielded:
+    pass
+
+
+def _classify_child(source: str, salvage: bool) -> Classified | Rejected:
     from transcoder.probe import probe
     from transcoder.verdict import decide
 
     try:
         verdict = decide(probe(Path(source)), salvage)
-        return verdict.kind.value, "; ".join(verdict.reasons)
     except Rejected as error:
-        return Kind.REJECT.value, error.reason
+        return error
+    if verdict.kind == Kind.REJECT:
+        return Rejected(source, "; ".join(verdict.reasons))
+    return Classified(verdict.kind, "; ".join(verdict.reasons))
 
 
-def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked, log_level: str) -> tuple:
+def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked, log_level: str) -> Done | Yielded | TgvidError:
     from tgvid import logs
-    from tgvid.errors import TgvidError
     from transcoder.job import run_job
 
     logs.setup(log_level)
@@ -78,19 +94,19 @@ def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked,
         result = run_job(Path(source), work, work / "joined.mp4", settings, label=job_label,
                          should_yield=yield_asked.is_set, verdict_logged=True)
     except TgvidError as error:
-        return "error", type(error).__name__, error.reason or error.message
+        return error
     except Exception as error:  # the process boundary: a bug fails this one job, never the daemon
         log.exception("%s: unexpected error", job_label)
-        return "error", type(error).__name__, str(error)
+        return TranscodeFailed(source, f"unexpected {type(error).__name__}: {error}")
     if result.status != "done":
-        return ("yielded",)
+        return Yielded()
     is_video = result.verdict.kind != Kind.IMAGE
     meta = sidecar.Sidecar(
         kind=sidecar.MediaKind.VIDEO if is_video else sidecar.MediaKind.IMAGE,
         size_bytes=Path(result.output).stat().st_size, duration_seconds=result.duration_seconds,
         width=result.width, height=result.height, has_audio=result.has_audio,
         thumbnail_jpeg=thumbnail_of(Path(result.output)) if is_video else None)
-    return "done", str(result.output), meta
+    return Done(Path(result.output), meta)
 
 
 # --- the daemon -------------------------------------------------------------------------------------------
@@ -116,6 +132,9 @@ class TranscoderDaemon:
         self.classifying: dict[str, Child] = {}
         self.waiting: dict[str, Waiting] = {}
         self.failures: dict[str, int] = {}
+        self.probe_after: dict[str, float] = {}  # files whose probe failed: not probed again before then
+        self.retry_policy = RetryPolicy(self.settings.max_retries, self.settings.retry_backoff_seconds,
+                                        MAX_BACKOFF_SECONDS)
         self.running: Running | None = None
         self.recovered: set[str] = set()
         self.unreadable: set[str] = set()  # inbox entries already reported as impossible to look at
@@ -232,15 +251,16 @@ class TranscoderDaemon:
                 del self.left_alone[relpath]  # changed (or permissions fixed and touched): try again
             known = relpath in self.waiting or relpath in self.classifying or (
                 self.running is not None and self.running.relpath == relpath)
-            if known or not self.arrivals.has_arrived(entry, now):
+            if known or now < self.probe_after.get(relpath, 0.0) or not self.arrivals.has_arrived(entry, now):
                 continue
             name_problem = inbox.name_problem(relpath)
             if name_problem:
                 self.quarantine(relpath, "reading its name", f"{name_problem}; rename it and move it back into inbox/")
                 continue
             self.classify(relpath, now)
-        for gone in (self.waiting.keys() | self.left_alone.keys()) - self.arrivals.seen.keys():
+        for gone in (self.waiting.keys() | self.left_alone.keys() | self.probe_after.keys()) - self.arrivals.seen.keys():
             self.waiting.pop(gone, None)
+            self.probe_after.pop(gone, None)
             self.left_alone.pop(gone, None)
         for relpath in unreadable.keys() - self.unreadable:
             log.warning("inbox/%s: cannot be looked at (%s); left where it is", relpath, unreadable[relpath])
@@ -256,15 +276,14 @@ class TranscoderDaemon:
             if answer is None and child.is_alive() and not child.is_overdue():
                 continue
             child.stop()
-            kind, reasons = answer or (None, f"probing did not finish (exit code {child.exitcode})")
             del self.classifying[relpath]
-            if kind is None:
-                self.fail(relpath, Kind.REJECT, reasons, now)
-            elif kind == Kind.REJECT:
-                self.quarantine(relpath, "probing the file", f"rejected: {reasons}")
+            if answer is None:
+                answer = TranscodeFailed(self.inbox / relpath, f"probing did not finish (exit code {child.exitcode})")
+            if isinstance(answer, Classified):
+                self.waiting[relpath] = Waiting(relpath, answer.kind, now)
+                log.info("%s: queued as %s (%s)", label(relpath), answer.kind, answer.reasons)
             else:
-                self.waiting[relpath] = Waiting(relpath, Kind(kind), now)
-                log.info("%s: queued as %s (%s)", label(relpath), kind, reasons)
+                self.react(relpath, None, answer, now)
 
     def start_next(self, now: float) -> None:
         chosen = next_job(list(self.waiting.values()), now)
@@ -307,19 +326,21 @@ class TranscoderDaemon:
         answer = running.child.answer()
         if answer is None and not running.child.is_alive():
             answer = running.child.answer(ANSWER_AFTER_END_SECONDS)  # answered just before it ended
+        source = self.inbox / running.relpath
         if answer is None:
             if not running.child.is_alive():
                 running.child.stop()
                 self.running = None
-                self.fail(running.relpath, running.kind, f"the job's process died (exit code "
-                          f"{running.child.exitcode})", now)
+                died = TranscodeFailed(source, f"the job's process died (exit code {running.child.exitcode})")
+                self.react(running.relpath, running.kind, died, now)
                 return
             last_progress = max(running.started_at, self.checkpoint_time(running.relpath))
             if now - last_progress > self.settings.stall_seconds:
                 running.child.stop()
                 self.running = None
-                self.fail(running.relpath, running.kind,
-                          f"stalled: no progress for {int(now - last_progress)} s (a hung decoder?)", now)
+                stalled = TranscodeFailed(source, f"stalled: no progress for {int(now - last_progress)} s (a hung "
+                                          "decoder?)")
+                self.react(running.relpath, running.kind, stalled, now)
                 return
             if work_class(running.kind) == TRANSCODES and not running.yield_asked.is_set() and should_yield(
                     running.kind, list(self.waiting.values()), now):
@@ -328,20 +349,14 @@ class TranscoderDaemon:
             return
         running.child.stop()
         self.running = None
-        if answer[0] == "yielded":
+        if isinstance(answer, Yielded):
             self.history.deferred += 1
             log.info("%s: deferred for cheaper work; it resumes from its checkpoint", label(running.relpath))
             self.waiting[running.relpath] = Waiting(running.relpath, running.kind, running.started_at)
-        elif answer[0] == "done":
-            self.finish(running, Path(answer[1]), answer[2], now)
-        elif answer[1] == "Rejected":
-            self.quarantine(running.relpath, f"a {running.kind} job", f"rejected: {answer[2]}")
-        elif answer[1] == "NoSpace":
-            log.warning("%s: %s; trying again in %d s", label(running.relpath), answer[2], NO_SPACE_RETRY_SECONDS)
-            self.waiting[running.relpath] = Waiting(running.relpath, running.kind, running.started_at,
-                                                    now + NO_SPACE_RETRY_SECONDS)
+        elif isinstance(answer, Done):
+            self.finish(running, answer.output, answer.meta, now)
         else:
-            self.fail(running.relpath, running.kind, f"{answer[1]}: {answer[2]}", now)
+            self.react(running.relpath, running.kind, answer, now, started_at=running.started_at)
 
     def checkpoint_time(self, relpath: str) -> float:
         try:
@@ -369,16 +384,33 @@ class TranscoderDaemon:
         log.info("%s: completed in %.1f s: outbox/%s", label(relpath), now - running.started_at,
                  target.relative_to(self.root / "outbox"))
 
-    def fail(self, relpath: str, kind: Kind, error: str, now: float) -> None:
-        self.history.failed += 1
-        failures = self.failures[relpath] = self.failures.get(relpath, 0) + 1
-        if failures >= self.settings.max_retries:
-            self.quarantine(relpath, f"a {kind} job, {failures} attempt(s)", error)
+    def react(self, relpath: str, kind: Kind | None, error: TgvidError, now: float, started_at: float = 0.0) -> None:
+        """Act on a failed attempt as tgvid.reaction says; `kind` is None when the file's first look (its probe)
+        failed, and then a retry probes it again rather than queue a job of no kind. A job waiting for disk space
+        keeps its place (`started_at`)."""
+        doing = "probing the file" if kind is None else f"a {kind} job"
+        what = error.message.removeprefix(f"{error.path}: ")
+        counted = not isinstance(error, Rejected | NoSpace)
+        failures = self.failures.get(relpath, 0) + counted
+        action = reaction(error, failures, self.retry_policy)
+        if counted:
+            self.history.failed += 1
+            self.failures[relpath] = failures
+        if isinstance(action, Stop):
+            raise error
+        if isinstance(action, Quarantine):
+            self.quarantine(relpath, f"{doing}, {failures} attempt(s)" if counted else doing, what)
             return
-        delay = backoff_seconds(failures, self.settings.retry_backoff_seconds, MAX_BACKOFF_SECONDS)
+        if isinstance(action, WaitForSpace):
+            log.warning("%s: %s; trying again in %.0f s", label(relpath), what, action.delay_seconds)
+            self.waiting[relpath] = Waiting(relpath, kind, started_at, now + action.delay_seconds)
+            return
         log.warning("%s: failed (attempt %d of %d): %s; trying again in %.0f s", label(relpath), failures,
-                    self.settings.max_retries, error, delay)
-        self.waiting[relpath] = Waiting(relpath, kind, now, now + delay)
+                    self.settings.max_retries, what, action.delay_seconds)
+        if kind is None:
+            self.probe_after[relpath] = now + action.delay_seconds
+        else:
+            self.waiting[relpath] = Waiting(relpath, kind, now, now + action.delay_seconds)
 
     def quarantine(self, relpath: str, tried: str, error: str) -> None:
         reason = quarantine.reason_text(f"inbox/{relpath}", time.time(), "the transcoder", tried, error,
@@ -392,6 +424,7 @@ class TranscoderDaemon:
         self.history.quarantined += 1
         self.failures.pop(relpath, None)
         self.waiting.pop(relpath, None)
+        self.probe_after.pop(relpath, None)
         log.error("%s: quarantined as %s: %s", label(relpath), target.relative_to(self.root), error)
 
     def leave_alone(self, relpath: str, doing: str, error: Exception) -> None:

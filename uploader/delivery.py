@@ -20,6 +20,7 @@ from tgvid.backoff import backoff_seconds
 from tgvid.errors import SendFailed, SidecarError, TgvidError
 from tgvid.filenames import is_utf8, printable
 from tgvid.freename import free_name
+from tgvid.reaction import Retry, RetryPolicy, reaction
 from tgvid.units import MIB
 from uploader import album
 from uploader.ledger import Entry, EntryState, Ledger, key_for, new_random_id
@@ -50,6 +51,7 @@ class Delivery:
         self.settings = settings  # the [uploader] section
         self.progress = progress
         self.clock = clock
+        self.retry_policy = RetryPolicy(settings.max_retries, RETRY_BASE_SECONDS, RETRY_CAP_SECONDS)
         self.ready: dict[str, tuple[Arrival, sidecar.Sidecar]] = {}
         # Sent files the file system would not let us move to sent/: (failed tries, not before). They are
         # delivered, so this never leads to quarantine; it only spaces the tries out.
@@ -237,9 +239,8 @@ class Delivery:
         entry.attempts += 1
         entry.last_error = error.message
         entry.not_before = now + backoff_seconds(entry.attempts, RETRY_BASE_SECONDS, RETRY_CAP_SECONDS)
-        network = error.fields.get("network", False)
-        if error.retry and (network or entry.attempts < self.settings.max_retries):
-            limit = "" if network else f" of {self.settings.max_retries}"
+        if isinstance(reaction(error, entry.attempts, self.retry_policy), Retry):
+            limit = "" if error.fields.get("network", False) else f" of {self.settings.max_retries}"
             log.warning("%s: %s; attempt %d%s, next in %.0f s", entry.relpath, error.reason, entry.attempts, limit,
                         entry.not_before - now)
             self.ledger.put([entry], now)
