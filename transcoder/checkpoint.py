@@ -45,9 +45,11 @@ import msgpack
 
 from tgvid import durable
 from tgvid.errors import CheckpointError
+from transcoder.verdict import Kind, Verdict
 
 FORMAT_VERSION = 1
 FILE_NAME = "checkpoint.msgpack"
+FINGERPRINT_EDGE_BYTES = 1 << 20
 
 
 class JobState(StrEnum):
@@ -122,6 +124,35 @@ class Checkpoint:
         data["output"] = Unit(**data["output"]) if data.get("output") else None
         data["time_base"] = tuple(data["time_base"])
         return cls(**data)
+
+
+def fingerprint(path: Path) -> dict:
+    """The `source` map for `path`: size, mtime and a hash of the size, head and tail."""
+    stat = path.stat()
+    digest = hashlib.sha256(str(stat.st_size).encode())
+    with open(path, "rb") as handle:
+        digest.update(handle.read(FINGERPRINT_EDGE_BYTES))
+        handle.seek(max(0, stat.st_size - FINGERPRINT_EDGE_BYTES))
+        digest.update(handle.read(FINGERPRINT_EDGE_BYTES))
+    return {"path": str(path), "size_bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "fingerprint": digest.hexdigest()}
+
+
+def same_source(recorded: dict, now: dict) -> bool:
+    """Whether two fingerprints are of the same file: a touch or a change in the middle counts as a new file."""
+    return all(recorded[key] == now[key] for key in ("size_bytes", "mtime_ns", "fingerprint"))
+
+
+def verdict_map(verdict: Verdict) -> dict:
+    """The `verdict` map of a checkpoint."""
+    return {"kind": verdict.kind.value, "reasons": list(verdict.reasons), "warnings": list(verdict.warnings),
+            "audio_index": verdict.audio_index, "audio_copy": verdict.audio_copy}
+
+
+def verdict_of(stored: dict) -> Verdict:
+    """The Verdict a checkpoint's `verdict` map records."""
+    return Verdict(Kind(stored["kind"]), tuple(stored["reasons"]), tuple(stored["warnings"]), stored["audio_index"],
+                   stored["audio_copy"])
 
 
 def path_in(job_dir: Path) -> Path:

@@ -6,7 +6,7 @@ originals/ (or deletes it when `keep_originals` is false) and removes the job fo
 it writes `work/<job>/handoff.msgpack`, so that a crash part-way is finished on restart instead of
 converting again. Its format, version 1: a msgpack map with `version`, `source_relpath`, `media` (the file
 being handed on, absolute), `target` (its place in outbox/, absolute), `sidecar` (the sidecar's map) and
-`source_fingerprint` (transcoder.job.fingerprint's hash of the source when the handoff began; missing in older
+`source_fingerprint` (transcoder.checkpoint.fingerprint's hash of the source when the handoff began; missing in older
 markers). A source that no longer matches it is a new file of the same name (a mere touch is not): finishing the
 handoff leaves it for its own job.
 """
@@ -21,7 +21,7 @@ import msgpack
 from tgvid import durable, sidecar
 from tgvid.errors import CheckpointError
 from tgvid.freename import free_name
-from transcoder.job import fingerprint
+from transcoder.checkpoint import fingerprint
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ result is renamed into `output` last, so a reader never sees a half-written file
 """
 
 import errno
-import hashlib
 import logging
 import os
 import time
@@ -25,7 +24,7 @@ from transcoder.audio import encode_audio
 from transcoder.checkpoint import Checkpoint, JobState, Segment, Unit, UnitState
 from transcoder.join import Track, join, parameter_sets, shown_span
 from transcoder.picture import plan_picture
-from transcoder.plan import plan_segments
+from transcoder.plan import PlannedSegment, plan_segments
 from transcoder.probe import Probe, packets_per_segment, probe
 from transcoder.segment import EncoderSettings, SegmentWork, encode_segment, encoder_time_base
 from transcoder.verdict import Kind, Verdict, decide
@@ -33,7 +32,6 @@ from transcoder.verify import Expectation, OutputFacts, verify
 
 log = logging.getLogger(__name__)
 
-FINGERPRINT_EDGE_BYTES = 1 << 20
 DEFAULT_FRAME_RATE = Fraction(25)
 AUDIO_FILE = "audio.m4a"
 JOINED_FILE = "joined.mp4"
@@ -65,16 +63,18 @@ class JobResult:
     has_audio: bool = False
 
 
-def fingerprint(path: Path) -> dict:
-    """Size, mtime and a hash of the size, head and tail: a changed source starts a fresh plan."""
-    stat = path.stat()
-    digest = hashlib.sha256(str(stat.st_size).encode())
-    with open(path, "rb") as handle:
-        digest.update(handle.read(FINGERPRINT_EDGE_BYTES))
-        handle.seek(max(0, stat.st_size - FINGERPRINT_EDGE_BYTES))
-        digest.update(handle.read(FINGERPRINT_EDGE_BYTES))
-    return {"path": str(path), "size_bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "fingerprint": digest.hexdigest()}
+@dataclass(frozen=True)
+class Job:
+    """What every stage of one job works from; the checkpoint holds what changes."""
+
+    source: Path
+    job_dir: Path
+    output: Path
+    settings: EngineSettings
+    label: str
+    should_yield: Callable[[], bool]
+    on_progress: Callable[[Checkpoint], None]
+    verdict_logged: bool  # the caller has logged the verdict already: only at DEBUG here
 
 
 def run_job(source: Path, job_dir: Path, output: Path, settings: EngineSettings, *, label: str = "",
@@ -88,83 +88,89 @@ def run_job(source: Path, job_dir: Path, output: Path, settings: EngineSettings,
 
     Raises Rejected (never retry), TranscodeFailed or VerifyFailed (may retry), NoSpace (wait for space).
     """
-    source, job_dir, output = Path(source), Path(job_dir), Path(output)
-    label = label or f"{source.name}"
-    heartbeat.watch(checkpoints.path_in(job_dir))
+    job = Job(Path(source), Path(job_dir), Path(output), settings, label or Path(source).name, should_yield,
+              on_progress, verdict_logged)
+    heartbeat.watch(checkpoints.path_in(job.job_dir))
     try:
-        return _run(source, job_dir, output, settings, label, should_yield, on_progress, verdict_logged)
+        return _run(job)
     except OSError as error:
         if error.errno == errno.ENOSPC:
-            raise NoSpace(source, f"the disk filled up while writing to {job_dir}; the job resumes later") from error
+            raise NoSpace(job.source, f"the disk filled up while writing to {job.job_dir}; the job resumes later") \
+                from error
         raise
     finally:
         heartbeat.watch(None)
 
 
-def _run(source, job_dir, output, settings, label, should_yield, on_progress, verdict_logged) -> JobResult:
-    probed = probe(source)
-    verdict = decide(probed, settings.salvage)
-    if verdict.kind == Kind.REJECT:
-        raise Rejected(source, "; ".join(verdict.reasons))
-    log.log(logging.DEBUG if verdict_logged else logging.INFO, "%s: %s (%s)", label, verdict.kind.value,
-            "; ".join(verdict.reasons))
-    for warning in verdict.warnings:
-        log.warning("%s: %s", label, warning)
+def _run(job: Job) -> JobResult:
+    """The stages, in order: probe → verdict → plan → segments → audio → join → verify → output."""
+    probed = probe(job.source)
+    verdict = _decide(job, probed)
     if verdict.kind in (Kind.PASS, Kind.IMAGE):
-        video = probed.video
-        span = probed.span_of(video.index)
-        duration = (span[1] - span[0]) if span else (probed.declared_seconds or 0.0)
-        return JobResult("done", verdict, source, duration, video.width, video.height, verdict.audio_index is not None)
-
-    job_dir.mkdir(parents=True, exist_ok=True)
-    state = _resume_or_start(job_dir, source, settings, verdict, probed, label)
-    verdict = _verdict_of(state)  # the checkpoint's: it may have been raised to a transcode (below)
-    if state.state == JobState.DONE and _output_is_handed_off(output, state):
-        return _result(verdict, output, probe(output))
+        return _as_it_is(job, verdict, probed)
+    state = _plan(job, verdict, probed)
+    verdict = checkpoints.verdict_of(state.verdict)  # the checkpoint's: it may have been raised to a transcode
+    if state.state == JobState.DONE and _output_is_handed_off(job.output, state):
+        return _result(verdict, job.output, probe(job.output))
     try:
-        return _make(source, job_dir, output, settings, label, probed, verdict, state, should_yield, on_progress)
+        return _make(job, probed, verdict, state)
     except VerifyFailed as error:
         if state.segments or not error.fields.get("damaged"):
             raise
         # A copied stream holds frames that decode only with errors (a file cut off mid-frame): re-encoding
         # turns the decoder's best picture into a clean one.
-        log.warning("%s: %s; re-encoding the video instead", label, error.reason)
+        log.warning("%s: %s; re-encoding the video instead", job.label, error.reason)
         verdict = replace(verdict, kind=Kind.TRANSCODE, reasons=(*verdict.reasons, error.reason))
-        _clear(job_dir)
-        state = _new_checkpoint(job_dir.name, fingerprint(source), asdict(settings), verdict, probed, settings)
-        checkpoints.save(job_dir, state)
-        return _make(source, job_dir, output, settings, label, probed, verdict, state, should_yield, on_progress)
+        _clear(job.job_dir)
+        state = _new_checkpoint(job, checkpoints.fingerprint(job.source), verdict, probed)
+        checkpoints.save(job.job_dir, state)
+        return _make(job, probed, verdict, state)
 
 
-def _make(source, job_dir, output, settings, label, probed, verdict, state, should_yield, on_progress) -> JobResult:
+def _make(job: Job, probed: Probe, verdict: Verdict, state: Checkpoint) -> JobResult:
     state.attempts += 1
     state.state = JobState.ENCODING
-    checkpoints.save(job_dir, state)
-    finished = _encode_segments(source, job_dir, probed, settings, state, label, should_yield, on_progress)
-    if not finished:
+    checkpoints.save(job.job_dir, state)
+    if not _encode_segments(job, probed, state):
         return JobResult("yielded", verdict, None)
-    if state.audio is not None and not checkpoints.unit_is_intact(job_dir, state.audio):
-        _encode_audio_unit(source, job_dir, verdict.audio_index, state, label)
-    facts = _join_and_verify(source, job_dir, probed, verdict, state, label)
-    _check_source_unchanged(source, state)
+    if state.audio is not None and not checkpoints.unit_is_intact(job.job_dir, state.audio):
+        _encode_audio_unit(job, verdict.audio_index, state)
+    expectation = _join(job, probed, verdict, state)
+    facts = _verify(job, expectation, state)
+    _check_source_unchanged(job.source, state)
     state.state = JobState.DONE
-    checkpoints.save(job_dir, state)
-    durable.atomic_rename(job_dir / JOINED_FILE, output)
-    log.info("%s: converted and verified (%.2f s, %dx%d)", label, facts.duration_seconds, facts.width, facts.height)
-    return JobResult("done", verdict, output, facts.duration_seconds, facts.width, facts.height, facts.has_audio)
+    checkpoints.save(job.job_dir, state)
+    durable.atomic_rename(job.job_dir / JOINED_FILE, job.output)
+    log.info("%s: converted and verified (%.2f s, %dx%d)", job.label, facts.duration_seconds, facts.width,
+             facts.height)
+    return JobResult("done", verdict, job.output, facts.duration_seconds, facts.width, facts.height, facts.has_audio)
+
+
+def _decide(job: Job, probed: Probe) -> Verdict:
+    verdict = decide(probed, job.settings.salvage)
+    if verdict.kind == Kind.REJECT:
+        raise Rejected(job.source, "; ".join(verdict.reasons))
+    log.log(logging.DEBUG if job.verdict_logged else logging.INFO, "%s: %s (%s)", job.label, verdict.kind.value,
+            "; ".join(verdict.reasons))
+    for warning in verdict.warnings:
+        log.warning("%s: %s", job.label, warning)
+    return verdict
+
+
+def _as_it_is(job: Job, verdict: Verdict, probed: Probe) -> JobResult:
+    """Pass and image verdicts: the source itself is the output, nothing is written."""
+    video = probed.video
+    span = probed.span_of(video.index)
+    duration = (span[1] - span[0]) if span else (probed.declared_seconds or 0.0)
+    return JobResult("done", verdict, job.source, duration, video.width, video.height, verdict.audio_index is not None)
 
 
 def _check_source_unchanged(source: Path, state: Checkpoint) -> None:
     """Raise TranscodeFailed when the source is no longer the file the plan was made from (replaced or
     rewritten while it was converted): what came from it since may mix two files. The next attempt sees a
     new fingerprint and starts afresh."""
-    if not _same_source(state.source, fingerprint(source)):
+    if not checkpoints.same_source(state.source, checkpoints.fingerprint(source)):
         raise TranscodeFailed(source, "the file changed while it was converted; it is converted again from the start")
-
-
-def _same_source(recorded: dict, now: dict) -> bool:
-    """Whether two fingerprints are of the same file: a touch or a change in the middle counts as a new file."""
-    return all(recorded[key] == now[key] for key in ("size_bytes", "mtime_ns", "fingerprint"))
 
 
 def _result(verdict: Verdict, output: Path, probed: Probe) -> JobResult:
@@ -180,10 +186,12 @@ def _output_is_handed_off(output: Path, state: Checkpoint) -> bool:
     return output.stat().st_size == state.output.size_bytes and checkpoints.sha256_of(output) == state.output.sha256
 
 
-def _resume_or_start(job_dir: Path, source: Path, settings: EngineSettings, verdict: Verdict, probed: Probe,
-                     label: str) -> Checkpoint:
-    source_print = fingerprint(source)
-    settings_map = asdict(settings)
+def _plan(job: Job, verdict: Verdict, probed: Probe) -> Checkpoint:
+    """The job's checkpoint: the one in the job folder when it is of this source and these settings, else a new
+    plan."""
+    job_dir, label = job.job_dir, job.label
+    job_dir.mkdir(parents=True, exist_ok=True)
+    source_print = checkpoints.fingerprint(job.source)
     try:
         state = checkpoints.load(job_dir)
     except CheckpointError as error:
@@ -191,8 +199,8 @@ def _resume_or_start(job_dir: Path, source: Path, settings: EngineSettings, verd
             log.warning("%s: %s; starting afresh", label, error.message)
         state = None
     if state is not None:
-        same_source = _same_source(state.source, source_print)
-        if same_source and state.settings == settings_map:
+        same_source = checkpoints.same_source(state.source, source_print)
+        if same_source and state.settings == asdict(job.settings):
             done, total = state.segments_done(), len(state.segments)
             if done < total:
                 log.info("%s: resumed from its checkpoint at segment %d/%d", label, done + 1, total)
@@ -203,7 +211,7 @@ def _resume_or_start(job_dir: Path, source: Path, settings: EngineSettings, verd
         why = "the source changed" if not same_source else "the settings changed"
         log.info("%s: %s since the checkpoint was written; starting afresh", label, why)
     _clear(job_dir)
-    state = _new_checkpoint(job_dir.name, source_print, settings_map, verdict, probed, settings)
+    state = _new_checkpoint(job, source_print, verdict, probed)
     checkpoints.save(job_dir, state)
     return state
 
@@ -211,12 +219,6 @@ def _resume_or_start(job_dir: Path, source: Path, settings: EngineSettings, verd
 def _clear(job_dir: Path) -> None:
     for leftover in job_dir.iterdir():
         leftover.unlink()
-
-
-def _verdict_of(state: Checkpoint) -> Verdict:
-    stored = state.verdict
-    return Verdict(Kind(stored["kind"]), tuple(stored["reasons"]), tuple(stored["warnings"]), stored["audio_index"],
-                   stored["audio_copy"])
 
 
 def _remove_scratch(job_dir: Path, state: Checkpoint) -> None:
@@ -227,35 +229,42 @@ def _remove_scratch(job_dir: Path, state: Checkpoint) -> None:
             path.unlink()
 
 
-def _new_checkpoint(job_id, source_print, settings_map, verdict, probed: Probe, settings) -> Checkpoint:
+def _new_checkpoint(job: Job, source_print: dict, verdict: Verdict, probed: Probe) -> Checkpoint:
     video = probed.video
     span = probed.span_of(video.index)
     state = Checkpoint(
-        job_id=job_id, source=source_print, settings=settings_map,
-        verdict={"kind": verdict.kind.value, "reasons": list(verdict.reasons), "warnings": list(verdict.warnings),
-                 "audio_index": verdict.audio_index, "audio_copy": verdict.audio_copy},
+        job_id=job.job_dir.name, source=source_print, settings=asdict(job.settings),
+        verdict=checkpoints.verdict_map(verdict),
         duration_seconds=(span[1] - span[0]) if span else (probed.declared_seconds or 0.0),
         time_base=(video.time_base.numerator, video.time_base.denominator),
     )
     if verdict.kind == Kind.TRANSCODE:
+        plan = segment_plan(probed, job.settings.segment_seconds)
         index = probed.index
-        if index.has_timestamps:
-            plan = plan_segments(index.keyframe_pts, index.first_pts, index.end_pts, video.time_base,
-                                 settings.segment_seconds)
-        else:
-            plan = plan_segments((), 0, 0, video.time_base, settings.segment_seconds)
-        tb = video.time_base
-        planned = packets_per_segment(Path(probed.path), video.index, [p.start_pts for p in plan]) \
+        packets = packets_per_segment(Path(probed.path), video.index, [p.start_pts for p in plan]) \
             if index.has_timestamps else [index.packet_count]
-        state.segments = [
-            Segment(index=p.index, start_pts=p.start_pts, end_pts=p.end_pts, decode_from_pts=p.decode_from_pts,
-                    start_seconds=float(p.start_pts * tb),
-                    end_seconds=None if p.end_pts is None else float(p.end_pts * tb), planned_frames=count)
-            for p, count in zip(plan, planned, strict=True)
-        ]
+        state.segments = segments_of(plan, packets, video.time_base)
     if verdict.audio_index is not None and not verdict.audio_copy:
         state.audio = Unit()
     return state
+
+
+def segment_plan(probed: Probe, segment_seconds: float) -> list[PlannedSegment]:
+    """The segments of a transcode, from the probe's keyframe index alone (one segment without timestamps)."""
+    index = probed.index
+    if not index.has_timestamps:
+        return plan_segments((), 0, 0, probed.video.time_base, segment_seconds)
+    return plan_segments(index.keyframe_pts, index.first_pts, index.end_pts, probed.video.time_base, segment_seconds)
+
+
+def segments_of(plan: list[PlannedSegment], packets: list[int], time_base: Fraction) -> list[Segment]:
+    """The checkpoint's segments for `plan`, each expecting as many frames as the source has packets in it."""
+    return [
+        Segment(index=p.index, start_pts=p.start_pts, end_pts=p.end_pts, decode_from_pts=p.decode_from_pts,
+                start_seconds=float(p.start_pts * time_base),
+                end_seconds=None if p.end_pts is None else float(p.end_pts * time_base), planned_frames=count)
+        for p, count in zip(plan, packets, strict=True)
+    ]
 
 
 def encoder_settings(probed: Probe, settings: EngineSettings, lut_dir: Path) -> EncoderSettings:
@@ -270,21 +279,22 @@ def encoder_settings(probed: Probe, settings: EngineSettings, lut_dir: Path) -> 
                            picture.filters)
 
 
-def _encode_segments(source, job_dir, probed, settings, state, label, should_yield, on_progress) -> bool:
+def _encode_segments(job: Job, probed: Probe, state: Checkpoint) -> bool:
     """Encode every segment that is not intact on disk. False when it stopped early to yield."""
-    encoder = encoder_settings(probed, settings, job_dir)
+    source, job_dir, label = job.source, job.job_dir, job.label
+    encoder = encoder_settings(probed, job.settings, job_dir)
     total = len(state.segments)
     for segment in state.segments:
         if checkpoints.unit_is_intact(job_dir, segment):
             continue
-        if should_yield():
+        if job.should_yield():
             log.info("%s: deferred at segment %d/%d for cheaper work", label, segment.index + 1, total)
             return False
         name = f"segment-{segment.index:04d}.mp4"
         scratch = durable.temp_path_for(job_dir / name)
         started = time.monotonic()
         try:
-            segment.frames = _encode_counted(source, probed, encoder, segment, scratch, label)
+            segment.frames = _encode_counted(job, probed, encoder, segment, scratch)
             _check_source_unchanged(source, state)
         except TranscodeFailed as error:
             scratch.unlink(missing_ok=True)
@@ -306,16 +316,17 @@ def _encode_segments(source, job_dir, probed, settings, state, label, should_yie
         done = state.segments_done()
         log.info("%s: segment %d/%d done (%d %%)", label, segment.index + 1, total, 100 * done // total,
                  extra={"progress": True})
-        on_progress(state)
+        job.on_progress(state)
     return True
 
 
-def _encode_counted(source, probed: Probe, encoder, segment: Segment, scratch: Path, label: str) -> int:
+def _encode_counted(job: Job, probed: Probe, encoder: EncoderSettings, segment: Segment, scratch: Path) -> int:
     """Encode a segment and check its frame count against the plan's packet count.
 
     A mismatch is encoded once more: chunked encoders that skipped this check dropped frames at random.
     The same count twice is the source's own (hidden alt-ref frames, packets that never decode) and is kept.
     """
+    source, label = job.source, job.label
     video = probed.video
     work = SegmentWork(segment.start_pts, segment.end_pts, segment.decode_from_pts if segment.index else None,
                        frozenset(probed.index.keyframe_pts))
@@ -339,7 +350,8 @@ def _encode_counted(source, probed: Probe, encoder, segment: Segment, scratch: P
     return again
 
 
-def _encode_audio_unit(source, job_dir, audio_index, state, label) -> None:
+def _encode_audio_unit(job: Job, audio_index: int, state: Checkpoint) -> None:
+    source, job_dir, label = job.source, job.job_dir, job.label
     scratch = durable.temp_path_for(job_dir / AUDIO_FILE)
     state.audio.attempts += 1
     started = time.monotonic()
@@ -355,7 +367,9 @@ def _encode_audio_unit(source, job_dir, audio_index, state, label) -> None:
     log.info("%s: audio encoded", label)
 
 
-def _join_and_verify(source, job_dir, probed: Probe, verdict: Verdict, state: Checkpoint, label) -> OutputFacts:
+def _join(job: Job, probed: Probe, verdict: Verdict, state: Checkpoint) -> Expectation:
+    """Join the video (segments, or the source's stream) with the audio into JOINED_FILE; what it must show."""
+    source, job_dir = job.source, job.job_dir
     state.state = JobState.JOINING
     checkpoints.save(job_dir, state)
     video_span = probed.span_of(probed.video.index)
@@ -377,16 +391,20 @@ def _join_and_verify(source, job_dir, probed: Probe, verdict: Verdict, state: Ch
     audio_span = probed.span_of(verdict.audio_index) if verdict.audio_index is not None else None
     starts = [span[0] for span in (probed.span_of(probed.video.index), audio_span) if span]
     offset = Fraction(min(starts)).limit_denominator(10**9) if starts else Fraction(0)
-    scratch = job_dir / JOINED_FILE
-    join(video, audio, scratch, offset, label)
-    state.state = JobState.VERIFYING
-    checkpoints.save(job_dir, state)
-    expect = Expectation(
+    join(video, audio, job_dir / JOINED_FILE, offset, job.label)
+    return Expectation(
         video_seconds=video_span[1] - video_span[0], frames=frames, has_audio=audio is not None,
         audio_end_minus_video_end=(audio_span[1] - video_span[1]) if audio_span else None)
-    facts = verify(scratch, expect)
+
+
+def _verify(job: Job, expectation: Expectation, state: Checkpoint) -> OutputFacts:
+    """Check the joined file against `expectation` (VerifyFailed), then record it as the job's output."""
+    state.state = JobState.VERIFYING
+    checkpoints.save(job.job_dir, state)
+    joined = job.job_dir / JOINED_FILE
+    facts = verify(joined, expectation)
     state.output = Unit()
-    checkpoints.record_file(state.output, scratch)
+    checkpoints.record_file(state.output, joined)
     return facts
 
 
