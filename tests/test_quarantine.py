@@ -38,10 +38,11 @@ def test_a_move_that_fails_leaves_no_reason_file(tmp_path):
     assert quarantine.reason_path(target).read_text() == "why"
 
 
-def test_a_free_name_skips_names_taken_by_a_file_or_a_sidecar(tmp_path):
+def test_a_free_name_skips_names_taken_by_a_file_and_if_asked_by_a_sidecar(tmp_path):
     (tmp_path / "a.mp4").write_bytes(b"")
     (tmp_path / "a (2).mp4.meta.msgpack").write_bytes(b"")
-    assert free_name(tmp_path / "a.mp4") == tmp_path / "a (3).mp4"
+    assert free_name(tmp_path / "a.mp4", sidecar_too=True) == tmp_path / "a (3).mp4"
+    assert free_name(tmp_path / "a.mp4") == tmp_path / "a (2).mp4", "where a sidecar goes first, its name is free"
 
 
 @given(st.integers(1, 40), st.floats(0.1, 120), st.floats(1, 7200))

@@ -16,7 +16,11 @@ def numbered(path: Path) -> Iterator[Path]:
         yield path.with_name(f"{path.stem} ({number}){path.suffix}")
 
 
-def free_name(path: Path) -> Path:
-    """The first of `numbered(path)` where neither a file nor its sidecar is."""
+def free_name(path: Path, sidecar_too: bool = False) -> Path:
+    """The first of `numbered(path)` where no file is (with `sidecar_too`, nor a sidecar of one).
+
+    outbox/ needs `sidecar_too`: a sidecar without its file there is a handoff still under way. sent/ must not
+    use it: the uploader moves the sidecar first, so after a crash between the two moves the file's name is the
+    one whose sidecar is already there."""
     return next(candidate for candidate in numbered(path)
-                if not candidate.exists() and not sidecar.path_for(candidate).exists())
+                if not candidate.exists() and not (sidecar_too and sidecar.path_for(candidate).exists()))

@@ -32,7 +32,7 @@ FORMAT_VERSION = 1
 def outbox_target(root: Path, relpath: str, is_video: bool) -> Path:
     """Videos arrive as NAME.mp4; images keep their name. The inbox folder is kept below outbox/."""
     target = Path(root) / "outbox" / relpath
-    return free_name(target.with_suffix(".mp4") if is_video else target)
+    return free_name(target.with_suffix(".mp4") if is_video else target, sidecar_too=True)
 
 
 def hand_off(root: Path, relpath: str, media: Path, job_dir: Path, meta: sidecar.Sidecar,
