@@ -1,9 +1,11 @@
-"""Test media made on the fly with PyAV: small videos with known content, timing, orientation and audio.
+"""Test media made on the fly with PyAV, for the whole suite: small videos with known content, timing, orientation
+and audio, stills, and the same in memory (`video_bytes`, `png_bytes`) for the uploader's tests.
 
 Each picture has a bright marker in the top-left corner of what a viewer should see and a frame counter in
 its brightness, so a test can check orientation and frame order after any number of rewrites.
 """
 
+import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -132,3 +134,25 @@ def write_image(path: Path, width: int = 64, height: int = 48) -> Path:
         output.mux(stream.encode(frame))
         output.mux(stream.encode(None))
     return Path(path)
+
+
+def video_bytes(seconds: float = 1.0, width: int = 64, height: int = 48, audio: bool = True,
+                container_format: str = "mp4") -> bytes:
+    """A small H.264 (+ mono AAC) video's bytes, MP4 unless told otherwise."""
+    with tempfile.TemporaryDirectory() as folder:
+        return write_video(Path(folder) / "video", seconds=seconds, width=width, height=height,
+                           audio_channels=(1,) if audio else (), container=container_format).read_bytes()
+
+
+def png_bytes(width: int = 40, height: int = 30) -> bytes:
+    """A PNG still's bytes."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "still.png"
+        with av.open(str(path), "w", format="image2", options={"update": "1"}) as output:
+            stream = output.add_stream("png", rate=1)
+            stream.width, stream.height, stream.pix_fmt = width, height, "rgb24"
+            frame = av.VideoFrame.from_ndarray(shown_picture(width, height, 0), format="rgb24")
+            frame.pts = 0
+            output.mux(stream.encode(frame))
+            output.mux(stream.encode(None))
+        return path.read_bytes()

@@ -2,9 +2,8 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
-DAEMON = Path(__file__).parent.parent / "daemon.py"
+from tests.processes import DAEMON
 
 
 def tgvid(*args, **kwargs):

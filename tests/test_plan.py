@@ -3,21 +3,14 @@
 from fractions import Fraction
 
 from hypothesis import given
-from hypothesis import strategies as st
 
+from tests.strategies import streams
+from transcoder.job import segments_of
 from transcoder.plan import plan_segments
 
 TIME_BASE = Fraction(1, 1000)
 
 
-@st.composite
-def streams(draw):
-    """(sorted keyframes, first pts, end pts, target seconds) in milliseconds."""
-    first = draw(st.integers(-5000, 5000))
-    length = draw(st.integers(1, 600_000))
-    keyframes = draw(st.lists(st.integers(first, first + length - 1), max_size=200))
-    target = draw(st.sampled_from([0.5, 2.0, 10.0]))
-    return tuple(sorted({first, *keyframes})), first, first + length, target
 
 
 @given(streams())
@@ -64,3 +57,13 @@ def test_sparse_keyframes_still_give_bounded_segments():
 
 def test_a_stream_without_an_index_is_one_segment():
     assert len(plan_segments((), 0, 0, TIME_BASE, 10.0)) == 1
+
+
+@given(streams())
+def test_the_checkpoint_segments_follow_the_plan_with_their_packet_counts(stream):
+    keyframes, first, end, target = stream
+    plan = plan_segments(keyframes, first, end, TIME_BASE, target)
+    segments = segments_of(plan, list(range(len(plan))), TIME_BASE)
+    assert [(s.start_pts, s.end_pts, s.planned_frames) for s in segments] == [
+        (p.start_pts, p.end_pts, n) for n, p in enumerate(plan)]
+    assert segments[0].start_seconds == float(first * TIME_BASE)

@@ -13,10 +13,10 @@ import pytest
 
 from tests import checks
 from tests.media import write_video
+from tests.processes import DAEMON
 from tgvid.errors import CheckpointError
 from transcoder.checkpoint import load
 
-DAEMON = Path(__file__).resolve().parent.parent / "daemon.py"
 FAST = ["--segment-seconds", "0.5", "--preset", "ultrafast", "--crf", "30"]
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon.conftest import DAEMON
 from tests.media import write_video
+from tests.processes import DAEMON
 from tests.waiting import wait_for
 from tgvid import instance, sd_notify
 from tgvid.wakelock import WakeLock

@@ -4,8 +4,8 @@ import json
 import subprocess
 import sys
 
-from tests.daemon.conftest import DAEMON
 from tests.media import write_video
+from tests.processes import DAEMON
 from tests.waiting import wait_for
 
 

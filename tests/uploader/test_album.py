@@ -2,8 +2,8 @@
 
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import candidate_lists
 
+from tests.strategies import candidate_lists
 from tgvid.sidecar import MediaKind, Sidecar
 from uploader.album import MAX_ALBUM_ITEMS, Batch, Candidate, album_kind, group
 

@@ -6,8 +6,9 @@ from types import SimpleNamespace
 
 import msgpack
 import pytest
-from conftest import hand_off, hand_off_video, png_bytes, video_bytes
+from conftest import hand_off, hand_off_video
 
+from tests.media import png_bytes, video_bytes
 from tgvid import sidecar
 from tgvid.errors import SendFailed
 from uploader.delivery import Delivery

@@ -11,11 +11,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import DAEMON, hand_off, hand_off_video, wait_for
+from conftest import hand_off, hand_off_video
 from fake_telegram import FakeTelegram, file_names
 from telethon.tl import functions
 from telethon_internals import LoopbackDataCentre
 
+from tests.processes import DAEMON
+from tests.waiting import wait_for
 from tgvid.sidecar import MediaKind, Sidecar
 from uploader import telegram
 from uploader.ledger import Ledger, new_random_id, path_in

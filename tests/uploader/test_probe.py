@@ -9,8 +9,8 @@ import time
 
 import av
 import pytest
-from conftest import png_bytes, video_bytes
 
+from tests.media import png_bytes, video_bytes
 from tgvid.sidecar import MediaKind
 from uploader.probe import ProbeInterrupted, probe, probe_in_child
 

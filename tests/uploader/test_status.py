@@ -61,7 +61,11 @@ def test_the_progress_of_a_killed_uploader_is_not_shown_nor_kept(tmp_path):
 
 def test_a_daemon_starting_while_status_looks_still_gets_its_lock(tmp_path):
     instance.hold(tmp_path, "uploader").close()  # the lock file exists, as after any earlier run
+    assert not instance.is_running(tmp_path, "uploader")
     with open(instance.lock_path(tmp_path, "uploader")) as looking:
         fcntl.flock(looking, fcntl.LOCK_SH | fcntl.LOCK_NB)  # what is_running does for an instant
         threading.Timer(0.2, looking.close).start()
-        instance.hold(tmp_path, "uploader").close()
+        held = instance.hold(tmp_path, "uploader")
+    assert instance.is_running(tmp_path, "uploader"), "the daemon holds the root"
+    held.close()
+    assert not instance.is_running(tmp_path, "uploader")

@@ -8,11 +8,12 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from conftest import hand_off, hand_off_video, png_bytes
+from conftest import hand_off, hand_off_video
 from fake_telegram import FakeTelegram, Fault, file_names, request_types
 from telethon.tl import functions, types
 from telethon_internals import fake_client, network_of
 
+from tests.media import png_bytes
 from tgvid import sidecar
 from tgvid.errors import ConfigError, SendFailed
 from uploader.delivery import Delivery

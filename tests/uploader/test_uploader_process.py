@@ -12,8 +12,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import DAEMON, hand_off, wait_for
+from conftest import hand_off
 
+from tests.processes import DAEMON
+from tests.waiting import wait_for
 from uploader import status
 from uploader.ledger import EntryState, Ledger, path_in
 
