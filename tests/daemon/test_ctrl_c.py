@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.daemon.conftest import DAEMON
 from tests.media import write_video
+from tests.processes import DAEMON
 from tests.waiting import wait_for
 from tgvid.errors import CheckpointError
 from transcoder.checkpoint import load
