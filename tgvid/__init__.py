@@ -1,2 +1,1 @@
-"""The pieces both daemons use: settings, durable writes, the error family, the sidecar format, logging and
-sd_notify."""
+"""Shared code: the modules both daemons use, each docstring saying what it owns."""

@@ -1,4 +1,4 @@
-"""The error family: each error names the file and an actionable reason, and its class picks the reaction.
+"""The error family: each error names the file with an actionable reason; its class picks the reaction.
 
 A class's docstring is its message template, filled from the keyword arguments; `exit_code` is what the
 CLI returns for it. An error keeps its arguments (`args` is `(path, reason)`, the fields in its `__dict__`), so it

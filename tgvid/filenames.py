@@ -1,4 +1,4 @@
-"""File names that are not UTF-8: how to tell them, and how to show them.
+"""File names that are not UTF-8: telling them apart, showing them.
 
 Python decodes the bytes of a file name that are not UTF-8 to lone surrogates (surrogateescape), which msgpack,
 Telegram and a UTF-8 log cannot take. Both daemons send such a file to quarantine asking for a rename, and show

@@ -1,4 +1,4 @@
-"""Logging setup for the CLI and both daemons: one line per event, time, level and logger name.
+"""Log lines: one per event, stamped with time, level, logger name, for every tgvid command.
 
 Telethon's loggers are held at INFO at most, because at DEBUG they print whole requests.
 """

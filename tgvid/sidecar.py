@@ -1,4 +1,4 @@
-"""The sidecar: what the transcoder tells the uploader about a finished file, and the only description of its format.
+"""The sidecar: what the transcoder tells the uploader about a finished file, its format described here only.
 
 The transcoder writes `<outbox>/<folder>/NAME.mp4.meta.msgpack` atomically *before* it renames NAME.mp4 into
 the outbox, so a media file whose sidecar is present is complete. For a file a person put into the outbox by

@@ -1,3 +1,3 @@
-"""Units of size in bytes, as the logs, limits and status lines count them."""
+"""Units of size in bytes (MIB): one definition for every count of bytes a person reads."""
 
 MIB = 1024 * 1024

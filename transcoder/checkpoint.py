@@ -1,4 +1,4 @@
-"""The job checkpoint: the one on-disk record of a job's state, and the only description of its format.
+"""The job checkpoint: the one on-disk record of a job's state, its format described here only.
 
 A job folder `work/<job-id>/` holds `checkpoint.msgpack` and the unit files it names. The checkpoint is
 rewritten atomically (tgvid.durable) after every state change. A unit (segment, audio, output) counts as

@@ -1,5 +1,5 @@
-"""The transcoder daemon: takes complete files from inbox/, runs one job at a time cheapest first, hands
-finished files to outbox/, quarantines what cannot work, and never stops because of one file.
+"""The transcoder daemon's loop: every arrived file from inbox/ through one job at a time, cheapest first, to
+outbox/ or quarantine/, never stopping for one file.
 
 Each job (and each first look at a new file) runs in a child process: a hung decoder is killed when its
 checkpoint stops moving for `stall_seconds`, a crash fails only that job, and SIGTERM or SIGINT stops the

@@ -1,4 +1,4 @@
-"""Handoff: how a verified output goes to outbox/ and its source to originals/ when a job succeeds.
+"""Handoff: a succeeded job's output moved into outbox/, its source put away in originals/.
 
 A handoff writes the sidecar (tgvid.sidecar) next to the output's place in outbox/, then renames the
 output into place (the pass-through source itself, moved not copied), then puts the source away in

@@ -1,4 +1,4 @@
-"""The transcoder's history: counters for `tgvid status` and a snapshot of its queue, in `work/history.msgpack`.
+"""The transcoder's history, `work/history.msgpack`: the counters `tgvid status` shows, with a snapshot of the queue.
 
 Written atomically by the daemon whenever they change; `tgvid status` reads it with the checkpoints, so the
 status works whether the daemon runs or not. An unreadable file starts the counters afresh (they are

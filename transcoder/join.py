@@ -1,4 +1,4 @@
-"""The join: video packets (from segments, or copied from the source) and audio packets into one fast-start MP4.
+"""The join: one fast-start MP4 from the video's packets (the segments', or the source's) with the audio's.
 
 Nothing is re-encoded: packets are copied, interleaved by decode time, and shifted by one offset so that the
 earliest stream starts at zero while the offset between audio and video stays the source's.

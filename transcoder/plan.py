@@ -1,4 +1,4 @@
-"""The segment plan: where the video is cut, and from which keyframe each piece starts decoding.
+"""The segment plan: where the video is cut, with the keyframe each piece starts decoding from.
 
 Pure code over the keyframe index (`transcoder.probe.VideoIndex`), in the video stream's time base.
 Cuts land on source keyframes near every `segment_seconds`. Where keyframes are sparse (a screen

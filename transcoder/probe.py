@@ -1,4 +1,4 @@
-"""Probing: what a source holds, as plain data for the verdict and the plan.
+"""Probing: what a source holds, as the plain data every later stage reads.
 
 `probe(path)` opens the file with PyAV, describes its streams, decodes just enough to know that the video
 (and the first audio track) decode and how the picture is shown (display matrix, interlacing, colour

@@ -1,6 +1,5 @@
-"""The transcoder's status, as `tgvid status` shows it: the queue by class, the running job's progress, speed
-and ETA, and the counters (deferred conversions, success rate, average conversion time, recoveries, disk used
-by work files).
+"""The transcoder's status as `tgvid status` shows it: the queue by class, the running job's progress (speed,
+ETA), the counters (deferred conversions, success rate, average conversion time, recoveries, disk used by work files).
 
 Read from folders and files only (work/history.msgpack, the checkpoints, inbox/), never from the running
 daemon, so it works whether the daemon runs or not.

@@ -1,4 +1,4 @@
-"""The timeline of a stream read packet by packet or frame by frame: where it starts, ends, and its step."""
+"""The timeline of a stream read packet by packet or frame by frame: its start, end, step."""
 
 
 class Timeline:

@@ -1,4 +1,4 @@
-"""The verdict: the cheapest way to make a probed source play and stream in Telegram, with the reasons.
+"""The verdict: the cheapest way to make a probed source stream in Telegram, with the reasons.
 
 Pure code over `transcoder.probe.Probe`: no file access, no PyAV calls. The checks follow
 ../shared/TELEGRAM.md: MP4 with `moov` first, H.264 8-bit 4:2:0 (Baseline/Main/High) with even dimensions,

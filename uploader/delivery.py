@@ -1,4 +1,4 @@
-"""Delivery: taking ready outbox files through intent, lookup, send, record and move, exactly once.
+"""Delivery: each ready outbox file through intent → lookup → send → record → move, exactly once.
 
 For each batch (uploader.album): the ledger entries, each with the random_id its send carries, are written
 before the send; files that already had an intent (a crash or failure came between) are first looked up with

@@ -1,4 +1,4 @@
-"""The ledger: the uploader's durable record of every send, and the only description of its format.
+"""The ledger: the uploader's durable record of every send, its format described here only.
 
 Exactly once rests on two writes around each send. Before a file is sent its entry is written in state
 `sending` with the `random_id` the send will carry; Telegram remembers every random_id it has seen towards a

@@ -1,4 +1,4 @@
-"""The outbox: which files in `<root>/outbox/` are complete and waiting, found by scanning, woken by tgvid.watching.
+"""The outbox: which files in `<root>/outbox/` are complete, waiting to be sent (a scan decides; tgvid.watching wakes it).
 
 A file with a sidecar beside it that gives its size is complete (the transcoder writes the sidecar, then renames
 the whole file in). Any other file counts as put there by hand, also one whose sidecar cannot be read or gives

@@ -1,4 +1,4 @@
-"""Probing a file that a person put into the outbox by hand: what it is, its size, duration and thumbnail.
+"""Probing a file a person put into the outbox by hand: its kind, size, duration, thumbnail, as a sidecar.
 
 The result is a Sidecar, as the transcoder would have written it. Video (an MP4/MOV file): duration, width and
 height from the first video stream and a JPEG thumbnail of a representative frame (tgvid.thumbnail); other

@@ -1,4 +1,4 @@
-"""The sender interface: what the daemon hands a sender, what it gets back, and how a sender fails.
+"""The sender interface: what the daemon hands a sender, what it gets back, how a sender fails.
 
 A sender delivers one batch (a single file or an album) and returns one Receipt per file. Every file carries
 the random_id recorded in the ledger before the send; a sender must make a repeated send with the same
