@@ -20,7 +20,7 @@ from pathlib import Path
 from tgvid import durable
 from tgvid.errors import CheckpointError, NoSpace, Rejected, TranscodeFailed, VerifyFailed
 from transcoder import checkpoint as checkpoints
-from transcoder import heartbeat, tonemap
+from transcoder import colour, heartbeat, tonemap
 from transcoder.audio import encode_audio
 from transcoder.checkpoint import Checkpoint, JobState, Segment, Unit, UnitState
 from transcoder.join import Track, join, parameter_sets, shown_span
@@ -261,13 +261,14 @@ def _new_checkpoint(job_id, source_print, settings_map, verdict, probed: Probe, 
 def encoder_settings(probed: Probe, settings: EngineSettings, lut_dir: Path) -> EncoderSettings:
     """What every segment of the job is encoded with. HDR sources get the tone-mapping table in `lut_dir`."""
     video = probed.video
-    tone_map = tonemap.filters(video.color_trc, lut_dir) if tonemap.is_hdr(video.color_trc) else ()
+    full_range = colour.of_source(video).full_range
+    tone_map = tonemap.filters(video.color_trc, lut_dir, full_range) if tonemap.is_hdr(video.color_trc) else ()
     picture = plan_picture(video, settings.max_height, tone_map)
     frame_rate = video.frame_rate if video.frame_rate else DEFAULT_FRAME_RATE
     has_timestamps = probed.index is not None and probed.index.has_timestamps
     time_base = encoder_time_base(video.time_base) if has_timestamps else 1 / frame_rate
     return EncoderSettings(picture.width, picture.height, settings.crf, settings.preset, time_base, frame_rate,
-                           picture.filters)
+                           picture.filters, picture.source_colour, picture.colour)
 
 
 def _encode_segments(source, job_dir, probed, settings, state, label, should_yield, on_progress) -> bool:
