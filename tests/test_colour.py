@@ -1,5 +1,5 @@
 """Colours come out as a player shows the source's: BT.601, BT.709, untagged, full and limited range test cards,
-and tagged phone recordings from the corpus."""
+tagged phone recordings from the corpus, and the verification catching a wrong matrix."""
 
 from dataclasses import replace
 from fractions import Fraction
@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from tests import checks, media
+from tgvid.errors import VerifyFailed
 from transcoder import colour
 from transcoder.job import EngineSettings, run_job
-from transcoder.probe import VideoInfo
+from transcoder.probe import VideoInfo, probe
+from transcoder.verify import ColourSource, Expectation, verify
 
 UNTAGGED = VideoInfo(index=0, position=0, codec="mpeg2video", profile="Main", pix_fmt="yuv420p", width=640,
                      height=480, sample_aspect=Fraction(1), display_matrix=None, interlaced=False, color_trc=2,
@@ -94,6 +96,17 @@ def test_mid_grey_keeps_its_level(transcoded_cards, name):
     luma, blue, red = (media.patch_centres(plane)[grey][0] for plane in planes)
     assert abs(luma - (16 + 219 * 128 / 255)) < 0.6 and abs(blue - 128) < 0.6 and abs(red - 128) < 0.6, (
         luma, blue, red)
+
+
+def test_verification_catches_bt601_pixels_labelled_bt709(tmp_path):
+    source = media.write_colour_card(tmp_path / "bt601.mp4", matrix="bt601")
+    wrong = media.write_colour_card(tmp_path / "wrong.mp4", matrix="bt601", tag_as="bt709", codec="libx264")
+    expect = Expectation(video_seconds=3 / 25, frames=3, has_audio=False, audio_end_minus_video_end=None,
+                         colour_source=ColourSource(source, 0, colour.of_source(probe(source).video)))
+    with pytest.raises(VerifyFailed, match="colours differ from the source's"):
+        verify(wrong, expect)
+    right = media.write_colour_card(tmp_path / "right.mp4", matrix="bt709", codec="libx264")
+    verify(right, expect)
 
 
 # Phone recordings that state their colours: full range (Pixel 7), limited range HEVC and H.264 (iPad, iPhone).

@@ -24,12 +24,12 @@ from transcoder import colour, heartbeat, tonemap
 from transcoder.audio import encode_audio
 from transcoder.checkpoint import Checkpoint, JobState, Segment, Unit, UnitState
 from transcoder.join import Track, join, parameter_sets, shown_span
-from transcoder.picture import plan_picture
+from transcoder.picture import orientation_filters, plan_picture
 from transcoder.plan import plan_segments
 from transcoder.probe import Probe, packets_per_segment, probe
 from transcoder.segment import EncoderSettings, SegmentWork, encode_segment, encoder_time_base
 from transcoder.verdict import Kind, Verdict, decide
-from transcoder.verify import Expectation, OutputFacts, verify
+from transcoder.verify import ColourSource, Expectation, OutputFacts, verify
 
 log = logging.getLogger(__name__)
 
@@ -384,7 +384,9 @@ def _join_and_verify(source, job_dir, probed: Probe, verdict: Verdict, state: Ch
     checkpoints.save(job_dir, state)
     expect = Expectation(
         video_seconds=video_span[1] - video_span[0], frames=frames, has_audio=audio is not None,
-        audio_end_minus_video_end=(audio_span[1] - video_span[1]) if audio_span else None)
+        audio_end_minus_video_end=(audio_span[1] - video_span[1]) if audio_span else None,
+        colour_source=ColourSource(Path(source), probed.video.position, colour.of_source(probed.video),
+                                   orientation_filters(probed.video.display_matrix)) if state.segments else None)
     facts = verify(scratch, expect)
     state.output = Unit()
     checkpoints.record_file(state.output, scratch)
