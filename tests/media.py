@@ -148,10 +148,10 @@ AV_PRIMARIES = {"bt601": 6, "bt709": 1, None: 2}
 AV_TRANSFER = {"bt601": 6, "bt709": 1, None: 2}
 
 
-def card_picture(width: int, height: int) -> np.ndarray:
-    """The RGB card: CARD_PATCHES in a CARD_COLUMNS × CARD_ROWS grid, row by row."""
+def card_picture(width: int, height: int, patches=CARD_PATCHES) -> np.ndarray:
+    """The RGB card: `patches` in a CARD_COLUMNS × CARD_ROWS grid, row by row."""
     picture = np.zeros((height, width, 3), np.uint8)
-    for number, colour in enumerate(CARD_PATCHES):
+    for number, colour in enumerate(patches):
         row, column = divmod(number, CARD_COLUMNS)
         picture[row * height // CARD_ROWS:(row + 1) * height // CARD_ROWS,
                 column * width // CARD_COLUMNS:(column + 1) * width // CARD_COLUMNS] = colour
@@ -192,14 +192,14 @@ def rgb_to_yuv420(picture: np.ndarray, matrix: str, full_range: bool) -> np.ndar
 
 def write_colour_card(path: Path, *, matrix: str = "bt601", tagged: bool = True, full_range: bool = False,
                       width: int = 320, height: int = 240, frames: int = 3, fps: int = 25,
-                      tag_as: str | None = None, codec: str = "libx265") -> Path:
+                      tag_as: str | None = None, codec: str = "libx265", patches=CARD_PATCHES) -> Path:
     """A fast-start MP4 of the colour card, its YUV made with `matrix` and range, tagged so when `tagged` (or
     tagged `tag_as`, whatever the pixels are). HEVC by default, as phones record, so that it is transcoded.
     Full range is written as phones write it: the VUI's full-range flag set. (Nearly) lossless, so that the
     source's own coding does not change the patches being compared.
     """
     tag = tag_as or (matrix if tagged else None)
-    yuv = rgb_to_yuv420(card_picture(width, height), matrix, full_range)
+    yuv = rgb_to_yuv420(card_picture(width, height, patches), matrix, full_range)
     with av.open(str(path), "w", format="mp4", options={"movflags": "faststart"}) as output:
         video = output.add_stream(codec, rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"

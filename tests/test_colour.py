@@ -98,14 +98,20 @@ def test_mid_grey_keeps_its_level(transcoded_cards, name):
         luma, blue, red)
 
 
-def test_verification_catches_bt601_pixels_labelled_bt709(tmp_path):
-    source = media.write_colour_card(tmp_path / "bt601.mp4", matrix="bt601")
-    wrong = media.write_colour_card(tmp_path / "wrong.mp4", matrix="bt601", tag_as="bt709", codec="libx264")
+# The card's colours a sixth as saturated: a wrong matrix moves them by under 2 levels, less than encoding can.
+PALE_PATCHES = tuple(tuple(round(128 + (value - 128) / 6) for value in patch) for patch in media.CARD_PATCHES)
+
+
+@pytest.mark.parametrize("patches", [media.CARD_PATCHES, PALE_PATCHES], ids=["saturated", "pale"])
+def test_verification_catches_bt601_pixels_labelled_bt709(tmp_path, patches):
+    source = media.write_colour_card(tmp_path / "bt601.mp4", matrix="bt601", patches=patches)
+    wrong = media.write_colour_card(tmp_path / "wrong.mp4", matrix="bt601", tag_as="bt709", codec="libx264",
+                                    patches=patches)
     expect = Expectation(video_seconds=3 / 25, frames=3, has_audio=False, audio_end_minus_video_end=None,
                          colour_source=ColourSource(source, 0, colour.of_source(probe(source).video)))
-    with pytest.raises(VerifyFailed, match="colours differ from the source's"):
+    with pytest.raises(VerifyFailed, match=r"colours differ from the source.s .*\(read as BT.601 limited range"):
         verify(wrong, expect)
-    right = media.write_colour_card(tmp_path / "right.mp4", matrix="bt709", codec="libx264")
+    right = media.write_colour_card(tmp_path / "right.mp4", matrix="bt709", codec="libx264", patches=patches)
     verify(right, expect)
 
 
