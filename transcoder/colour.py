@@ -29,8 +29,8 @@ UNSTATED = frozenset({0, 2, 3})  # primaries and transfer: reserved (0, 3) or un
 BT601_625_PRIMARIES, BT601_525_PRIMARIES = 5, 6  # BT.470 B/G (PAL), SMPTE 170M (NTSC)
 BT601_MATRIX = 6  # SMPTE 170M; the same matrix as BT.470 B/G (5)
 LIMITED_RANGE, FULL_RANGE = 1, 2
-# The matrices FFmpeg's scaler converts from (AVColorSpace): BT.709, FCC, BT.601 (two names), SMPTE 240M, BT.2020.
-# Kr and Kb of each (ITU-T H.273, equations 38-40); the scaler converts from every one of them.
+# Kr and Kb of the matrices FFmpeg's scaler converts from (AVColorSpace: BT.709, FCC, BT.601 under two names,
+# SMPTE 240M, BT.2020 non-constant luminance), as ITU-T H.273 gives them.
 LUMA_WEIGHTS = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 5: (0.299, 0.114), 6: (0.299, 0.114), 7: (0.212, 0.087),
                 9: (0.2627, 0.0593)}
 HD_MIN_WIDTH, SD_MAX_HEIGHT = 1280, 576
@@ -49,6 +49,11 @@ class Colour:
     def range_name(self) -> str:
         """The range as FFmpeg's scaler names it."""
         return "pc" if self.full_range else "tv"
+
+    @property
+    def range_number(self) -> int:
+        """The range as AVColorRange (what frames and encoders take)."""
+        return FULL_RANGE if self.full_range else LIMITED_RANGE
 
 
 OUTPUT_SDR = Colour(BT709, False, BT709, BT709)

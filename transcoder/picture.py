@@ -81,8 +81,8 @@ def plan_picture(video: VideoInfo, max_height: int = 0, tone_map: tuple[Filter, 
     chain += turn
     # The scaler also fixes the sample aspect, the range (full-range phone video becomes limited range) and
     # the matrix (to BT.709), told explicitly what its input is and what its output must be. accurate_rnd
-    # rounds the range and matrix arithmetic to nearest (without it, mid-grey 128 comes out 127);
-    # full_chroma_int interpolates chroma at full resolution before converting it.
+    # rounds the range and matrix arithmetic to nearest (without it, BT.601 mid-grey (128,128,128) came out
+    # (125,128,127)); full_chroma_int interpolates chroma at full resolution before converting it.
     source = colour.of_source(video)
     output = colour.of_output(source, tone_mapped=bool(tone_map))
     scaled = colour.OUTPUT_SDR if tone_map else source  # tone mapping leaves BT.709 limited-range frames

@@ -109,7 +109,7 @@ def _open_encoder(output, settings: EncoderSettings):
     stream.codec_context.thread_type = "AUTO"
     colour = settings.colour
     stream.codec_context.colorspace = colour.matrix
-    stream.codec_context.color_range = 2 if colour.full_range else 1  # AVColorRange: JPEG, MPEG
+    stream.codec_context.color_range = colour.range_number
     stream.codec_context.color_primaries = colour.primaries
     stream.codec_context.color_trc = colour.transfer
     stream.options = {
@@ -206,7 +206,7 @@ def _encode(source, video_index, work, settings, source_time_base, has_timestamp
 
 def _tag(frame, colour: Colour) -> None:
     """Say on `frame` what its values mean, so that no filter reads an unstated or misleading tag."""
-    frame.colorspace, frame.color_range = colour.matrix, 2 if colour.full_range else 1
+    frame.colorspace, frame.color_range = colour.matrix, colour.range_number
     frame.color_primaries, frame.color_trc = colour.primaries, colour.transfer
 
 
