@@ -153,3 +153,46 @@ def assert_faithful(source: Facts, output: Facts, *, frames_tolerance: int = 0) 
         # Likewise the last AAC frame is padded to 1024 samples.
         assert abs(output_tail - source_tail) < max(0.1, 1.5 * priming_seconds), (
             "a/v end offset", source_tail, output_tail)
+
+
+# Kr and Kb of the matrices players know (ITU-T H.273): AVColorSpace → weights.
+PLAYER_LUMA_WEIGHTS = {1: (0.2126, 0.0722), 5: (0.299, 0.114), 6: (0.299, 0.114)}
+BT709_TO_XYZ = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+D65_WHITE = BT709_TO_XYZ.sum(axis=1)
+
+
+def shown_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """R'G'B' (0–255 floats) of an 8-bit 4:2:0 frame as a player shows it: by its tags, else by mpv's rule (BT.709
+    for pictures 1280 wide or more or taller than 576 lines, else BT.601; limited range unless stated full)."""
+    assert frame.format.name in ("yuv420p", "yuvj420p"), frame.format.name
+    luma, blue, red = (np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width].astype(float)
+                       for p in frame.planes)
+    blue, red = (np.repeat(np.repeat(c, 2, axis=0), 2, axis=1)[:luma.shape[0], :luma.shape[1]] for c in (blue, red))
+    hd = frame.width >= 1280 or frame.height > 576
+    kr, kb = PLAYER_LUMA_WEIGHTS.get(int(frame.colorspace), PLAYER_LUMA_WEIGHTS[1 if hd else 6])
+    if int(frame.color_range) == 2 or frame.format.name == "yuvj420p":
+        luma, blue, red = luma / 255, (blue - 128) / 255, (red - 128) / 255
+    else:
+        luma, blue, red = (luma - 16) / 219, (blue - 128) / 224, (red - 128) / 224
+    r, b = luma + 2 * (1 - kr) * red, luma + 2 * (1 - kb) * blue
+    g = (luma - kr * r - kb * b) / (1 - kr - kb)
+    return 255 * np.clip(np.stack([r, g, b], axis=-1), 0, 1)
+
+
+def delta_e(rgb_a: np.ndarray, rgb_b: np.ndarray) -> np.ndarray:
+    """CIE 1976 ΔE between R'G'B' colours (..., 3), 0–255, read as BT.709 primaries with the sRGB curve."""
+    def lab(rgb):
+        encoded = np.asarray(rgb, float) / 255
+        linear = np.where(encoded <= 0.04045, encoded / 12.92, ((encoded + 0.055) / 1.055) ** 2.4)
+        xyz = linear @ BT709_TO_XYZ.T / D65_WHITE
+        f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+        return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
+    return np.linalg.norm(lab(rgb_a) - lab(rgb_b), axis=-1)
+
+
+def grid_means(rgb: np.ndarray, cells: int = 8) -> np.ndarray:
+    """The mean colour of each cell of a cells × cells grid over `rgb` (height, width, 3)."""
+    rows = np.array_split(np.arange(rgb.shape[0]), cells)
+    columns = np.array_split(np.arange(rgb.shape[1]), cells)
+    return np.array([[rgb[r[0]:r[-1] + 1, c[0]:c[-1] + 1].reshape(-1, 3).mean(axis=0) for c in columns]
+                     for r in rows])

@@ -156,3 +156,87 @@ def png_bytes(width: int = 40, height: int = 30) -> bytes:
             output.mux(stream.encode(frame))
             output.mux(stream.encode(None))
         return path.read_bytes()
+
+
+# Colour cards: known patches, written as YUV with a chosen matrix and range and tagged (or not) to say so.
+CARD_PATCHES = (
+    (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0),
+    (0, 255, 255), (255, 0, 255), (200, 150, 120), (40, 90, 160),
+    (0, 0, 0), (64, 64, 64), (128, 128, 128), (255, 255, 255),
+)
+CARD_COLUMNS, CARD_ROWS = 4, 3
+# Kr and Kb of each YUV matrix (ITU-R BT.601 and BT.709); what a tag names and what the pixels hold.
+LUMA_WEIGHTS = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
+AV_COLORSPACE = {"bt601": 6, "bt709": 1, None: 2}  # AVColorSpace: SMPTE 170M, BT.709, unspecified
+AV_PRIMARIES = {"bt601": 6, "bt709": 1, None: 2}
+AV_TRANSFER = {"bt601": 6, "bt709": 1, None: 2}
+
+
+def card_picture(width: int, height: int, patches=CARD_PATCHES) -> np.ndarray:
+    """The RGB card: `patches` in a CARD_COLUMNS × CARD_ROWS grid, row by row."""
+    picture = np.zeros((height, width, 3), np.uint8)
+    for number, colour in enumerate(patches):
+        row, column = divmod(number, CARD_COLUMNS)
+        picture[row * height // CARD_ROWS:(row + 1) * height // CARD_ROWS,
+                column * width // CARD_COLUMNS:(column + 1) * width // CARD_COLUMNS] = colour
+    return picture
+
+
+def patch_centres(picture: np.ndarray) -> np.ndarray:
+    """The mean colour of the middle half of each card patch of `picture` (H×W×C): (patches, C)."""
+    height, width = picture.shape[:2]
+    means = []
+    for number in range(len(CARD_PATCHES)):
+        row, column = divmod(number, CARD_COLUMNS)
+        top, bottom = row * height // CARD_ROWS, (row + 1) * height // CARD_ROWS
+        left, right = column * width // CARD_COLUMNS, (column + 1) * width // CARD_COLUMNS
+        quarter_h, quarter_w = (bottom - top) // 4, (right - left) // 4
+        means.append(picture[top + quarter_h:bottom - quarter_h, left + quarter_w:right - quarter_w]
+                     .reshape(-1, picture.shape[2]).mean(axis=0))
+    return np.array(means)
+
+
+def rgb_to_yuv420(picture: np.ndarray, matrix: str, full_range: bool) -> np.ndarray:
+    """8-bit R'G'B' to a yuv420p array (PyAV's layout: Y rows, then U, then V) by the textbook equations."""
+    kr, kb = LUMA_WEIGHTS[matrix]
+    rgb = picture.astype(np.float64) / 255
+    luma = rgb @ np.array([kr, 1 - kr - kb, kb])
+    blue_diff = (rgb[..., 2] - luma) / (2 * (1 - kb))
+    red_diff = (rgb[..., 0] - luma) / (2 * (1 - kr))
+    if full_range:
+        planes = 255 * luma, 128 + 255 * blue_diff, 128 + 255 * red_diff
+    else:
+        planes = 16 + 219 * luma, 128 + 224 * blue_diff, 128 + 224 * red_diff
+    y, u, v = (np.clip(np.round(p), 0, 255).astype(np.uint8) for p in planes)
+    height, width = y.shape
+    u = u.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3)).round().astype(np.uint8)
+    v = v.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3)).round().astype(np.uint8)
+    return np.concatenate([y, u.reshape(-1, width), v.reshape(-1, width)])
+
+
+def write_colour_card(path: Path, *, matrix: str = "bt601", tagged: bool = True, full_range: bool = False,
+                      width: int = 320, height: int = 240, frames: int = 3, fps: int = 25,
+                      tag_as: str | None = None, codec: str = "libx265", patches=CARD_PATCHES) -> Path:
+    """A fast-start MP4 of the colour card, its YUV made with `matrix` and range, tagged so when `tagged` (or
+    tagged `tag_as`, whatever the pixels are). HEVC by default, as phones record, so that it is transcoded.
+    Full range is written as phones write it: the VUI's full-range flag set. (Nearly) lossless, so that the
+    source's own coding does not change the patches being compared.
+    """
+    tag = tag_as or (matrix if tagged else None)
+    yuv = rgb_to_yuv420(card_picture(width, height, patches), matrix, full_range)
+    with av.open(str(path), "w", format="mp4", options={"movflags": "faststart"}) as output:
+        video = output.add_stream(codec, rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        context = video.codec_context
+        context.colorspace, context.color_primaries, context.color_trc = (
+            AV_COLORSPACE[tag], AV_PRIMARIES[tag], AV_TRANSFER[tag])
+        context.color_range = 2 if full_range else (1 if tagged else 0)
+        video.options = {"preset": "ultrafast", "x265-params": "lossless=1:log-level=error"} \
+            if codec == "libx265" else {"preset": "ultrafast", "qp": "1"}
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+            frame.colorspace, frame.color_range = context.colorspace, context.color_range
+            frame.pts = index
+            output.mux(video.encode(frame))
+        output.mux(video.encode(None))
+    return Path(path)

@@ -19,16 +19,16 @@ from pathlib import Path
 from tgvid import durable
 from tgvid.errors import CheckpointError, NoSpace, Rejected, TranscodeFailed, VerifyFailed
 from transcoder import checkpoint as checkpoints
-from transcoder import heartbeat, tonemap
+from transcoder import colour, heartbeat, tonemap
 from transcoder.audio import encode_audio
 from transcoder.checkpoint import Checkpoint, JobState, Segment, Unit, UnitState
 from transcoder.join import Track, join, parameter_sets, shown_span
-from transcoder.picture import plan_picture
+from transcoder.picture import orientation_filters, plan_picture
 from transcoder.plan import PlannedSegment, plan_segments
 from transcoder.probe import Probe, packets_per_segment, probe
 from transcoder.segment import EncoderSettings, SegmentWork, encode_segment, encoder_time_base
 from transcoder.verdict import Kind, Verdict, decide
-from transcoder.verify import Expectation, OutputFacts, verify
+from transcoder.verify import ColourSource, Expectation, OutputFacts, verify
 
 log = logging.getLogger(__name__)
 
@@ -270,13 +270,14 @@ def segments_of(plan: list[PlannedSegment], packets: list[int], time_base: Fract
 def encoder_settings(probed: Probe, settings: EngineSettings, lut_dir: Path) -> EncoderSettings:
     """What every segment of the job is encoded with. HDR sources get the tone-mapping table in `lut_dir`."""
     video = probed.video
-    tone_map = tonemap.filters(video.color_trc, lut_dir) if tonemap.is_hdr(video.color_trc) else ()
+    full_range = colour.of_source(video).full_range
+    tone_map = tonemap.filters(video.color_trc, lut_dir, full_range) if tonemap.is_hdr(video.color_trc) else ()
     picture = plan_picture(video, settings.max_height, tone_map)
     frame_rate = video.frame_rate if video.frame_rate else DEFAULT_FRAME_RATE
     has_timestamps = probed.index is not None and probed.index.has_timestamps
     time_base = encoder_time_base(video.time_base) if has_timestamps else 1 / frame_rate
     return EncoderSettings(picture.width, picture.height, settings.crf, settings.preset, time_base, frame_rate,
-                           picture.filters)
+                           picture.filters, picture.source_colour, picture.colour)
 
 
 def _encode_segments(job: Job, probed: Probe, state: Checkpoint) -> bool:
@@ -394,7 +395,9 @@ def _join(job: Job, probed: Probe, verdict: Verdict, state: Checkpoint) -> Expec
     join(video, audio, job_dir / JOINED_FILE, offset, job.label)
     return Expectation(
         video_seconds=video_span[1] - video_span[0], frames=frames, has_audio=audio is not None,
-        audio_end_minus_video_end=(audio_span[1] - video_span[1]) if audio_span else None)
+        audio_end_minus_video_end=(audio_span[1] - video_span[1]) if audio_span else None,
+        colour_source=ColourSource(Path(job.source), probed.video.position, colour.of_source(probed.video),
+                                   orientation_filters(probed.video.display_matrix)) if state.segments else None)
 
 
 def _verify(job: Job, expectation: Expectation, state: Checkpoint) -> OutputFacts:

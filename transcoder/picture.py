@@ -1,13 +1,16 @@
 """The picture: how the coded frames become what a viewer should see, as a chain of FFmpeg filters.
 
 Pure code over `transcoder.probe.VideoInfo`. It decides the orientation fix (the display matrix baked into
-the pixels, as FFmpeg's own autorotate does), square pixels, even dimensions, the optional height limit and
-deinterlacing. Tone mapping of HDR sources is `transcoder.tonemap`'s; its filters are placed in the chain here.
+the pixels, as FFmpeg's own autorotate does), square pixels, even dimensions, the optional height limit,
+deinterlacing and the colour conversion (what the source's values mean is `transcoder.colour`'s). Tone mapping
+of HDR sources is `transcoder.tonemap`'s; its filters are placed in the chain here.
 """
 
 import math
 from dataclasses import dataclass
 
+from transcoder import colour
+from transcoder.colour import Colour
 from transcoder.probe import VideoInfo
 
 Filter = tuple[str, str]  # (filter name, its arguments), as av.filter.Graph.add takes them
@@ -18,6 +21,8 @@ class Picture:
     width: int  # the output's coded size: shown orientation, square pixels, even
     height: int
     filters: tuple[Filter, ...]  # from decoded frames to yuv420p frames of that size
+    source_colour: Colour  # what the decoded frames' values mean (stated or assumed)
+    colour: Colour  # what the output's values mean: its tags
 
 
 def orientation_filters(matrix) -> tuple[Filter, ...]:
@@ -62,18 +67,6 @@ def output_size(video: VideoInfo, quarter_turn: bool, max_height: int) -> tuple[
     return even(width), even(height)
 
 
-# FFmpeg's names for the YUV matrices (AVColorSpace values) the scaler converts from.
-MATRIX_NAMES = {1: "bt709", 4: "fcc", 5: "bt601", 6: "bt601", 7: "smpte240m", 9: "bt2020"}
-HD_HEIGHT = 720
-
-
-def source_matrix(video: VideoInfo) -> str:
-    """The YUV matrix the source was made with; unstated, it is what players assume: BT.709 for HD, else BT.601."""
-    if video.colorspace in MATRIX_NAMES:
-        return MATRIX_NAMES[video.colorspace]
-    return "bt709" if min(video.width, video.height) >= HD_HEIGHT else "bt601"
-
-
 def plan_picture(video: VideoInfo, max_height: int = 0, tone_map: tuple[Filter, ...] = ()) -> Picture:
     """The output size and the filters from decoded frames to it. `tone_map` (transcoder.tonemap) goes after
     deinterlacing and before the turn; it already leaves BT.709 8-bit frames behind."""
@@ -86,12 +79,15 @@ def plan_picture(video: VideoInfo, max_height: int = 0, tone_map: tuple[Filter, 
         chain.append(("bwdif", "mode=send_frame:parity=auto:deint=all"))
     chain += tone_map
     chain += turn
-    # The scaler also fixes the sample aspect, the range (full-range phone video becomes TV range) and the
-    # matrix; the output is tagged BT.709 to match. A BT.709 source skips the matrix conversion, the
-    # costliest part of the scaler's work.
-    matrix = "bt709" if tone_map else source_matrix(video)
-    convert = "" if matrix == "bt709" else f":in_color_matrix={matrix}:out_color_matrix=bt709"
-    chain.append(("scale", f"{width}:{height}:flags=bicubic:out_range=tv{convert}"))
+    # The scaler also fixes the sample aspect, the range (full-range phone video becomes limited range) and
+    # the matrix (to BT.709), told explicitly what its input is and what its output must be. accurate_rnd
+    # rounds the range and matrix arithmetic to nearest (without it, BT.601 mid-grey (128,128,128) came out
+    # (125,128,127)); full_chroma_int interpolates chroma at full resolution before converting it.
+    source = colour.of_source(video)
+    output = colour.of_output(source, tone_mapped=bool(tone_map))
+    scaled = colour.OUTPUT_SDR if tone_map else source  # tone mapping leaves BT.709 limited-range frames
+    chain.append(("scale", f"{width}:{height}:flags=bicubic+accurate_rnd+full_chroma_int:"
+                            f"{colour.scale_arguments(scaled, output)}"))
     chain.append(("setsar", "1"))
     chain.append(("format", "yuv420p"))
-    return Picture(width, height, tuple(chain))
+    return Picture(width, height, tuple(chain), source, output)

@@ -43,6 +43,8 @@ class VideoInfo:
     colorspace: int  # AVColorSpace (the YUV matrix): 1 = BT.709, 5/6 = BT.601, 9 = BT.2020, 2 = not stated
     frame_rate: Fraction | None  # average rate, None when the container gives none
     time_base: Fraction
+    color_range: int = 0  # AVColorRange: 1 = limited (TV), 2 = full (PC, JPEG), 0 = not stated
+    color_primaries: int = 2  # AVColorPrimaries: 1 = BT.709, 5 = BT.601 625, 6 = BT.601 525, 9 = BT.2020, 2 = not stated
 
 
 @dataclass(frozen=True)
@@ -343,6 +345,8 @@ def _describe(path: Path, size: int, container) -> Probe:
             colorspace=int(frame.colorspace) if frame is not None else 2,
             frame_rate=Fraction(video.average_rate) if video.average_rate else None,
             time_base=Fraction(video.time_base),
+            color_range=int(frame.color_range) if frame is not None else 0,
+            color_primaries=int(frame.color_primaries) if frame is not None else 2,
         )
     wanted = [s.index for s in (video, *audio_streams) if s is not None]
     video_index = video.index if video is not None else None

@@ -6,6 +6,8 @@ copying packets (`transcoder.join`). A frame belongs to the segment whose [start
 source timestamp; the decoder hands frames out in presentation order, so the segment stops at the first
 frame at or past its end, after every earlier frame (open-GOP B-frames included) has come out.
 Timestamps stay the source's, in the encoder time base chosen once per job (`encoder_time_base`).
+Each decoded frame is tagged with what its values mean (`transcoder.colour`: stated by the source or assumed as
+players assume it) before it enters the filters, and the encoder tags the output with what its values mean.
 """
 
 import logging
@@ -17,6 +19,7 @@ import av
 
 from tgvid.errors import TranscodeFailed
 from transcoder import heartbeat
+from transcoder.colour import Colour
 from transcoder.picture import Filter
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,8 @@ class EncoderSettings:
     time_base: Fraction  # of the encoder and of the segment's timestamps
     frame_rate: Fraction  # written into the SPS timing info; also the step for streams without timestamps
     filters: tuple[Filter, ...]
+    source_colour: Colour  # what the decoded frames' values mean
+    colour: Colour  # what the encoded frames' values mean, written into the bitstream's VUI
 
 
 SEEK_BACK_SECONDS = (1, 5, 30)  # how much earlier to seek again when a seek lands past a segment's start
@@ -82,11 +87,14 @@ def decoded_frames(container, stream, decode_from_pts: int | None, label: str):
         yield from frames
 
 
-def _build_graph(first_frame, time_base: Fraction, filters: tuple[Filter, ...]):
+def _build_graph(first_frame, settings: EncoderSettings):
     graph = av.filter.Graph()
-    nodes = [graph.add_buffer(width=first_frame.width, height=first_frame.height, format=first_frame.format,
-                              time_base=time_base)]
-    nodes += [graph.add(name, args) for name, args in filters]
+    source = settings.source_colour
+    # PyAV's add_buffer leaves the buffer's colour unstated; FFmpeg's filters negotiate it from here.
+    nodes = [graph.add("buffer", video_size=f"{first_frame.width}x{first_frame.height}",
+                       pix_fmt=str(first_frame.format.name), time_base=str(settings.time_base), pixel_aspect="1/1",
+                       colorspace=str(source.matrix), range=source.range_name)]
+    nodes += [graph.add(name, args) for name, args in settings.filters]
     nodes.append(graph.add("buffersink"))
     graph.link_nodes(*nodes).configure()
     return graph
@@ -99,10 +107,11 @@ def _open_encoder(output, settings: EncoderSettings):
     stream.codec_context.time_base = settings.time_base
     # PyAV defaults encoders to slice threads; x264's frame threads are a third faster on two cores.
     stream.codec_context.thread_type = "AUTO"
-    stream.codec_context.color_range = av.video.reformatter.ColorRange.MPEG
-    stream.codec_context.colorspace = av.video.reformatter.Colorspace.ITU709
-    stream.codec_context.color_primaries = 1  # BT.709
-    stream.codec_context.color_trc = 1  # BT.709
+    colour = settings.colour
+    stream.codec_context.colorspace = colour.matrix
+    stream.codec_context.color_range = colour.range_number
+    stream.codec_context.color_primaries = colour.primaries
+    stream.codec_context.color_trc = colour.transfer
     stream.options = {
         "crf": str(settings.crf),
         "preset": settings.preset,
@@ -177,8 +186,9 @@ def _encode(source, video_index, work, settings, source_time_base, has_timestamp
                 pts = last_pts + 1  # a repeated timestamp: the encoder needs them strictly rising
             last_pts = pts
             if graph is None:
-                graph = _build_graph(frame, settings.time_base, settings.filters)
+                graph = _build_graph(frame, settings)
             frame.pts, frame.time_base = pts, settings.time_base
+            _tag(frame, settings.source_colour)
             graph.vpush(frame)
             frames += _drain(graph, encoder, output)
         if graph is not None:
@@ -192,6 +202,12 @@ def _encode(source, video_index, work, settings, source_time_base, has_timestamp
         if not decoded_any:
             raise TranscodeFailed(source, "no video frame decodes")
     return frames
+
+
+def _tag(frame, colour: Colour) -> None:
+    """Say on `frame` what its values mean, so that no filter reads an unstated or misleading tag."""
+    frame.colorspace, frame.color_range = colour.matrix, colour.range_number
+    frame.color_primaries, frame.color_trc = colour.primaries, colour.transfer
 
 
 def _drain(graph, encoder, output) -> int:

@@ -12,9 +12,9 @@ FFmpeg's `lut3d`. For each R'G'B' code value of the source (BT.2020 primaries):
    stay and no channel clips;
 5. encoded for an SDR display with BT.1886's gamma 2.4.
 
-The filter chain: scale (YUV to R'G'B' with the BT.2020 matrix, full range, 16 bits) → lut3d → scale (to YUV
-with the BT.709 matrix, TV range) → yuv420p. The encoder must tag its output BT.709 (primaries, transfer and
-matrix), as transcoder.segment does for every output.
+The filter chain: scale (YUV to R'G'B' with the BT.2020 matrix, 16 bits) → lut3d → scale (to YUV with the BT.709
+matrix, limited range) → yuv420p, each scale told its input's and output's colour explicitly. The encoder tags the
+output BT.709 (primaries, transfer and matrix), as `transcoder.colour.of_output` says.
 """
 
 from pathlib import Path
@@ -22,8 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from tgvid import durable
+from transcoder.colour import BT709, OUTPUT_SDR, Colour, scale_arguments
 
 PQ, HLG = 16, 18  # AVColorTransferCharacteristic values
+BT2020 = 9  # AVColorSpace (non-constant luminance) and AVColorPrimaries
 NAMES = {PQ: "pq", HLG: "hlg"}
 LUT_POINTS = 33
 LUT_VERSION = 1  # part of the file name: a changed mapping must not reuse an old table
@@ -108,12 +110,16 @@ def lut_file(transfer: int, lut_dir: Path) -> Path:
     return path
 
 
-def filters(transfer: int, lut_dir: Path) -> tuple[tuple[str, str], ...]:
-    """The filter chain from decoded HDR frames (BT.2020, TV range) to SDR yuv420p frames (BT.709, TV range)."""
+def filters(transfer: int, lut_dir: Path, full_range: bool = False) -> tuple[tuple[str, str], ...]:
+    """The filter chain from decoded HDR frames (BT.2020, limited range unless `full_range`) to SDR yuv420p frames
+    (BT.709, limited range)."""
+    source = Colour(BT2020, full_range, BT2020, transfer)
+    table_input = Colour(BT2020, True, BT2020, transfer)  # R'G'B' is always full range
+    table_output = Colour(BT709, True, BT709, BT709)
     return (
-        ("scale", "in_color_matrix=bt2020:in_range=tv:out_range=pc"),
+        ("scale", scale_arguments(source, table_input)),
         ("format", "gbrp16le"),
         ("lut3d", f"file={lut_file(transfer, lut_dir)}:interp=tetrahedral"),
-        ("scale", "out_color_matrix=bt709:out_range=tv"),
+        ("scale", scale_arguments(table_output, OUTPUT_SDR)),
         ("format", "yuv420p"),
     )

@@ -3,22 +3,53 @@
 The output must open, be a fast-start MP4 with one H.264 8-bit 4:2:0 video stream and the expected audio
 (AAC or MP3, or none), decode from end to end without an error, hold the expected number of frames, last
 as long as the source's video (within two frames), and end its audio where the source's audio ends
-relative to the video.
+relative to the video. A re-encoded video must also show the source's colours: its first frames as a player
+shows them (by the output's own tags), against the source's first frames as a player shows them (by the source's
+tags or what players assume, turned as the output is, tone-mapped as the transcoder tone-maps HDR), compared as
+the mean R'G'B' of each cell of a coarse grid (which ignores scaling), over several frames (which ignores
+motion). It fails when they are far apart, or when reading the output with another matrix or range than its tags
+say would bring it closer to the source: the sign of a wrong colour matrix, range or tag.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
+import numpy as np
 
 from tgvid.errors import VerifyFailed
-from transcoder import heartbeat
+from transcoder import colour, heartbeat, tonemap
+from transcoder.colour import Colour
+from transcoder.picture import Filter
 from transcoder.probe import mp4_top_level_boxes
+from transcoder.segment import decoded_frames
 from transcoder.timeline import Timeline
 
 # Audio and video ends may move by this much against the source's (an AAC frame is 21 ms at 48 kHz,
 # 128 ms at 8 kHz; encoder priming and the last partial frame account for the rest).
 END_SYNC_TOLERANCE_SECONDS = 0.25
+# The colour check averages this many frames at the start of each (one frame more or less at the start, as
+# with sources whose first frames do not decode, barely moves the mean), on a grid of this many cells a side.
+# Encoding moves the cells' means by up to about 2.5 levels (of 255) in tiny or noisy sources, while a wrong
+# matrix moves them by anything from under one level (pale pictures) to tens (saturated ones). So the output
+# fails when it is far off, or when reading it with another matrix or range than its tags say brings it closer
+# to the source by more than a margin: noise moves every reading alike, a wrong matrix does not. On the corpus,
+# right outputs come within 0.05 levels of their closest other reading; BT.601 pixels tagged BT.709, 0.3 to 4.
+COLOUR_FRAMES = 8
+COLOUR_GRID = 8
+COLOUR_TOLERANCE_LEVELS = 4.0
+COLOUR_MARGIN_LEVELS = 0.25
+MISLABELLINGS = (colour.BT709, colour.BT601_MATRIX)
+
+
+@dataclass(frozen=True)
+class ColourSource:
+    """The source whose colours a re-encoded output must show."""
+
+    path: Path
+    video_position: int  # among the source's video streams
+    colour: Colour  # what its decoded values mean (transcoder.colour.of_source)
+    turn: tuple[Filter, ...] = ()  # the orientation filters the transcoder applied (transcoder.picture)
 
 
 @dataclass(frozen=True)
@@ -27,6 +58,7 @@ class Expectation:
     frames: int | None  # None when not known in advance (a remux copies whatever decodes)
     has_audio: bool
     audio_end_minus_video_end: float | None  # seconds, in the source; None without audio
+    colour_source: ColourSource | None = None  # None: the video was copied, its colours are the source's
 
 
 @dataclass(frozen=True)
@@ -59,6 +91,7 @@ def verify(path: Path, expect: Expectation) -> OutputFacts:
         if audios and audios[0].codec_context.name not in ("aac", "mp3", "mp3float"):
             raise VerifyFailed(path, f"audio codec {audios[0].codec_context.name}, expected AAC or MP3")
         frames, sound = Timeline(), Timeline()
+        shown = {}  # how the first COLOUR_FRAMES frames look read by their tags, and read as mislabelled
         try:
             for packet in container.demux(*videos, *audios):
                 heartbeat.beat()
@@ -70,8 +103,10 @@ def verify(path: Path, expect: Expectation) -> OutputFacts:
                     continue
                 for frame in packet.decode():
                     frames.add(_checked_time(frame, video, path))
+                    _sample_readings(frame, shown)
             for frame in video.decode(None):
                 frames.add(_checked_time(frame, video, path))
+                _sample_readings(frame, shown)
         except av.FFmpegError as error:
             raise VerifyFailed(path, f"does not decode cleanly: {error}") from error
         width, height = video.codec_context.width, video.codec_context.height
@@ -84,6 +119,8 @@ def verify(path: Path, expect: Expectation) -> OutputFacts:
     seconds = video_span[1] - video_span[0]
     if abs(seconds - expect.video_seconds) > max(2 * step, 0.05):
         raise VerifyFailed(path, f"video lasts {seconds:.3f} s, the source's {expect.video_seconds:.3f} s")
+    if expect.colour_source is not None:
+        _check_colours(path, shown, expect.colour_source)
     audio_span = sound.span(last_lasts_a_step=False) if sound.count else None
     if expect.audio_end_minus_video_end is not None and audio_span is not None:
         gap = audio_span[1] - video_span[1]
@@ -100,3 +137,73 @@ def _checked_time(frame, stream, path) -> float:
     if frame.is_corrupt:
         raise VerifyFailed(path, f"the frame at {seconds:.3f} s decodes only with errors", damaged=True)
     return seconds
+
+
+def _sample_readings(frame, readings: dict) -> None:
+    """Add `frame`'s cell means as its tags say to show it (the first key) and as each other matrix (BT.709,
+    BT.601) and range would show it."""
+    tagged = colour.of_frame(frame)
+    for meaning in dict.fromkeys([tagged, *(replace(tagged, matrix=matrix, full_range=full_range)
+                                            for matrix in MISLABELLINGS for full_range in (False, True))]):
+        _sample_colour(frame, meaning, (), readings.setdefault(meaning, []))
+
+
+def _sample_colour(frame, meaning: Colour, turn: tuple[Filter, ...], grids: list) -> None:
+    """Add the COLOUR_GRID² cell means of `frame` as a player shows it (8-bit levels), turned by `turn`, while
+    fewer than COLOUR_FRAMES are in."""
+    if len(grids) >= COLOUR_FRAMES:
+        return
+    rgb = colour.shown_rgb(frame, meaning)
+    if tonemap.is_hdr(meaning.transfer):
+        rgb = tonemap.map_code_values(rgb, meaning.transfer)
+    rgb = _turned(rgb, turn)
+    rows = np.linspace(0, rgb.shape[0], COLOUR_GRID + 1).astype(int)
+    columns = np.linspace(0, rgb.shape[1], COLOUR_GRID + 1).astype(int)
+    # Sums over each cell from the summed-area table: one pass, whatever the frame's size.
+    table = np.pad(rgb.cumsum(axis=0).cumsum(axis=1), ((1, 0), (1, 0), (0, 0)))
+    sums = table[rows[1:]][:, columns[1:]] - table[rows[:-1]][:, columns[1:]] \
+        - table[rows[1:]][:, columns[:-1]] + table[rows[:-1]][:, columns[:-1]]
+    areas = np.outer(np.diff(rows), np.diff(columns))[..., None]
+    grids.append(255 * sums / np.maximum(areas, 1))
+
+
+def _turned(rgb: np.ndarray, turn: tuple[Filter, ...]) -> np.ndarray:
+    """`rgb` (height, width, 3) as FFmpeg's hflip, vflip and transpose filters in `turn` leave it."""
+    for name, args in turn:
+        if name == "hflip":
+            rgb = rgb[:, ::-1]
+        elif name == "vflip":
+            rgb = rgb[::-1]
+        elif name == "transpose":
+            swapped = rgb.transpose(1, 0, 2)
+            rgb = {"clock": swapped[:, ::-1], "cclock": swapped[::-1], "clock_flip": swapped[::-1, ::-1],
+                   "cclock_flip": swapped}[args]
+    return rgb
+
+
+def _check_colours(path: Path, readings: dict, source: ColourSource) -> None:
+    """The output's colours, read by its tags, must be within COLOUR_TOLERANCE_LEVELS of the source's, and no
+    closer when read with another matrix or range than with its own by more than COLOUR_MARGIN_LEVELS."""
+    expected = []
+    with av.open(str(source.path)) as container:
+        stream = container.streams.video[source.video_position]
+        for frame in decoded_frames(container, stream, None, str(source.path)):
+            _sample_colour(frame, source.colour, source.turn, expected)
+            if len(expected) >= COLOUR_FRAMES:
+                break
+    if not readings or not expected:
+        return
+    wanted = np.mean(expected, axis=0)
+    apart = {meaning: np.abs(np.mean(grids, axis=0) - wanted).reshape(-1, 3).mean(axis=0).max()
+             for meaning, grids in readings.items()}
+    tagged = next(iter(apart))
+    closest = min(apart, key=apart.get)
+    if apart[tagged] > COLOUR_TOLERANCE_LEVELS or apart[tagged] - apart[closest] > COLOUR_MARGIN_LEVELS:
+        raise VerifyFailed(path, f"colours differ from the source's by {apart[tagged]:.1f} levels on average "
+                                 f"(read as {_described(closest)}, {apart[closest]:.1f}): a wrong colour matrix, "
+                                 "range or tag")
+
+
+def _described(meaning: Colour) -> str:
+    matrix = {colour.BT709: "BT.709"}.get(meaning.matrix, "BT.601")
+    return f"{matrix} {'full' if meaning.full_range else 'limited'} range"
