@@ -198,13 +198,14 @@ class TranscoderDaemon:
 
     def recover(self) -> None:
         """Rebuild the state from the folders: finish interrupted handoffs, drop folders no source needs."""
+        in_inbox = {job_id(seen.relpath) for seen in inbox.scan(self.inbox)}
         for entry in sorted(self.work.iterdir()):
             try:
-                self.recover_one(entry)
+                self.recover_one(entry, in_inbox)
             except OSError as error:
                 log.error("job %s: cannot be recovered (%s); left as it is", entry.name, error)
 
-    def recover_one(self, entry: Path) -> None:
+    def recover_one(self, entry: Path, in_inbox: set[str]) -> None:
         if entry.name == history.FILE_NAME:
             return
         if not entry.is_dir():
@@ -217,10 +218,16 @@ class TranscoderDaemon:
         try:
             state = checkpoint.load(entry)
         except (CheckpointError, CheckpointError.NewerVersion) as error:
-            if checkpoint.path_in(entry).exists():
+            if not checkpoint.path_in(entry).exists():
+                shutil.rmtree(entry)  # nothing it proves: scratch
+            elif isinstance(error, CheckpointError) and entry.name in in_inbox:
+                kept = checkpoint.set_aside(entry)
+                log.warning("job %s: %s; set aside as %s, the job starts afresh", entry.name, error.message,
+                            kept.relative_to(self.root))
+            else:
                 log.warning("job %s: %s; removing the job folder (its source starts afresh)", entry.name,
                             error.message)
-            shutil.rmtree(entry)  # nothing it proves: scratch
+                shutil.rmtree(entry)
             return
         source = Path(state.source["path"])
         if not source.exists():

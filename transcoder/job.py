@@ -186,9 +186,13 @@ def _resume_or_start(job_dir: Path, source: Path, settings: EngineSettings, verd
     settings_map = asdict(settings)
     try:
         state = checkpoints.load(job_dir)
-    except (CheckpointError, CheckpointError.NewerVersion) as error:
+    except CheckpointError.NewerVersion as error:
+        log.warning("%s: %s; starting afresh", label, error.message)
+        state = None
+    except CheckpointError as error:
         if checkpoints.path_in(job_dir).exists():
-            log.warning("%s: %s; starting afresh", label, error.message)
+            kept = checkpoints.set_aside(job_dir)
+            log.warning("%s: %s; set aside as %s, starting afresh", label, error.message, kept.name)
         state = None
     if state is not None:
         same_source = _same_source(state.source, source_print)
@@ -210,7 +214,8 @@ def _resume_or_start(job_dir: Path, source: Path, settings: EngineSettings, verd
 
 def _clear(job_dir: Path) -> None:
     for leftover in job_dir.iterdir():
-        leftover.unlink()
+        if leftover.name != checkpoints.SET_ASIDE_NAME:
+            leftover.unlink()
 
 
 def _verdict_of(state: Checkpoint) -> Verdict:
@@ -221,7 +226,8 @@ def _verdict_of(state: Checkpoint) -> Verdict:
 
 def _remove_scratch(job_dir: Path, state: Checkpoint) -> None:
     """Delete files no checkpoint entry claims: temp files of a unit that was in flight at the crash."""
-    claimed = {checkpoints.FILE_NAME} | {u.file for u in [*state.segments, state.audio, state.output] if u and u.file}
+    claimed = {checkpoints.FILE_NAME, checkpoints.SET_ASIDE_NAME}
+    claimed |= {u.file for u in [*state.segments, state.audio, state.output] if u and u.file}
     for path in job_dir.iterdir():
         if path.name not in claimed and path.suffix != tonemap.LUT_SUFFIX:
             path.unlink()

@@ -1,0 +1,43 @@
+"""Damaged state files (a checkpoint, the counters, the ledger) never crash-loop the transcoder, never quarantine a
+good source and never take `tgvid status` down: each is named, set aside or started afresh, and the rest goes on."""
+
+import subprocess
+import sys
+
+from tests.daemon.conftest import DAEMON
+from tests.media import write_video
+from tests.waiting import wait_for
+from transcoder import checkpoint
+from transcoder.daemon import job_id
+from transcoder.job import EngineSettings, run_job
+
+
+def tgvid(*arguments):
+    return subprocess.run([sys.executable, str(DAEMON), *arguments], capture_output=True, text=True, timeout=60)
+
+
+def test_a_damaged_checkpoint_is_reported_then_set_aside_once_and_its_source_converted(tmp_path, daemon):
+    (tmp_path / "inbox").mkdir()
+    source = write_video(tmp_path / "inbox" / "clip.mkv", seconds=2, codec="mpeg4")
+    job_dir = tmp_path / "work" / job_id("clip.mkv")
+    asked = iter([False, True])  # two segments, then stop as if the daemon had been killed
+    settings = EngineSettings(segment_seconds=0.5, crf=30, preset="ultrafast")
+    assert run_job(source, job_dir, tmp_path / "unused.mp4", settings, should_yield=lambda: next(asked)).status == \
+        "yielded"
+    path = checkpoint.path_in(job_dir)
+    path.write_bytes(path.read_bytes().replace(b"\xa4path", b"\xa4pbth"))  # one byte of a key name
+
+    shown = tgvid("status", "--root", str(tmp_path))
+    assert shown.returncode == 0, shown.stderr
+    assert f"job {job_dir.name}: checkpoint damaged (source: unknown field 'pbth')" in shown.stdout
+    inspected = tgvid("inspect", str(job_dir))
+    assert inspected.returncode == 1
+    assert "unreadable checkpoint: source: unknown field 'pbth'" in inspected.stderr
+    assert "Traceback" not in shown.stderr + inspected.stderr
+
+    running = daemon(segment_seconds=0.5)
+    wait_for(lambda: (tmp_path / "outbox" / "clip.mp4").exists(), 60, "the conversion")
+    assert running.log().count("set aside") == 1
+    assert "unknown field 'pbth'" in running.log()
+    assert not any((tmp_path / "quarantine").iterdir())
+
