@@ -7,9 +7,10 @@ import sys
 from tests.daemon.conftest import DAEMON
 from tests.media import write_video
 from tests.waiting import wait_for
-from transcoder import checkpoint
+from transcoder import checkpoint, history
 from transcoder.daemon import job_id
 from transcoder.job import EngineSettings, run_job
+from uploader import ledger
 
 
 def tgvid(*arguments):
@@ -41,3 +42,29 @@ def test_a_damaged_checkpoint_is_reported_then_set_aside_once_and_its_source_con
     assert "unknown field 'pbth'" in running.log()
     assert not any((tmp_path / "quarantine").iterdir())
 
+
+def test_counters_of_another_shape_start_afresh(tmp_path, daemon):
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / history.FILE_NAME).write_bytes(b"\x01")  # a valid msgpack value, not a map
+    shown = tgvid("status", "--root", str(tmp_path))
+    assert shown.returncode == 0, shown.stderr
+    assert "completed       0" in shown.stdout
+    running = daemon()
+    write_video(tmp_path / "media.mkv", seconds=1, codec="mpeg4").rename(tmp_path / "inbox" / "a.mkv")
+    wait_for(lambda: (tmp_path / "outbox" / "a.mp4").exists(), 60, "the conversion")
+    assert "the counters start afresh" in running.log()
+    wait_for(lambda: history.load(tmp_path / "work").completed == 1, 30, "the counters to count the file")
+
+
+def test_an_unreadable_ledger_is_named_and_the_transcoder_still_shown(tmp_path):
+    ledger_path = ledger.path_in(tmp_path)
+    ledger_path.parent.mkdir(parents=True)
+    ledger_path.write_bytes(b"\xc1 not msgpack")
+    (tmp_path / "outbox").mkdir()
+    (tmp_path / "outbox" / "a.mp4").write_bytes(b"waiting to be sent")
+    shown = tgvid("status", "--root", str(tmp_path))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("transcoder (not running)\n")
+    assert "completed       0" in shown.stdout
+    assert "uploader (not running): 1 pending; what was sent is not known:" in shown.stdout
+    assert f"{ledger_path}: unreadable uploader ledger" in shown.stdout
