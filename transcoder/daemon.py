@@ -100,6 +100,9 @@ def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked,
         answers.put(("error", type(error).__name__, error.reason or error.message))
         return
     except Exception as error:  # the process boundary: a bug fails this one job, never the daemon
+        if not Path(source).exists():
+            answers.put(("gone",))  # deleted or moved away mid-job: what failed is no bug (the daemon says so)
+            return
         log.exception("%s: unexpected error", job_label)
         answers.put(("error", type(error).__name__, str(error)))
         return
@@ -289,8 +292,9 @@ class TranscoderDaemon:
             self.classify(seen.relpath, now)
         for gone in set(self.sightings) - present:
             del self.sightings[gone]
-            self.waiting.pop(gone, None)
             self.left_alone.pop(gone, None)
+            if self.waiting.pop(gone, None) and not (self.inbox / gone).exists():
+                self.source_gone(gone)
         for relpath in unreadable.keys() - self.unreadable:
             log.warning("inbox/%s: cannot be looked at (%s); left where it is", relpath, unreadable[relpath])
         self.unreadable = set(unreadable)
@@ -339,8 +343,7 @@ class TranscoderDaemon:
         try:
             needed = space_needed_bytes(chosen.kind, source.stat().st_size)
         except FileNotFoundError:
-            log.info("%s: gone from the inbox before it started; forgotten", label(chosen.relpath))
-            del self.waiting[chosen.relpath]
+            self.source_gone(chosen.relpath)
             return
         free = shutil.disk_usage(self.work).free
         if free < needed:
@@ -371,6 +374,9 @@ class TranscoderDaemon:
             if not running.process.is_alive():
                 running.process.join()
                 self.running = None
+                if not (self.inbox / running.relpath).exists():
+                    self.source_gone(running.relpath)
+                    return
                 self.fail(running.relpath, running.kind, f"the job's process died (exit code "
                           f"{running.process.exitcode})", now)
                 return
@@ -389,7 +395,9 @@ class TranscoderDaemon:
             return
         running.process.join()
         self.running = None
-        if answer[0] == "yielded":
+        if not (self.inbox / running.relpath).exists():
+            self.source_gone(running.relpath)
+        elif answer[0] == "yielded":
             self.history.deferred += 1
             log.info("%s: deferred for cheaper work; it resumes from its checkpoint", label(running.relpath))
             self.waiting[running.relpath] = Waiting(running.relpath, running.kind, running.started_at)
@@ -452,6 +460,19 @@ class TranscoderDaemon:
         self.failures.pop(relpath, None)
         self.waiting.pop(relpath, None)
         log.error("%s: quarantined as %s: %s", label(relpath), target.relative_to(self.root), error)
+
+    def source_gone(self, relpath: str) -> None:
+        """The source left the inbox before its job ended (deleted, or moved away): what was made from it is
+        scratch. A handoff marker stays: the handoff moved the source and is finished from the marker."""
+        job_dir = self.work / job_id(relpath)
+        removed = job_dir.exists() and not (job_dir / handoff.MARKER).exists()
+        if removed:
+            shutil.rmtree(job_dir, ignore_errors=True)
+        self.history.sources_gone += 1
+        self.failures.pop(relpath, None)
+        self.waiting.pop(relpath, None)
+        log.info("%s: the source is gone from the inbox (deleted or moved away) before its job ended; %s",
+                 label(relpath), "its job folder is removed" if removed else "forgotten")
 
     def leave_alone(self, relpath: str, doing: str, error: OSError) -> None:
         """The file system refuses a move this file needs (a read-only inbox folder, say): say so once and leave

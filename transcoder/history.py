@@ -6,8 +6,9 @@ statistics, not state: nothing is redone or lost because of them).
 
 Format, version 1: a msgpack map with `version` (1), `updated_at` (Unix time), the counters `completed`,
 `failed` (attempts that failed), `quarantined`, `deferred` (transcodes that yielded to cheaper work),
-`recoveries` (jobs resumed after a restart), `recoveries_succeeded`, `conversion_seconds` (wall time of the
-completed conversions, summed), and `queue`: a list of maps `relpath`, `kind` (the verdict), `arrived_at`,
+`recoveries` (jobs resumed after a restart), `recoveries_succeeded`, `sources_gone` (sources deleted or moved
+away before their job ended; 0 when missing), `conversion_seconds` (wall time of the completed conversions,
+summed), and `queue`: a list of maps `relpath`, `kind` (the verdict), `arrived_at`,
 `not_before` (a failed job's next try), with the running job's map also holding `job_id` and `started_at`
 under `running` (nil when idle).
 """
@@ -36,6 +37,7 @@ class History:
     deferred: int = 0
     recoveries: int = 0
     recoveries_succeeded: int = 0
+    sources_gone: int = 0
     conversion_seconds: float = 0.0
     queue: list = field(default_factory=list)
     running: dict | None = None

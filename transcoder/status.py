@@ -50,6 +50,7 @@ def job_progress(job_dir: Path) -> dict | None:
         "speed_x_realtime": round(speed, 2) if speed else None,
         "eta_seconds": round(remaining / speed) if speed else None,
         "attempts": state.attempts, "last_error": state.last_error,
+        "source_gone": not Path(state.source["path"]).exists(),
     }
 
 
@@ -85,6 +86,7 @@ def collect(config) -> dict:
         "average_conversion_seconds": past.average_conversion_seconds(),
         "recoveries": past.recoveries,
         "recoveries_succeeded": past.recoveries_succeeded,
+        "sources_gone": past.sources_gone,
         "work_bytes": _folder_bytes(work) if work.is_dir() else 0,
     }
 
@@ -108,6 +110,8 @@ def render(report: dict) -> str:
             speed = f"{job['speed_x_realtime']}x real time" if job["speed_x_realtime"] else "speed not known yet"
             eta = f", ETA {job['eta_seconds'] // 60}:{job['eta_seconds'] % 60:02d}" if job["eta_seconds"] is not None else ""
             doing = f"running, {speed}{eta}"
+        elif job["source_gone"]:
+            doing = "its source is gone from the inbox; the transcoder removes the job"
         else:
             doing = "waiting its turn; resumes from its checkpoint"
         lines.append(f"    {job['source']} (job {job['job_id']}): segment {job['segments_done']}/{job['segments_total']}"
@@ -125,6 +129,7 @@ def render(report: dict) -> str:
         f"  quarantined     {report['quarantined']}  (failed attempts {report['failed_attempts']})",
         f"  deferred        {report['deferred']}  (transcodes that yielded to cheaper work)",
         f"  recoveries      {report['recoveries']}  ({report['recoveries_succeeded']} finished)",
+        f"  sources gone    {report['sources_gone']}  (deleted or moved away before their job ended)",
         f"  work files      {report['work_bytes'] / 2**20:.1f} MiB",
     ]
     return "\n".join(lines)
