@@ -147,6 +147,8 @@ class TranscoderDaemon:
         self.recovered: set[str] = set()
         self.unreadable: set[str] = set()  # inbox entries already reported as impossible to look at
         self.left_alone: dict[str, inbox.Sighting | None] = {}  # sources the file system refuses to move
+        self.handoff_failures: dict[str, tuple[int, str]] = {}  # handoffs refused so far: tries, the condition told
+        self.step_error = ""  # what the file system refused in the last turn, told once
         self.space_warned = False
         self.history = history.load(self.work)
         self.wake_lock = WakeLock()
@@ -170,9 +172,16 @@ class TranscoderDaemon:
                 try:
                     self.step(time.time())
                 except OSError as error:
-                    # The file system refused something for one file (permissions, a vanished folder, a full
-                    # disk while moving): say so and go on; the file's state on disk tells the next turn.
-                    log.error("transcoder: %s; carrying on with the other files", error)
+                    # The file system refused something (permissions, a vanished folder, a full disk): say so
+                    # once, not every turn, and go on; the files' state on disk tells the next turn.
+                    condition = error.strerror or str(error)
+                    if condition != self.step_error:
+                        log.error("transcoder: %s; carrying on with the other files", error)
+                    self.step_error = condition
+                else:
+                    if self.step_error:
+                        log.info("transcoder: the file system takes our writes again")
+                    self.step_error = ""
                 if watchdog_seconds is not None:
                     sd_notify.notify("WATCHDOG=1")
                 watcher.wait(min(LOOP_SECONDS, watchdog_seconds or LOOP_SECONDS))
@@ -181,7 +190,10 @@ class TranscoderDaemon:
             self.stop_children()
             self.wake_lock.hold_while(False)
             watcher.stop()
-            self.save_history()
+            try:
+                self.save_history()
+            except OSError as error:  # a full disk: the counters are statistics, nothing is redone without them
+                log.warning("transcoder: the counters could not be saved: %s", error)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         interrupted = self.signals[0] == signal.SIGINT
@@ -336,9 +348,12 @@ class TranscoderDaemon:
             # A handoff that failed part-way (the output may already be in outbox/): finish it, never redo it.
             del self.waiting[chosen.relpath]
             try:
-                handoff.finish_interrupted(self.root, job_dir, self.settings.keep_originals)
+                target = handoff.finish_interrupted(self.root, job_dir, self.settings.keep_originals)
             except OSError as error:
-                self.leave_alone(chosen.relpath, "finishing its handoff", error)
+                self.handoff_failed(chosen, error, now)
+                return
+            if target is not None:
+                self.handed_on(chosen.relpath, target)
             return
         try:
             needed = space_needed_bytes(chosen.kind, source.stat().st_size)
@@ -427,8 +442,9 @@ class TranscoderDaemon:
             target = handoff.hand_off(self.root, relpath, media, self.work / job_id(relpath), meta,
                                       self.settings.keep_originals)
         except OSError as error:
-            self.leave_alone(relpath, "handing it on", error)
+            self.handoff_failed(Waiting(relpath, running.kind, running.started_at), error, now)
             return
+        self.handed_on(relpath, target)
         self.history.completed += 1
         self.history.conversion_seconds += now - running.started_at
         if running.recovered:
@@ -458,8 +474,27 @@ class TranscoderDaemon:
         shutil.rmtree(self.work / job_id(relpath), ignore_errors=True)
         self.history.quarantined += 1
         self.failures.pop(relpath, None)
+        self.handoff_failures.pop(relpath, None)
         self.waiting.pop(relpath, None)
         log.error("%s: quarantined as %s: %s", label(relpath), target.relative_to(self.root), error)
+
+    def handoff_failed(self, job: Waiting, error: OSError, now: float) -> None:
+        """The file system refused a handoff (a full disk, a read-only outbox/): not the file's fault, so it is tried
+        again with backoff while the daemon runs, and a condition is logged once, not at every try. A handoff
+        marker, when it was written, keeps what part was done; without one the (finished) job runs again."""
+        tries, told = self.handoff_failures.get(job.relpath, (0, ""))
+        condition = error.strerror or str(error)
+        if condition != told:
+            log.error("%s: handing it on failed: %s; trying again while the daemon runs", label(job.relpath), error)
+        self.handoff_failures[job.relpath] = (tries + 1, condition)
+        delay = min(NO_SPACE_RETRY_SECONDS, backoff_seconds(tries + 1, self.settings.retry_backoff_seconds))
+        self.waiting[job.relpath] = replace(job, not_before=now + delay)
+
+    def handed_on(self, relpath: str, target: Path) -> None:
+        tries, _ = self.handoff_failures.pop(relpath, (0, ""))
+        if tries:
+            log.info("%s: handed on to outbox/%s after %d failed tries", label(relpath),
+                     target.relative_to(self.root / "outbox"), tries)
 
     def source_gone(self, relpath: str) -> None:
         """The source left the inbox before its job ended (deleted, or moved away): what was made from it is
@@ -470,14 +505,15 @@ class TranscoderDaemon:
             shutil.rmtree(job_dir, ignore_errors=True)
         self.history.sources_gone += 1
         self.failures.pop(relpath, None)
+        self.handoff_failures.pop(relpath, None)
         self.waiting.pop(relpath, None)
         log.info("%s: the source is gone from the inbox (deleted or moved away) before its job ended; %s",
                  label(relpath), "its job folder is removed" if removed else "forgotten")
 
     def leave_alone(self, relpath: str, doing: str, error: OSError) -> None:
-        """The file system refuses a move this file needs (a read-only inbox folder, say): say so once and leave
-        it until it changes, instead of converting or probing it again every second. A handoff marker keeps
-        whatever part of a handoff was done; the next start, or a change to the file, tries again."""
+        """The file system refuses to move this file to quarantine (a read-only inbox folder, say): say so once and
+        leave it until it changes, instead of probing it again every second; the next start, or a change to the
+        file, tries again."""
         seen = self.sightings.get(relpath)
         self.left_alone[relpath] = seen[0] if seen else None
         self.waiting.pop(relpath, None)
