@@ -31,7 +31,7 @@ from transcoder.queue import (
     TRANSCODES,
     Waiting,
     backoff_seconds,
-    next_job,
+    in_turn,
     should_yield,
     space_needed_bytes,
     work_class,
@@ -149,7 +149,7 @@ class TranscoderDaemon:
         self.left_alone: dict[str, inbox.Sighting | None] = {}  # sources the file system refuses to move
         self.handoff_failures: dict[str, tuple[int, str]] = {}  # handoffs refused so far: tries, the condition told
         self.step_error = ""  # what the file system refused in the last turn, told once
-        self.space_warned = False
+        self.waiting_for_space: set[str] = set()  # jobs that do not fit on the disk yet (told once each)
         self.history = history.load(self.work)
         self.wake_lock = WakeLock()
         self.saved: history.History | None = None
@@ -339,9 +339,13 @@ class TranscoderDaemon:
                 log.info("%s: queued as %s (%s)", label(relpath), kind, reasons)
 
     def start_next(self, now: float) -> None:
-        chosen = next_job(list(self.waiting.values()), now)
-        if chosen is None:
-            return
+        for chosen in in_turn(list(self.waiting.values()), now):
+            if self.try_to_start(chosen, now):
+                return
+
+    def try_to_start(self, chosen: Waiting, now: float) -> bool:
+        """Start `chosen`, or finish its interrupted handoff; False when it waits for disk space (or is gone), so
+        that the next job in turn may start instead."""
         source = self.inbox / chosen.relpath
         job_dir = self.work / job_id(chosen.relpath)
         if (job_dir / handoff.MARKER).exists():
@@ -351,23 +355,22 @@ class TranscoderDaemon:
                 target = handoff.finish_interrupted(self.root, job_dir, self.settings.keep_originals)
             except OSError as error:
                 self.handoff_failed(chosen, error, now)
-                return
+                return True
             if target is not None:
                 self.handed_on(chosen.relpath, target)
-            return
+            return True
         try:
-            needed = space_needed_bytes(chosen.kind, source.stat().st_size)
+            needed, free = self.space_for(chosen)
         except FileNotFoundError:
             self.source_gone(chosen.relpath)
-            return
-        free = shutil.disk_usage(self.work).free
+            return False
         if free < needed:
-            if not self.space_warned:
-                log.warning("%s: waiting for disk space: needs about %d MiB in %s, %d MiB free",
-                            label(chosen.relpath), needed >> 20, self.work, free >> 20)
-                self.space_warned = True
-            return
-        self.space_warned = False
+            if chosen.relpath not in self.waiting_for_space:
+                log.warning("%s: waiting for disk space: needs about %d MiB in %s, %d MiB free; work that fits "
+                            "goes first", label(chosen.relpath), needed >> 20, self.work, free >> 20)
+                self.waiting_for_space.add(chosen.relpath)
+            return False
+        self.waiting_for_space.discard(chosen.relpath)
         del self.waiting[chosen.relpath]
         answers, yield_asked = self.context.Queue(), self.context.Event()
         process = self.context.Process(
@@ -378,6 +381,21 @@ class TranscoderDaemon:
         recovered = job_dir.name in self.recovered
         self.running = Running(chosen.relpath, chosen.kind, process, answers, yield_asked, now, recovered)
         log.info("%s: started (%s)%s", label(chosen.relpath), chosen.kind, " after a restart" if recovered else "")
+        return True
+
+    def space_for(self, job: Waiting) -> tuple[int, int]:
+        """The free space `job` needs in work/ before it starts, and the free space there, in bytes."""
+        return space_needed_bytes(job.kind, (self.inbox / job.relpath).stat().st_size), shutil.disk_usage(self.work).free
+
+    def could_start(self, job: Waiting) -> bool:
+        """Whether a waiting job would start if the running one gave way (it has the space it needs by now)."""
+        if job.relpath not in self.waiting_for_space:
+            return True
+        try:
+            needed, free = self.space_for(job)
+        except FileNotFoundError:
+            return False
+        return free >= needed
 
     def watch_running(self, now: float) -> None:
         running = self.running
@@ -403,8 +421,9 @@ class TranscoderDaemon:
                 self.fail(running.relpath, running.kind,
                           f"stalled: no progress for {int(now - last_progress)} s (a hung decoder?)", now)
                 return
+            could_start = [w for w in self.waiting.values() if self.could_start(w)]
             if work_class(running.kind) == TRANSCODES and not running.yield_asked.is_set() and should_yield(
-                    running.kind, list(self.waiting.values()), now):
+                    running.kind, could_start, now):
                 log.info("%s: cheaper work is waiting; yielding at the next segment", label(running.relpath))
                 running.yield_asked.set()
             return
@@ -504,6 +523,7 @@ class TranscoderDaemon:
         if removed:
             shutil.rmtree(job_dir, ignore_errors=True)
         self.history.sources_gone += 1
+        self.waiting_for_space.discard(relpath)
         self.failures.pop(relpath, None)
         self.handoff_failures.pop(relpath, None)
         self.waiting.pop(relpath, None)
