@@ -130,3 +130,19 @@ def test_a_damaged_fingerprint_key_sets_the_checkpoint_aside_and_the_job_finishe
     assert all(s.attempts == 1 for s in checkpoint.load(job_dir).segments)  # afresh, not resumed
     warnings = [r.getMessage() for r in caplog.records if "set aside" in r.getMessage()]
     assert len(warnings) == 1 and "unknown field 'fingerprinu'" in warnings[0]
+
+
+def test_the_resume_line_names_the_segments_that_are_redone(tmp_path, job, caplog):
+    source, job_dir = job
+    state = checkpoint.load(job_dir)
+    assert [s.state for s in state.segments[:3]] == ["done", "done", "pending"] and len(state.segments) == 6
+    state.segments[0].state = checkpoint.UnitState.PENDING  # as a parameter-set mismatch leaves it
+    checkpoint.save(job_dir, state)
+    damaged = job_dir / state.segments[1].file
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    caplog.set_level("INFO", logger="transcoder.job")
+    assert run_job(source, job_dir, tmp_path / "out.mp4", SETTINGS).status == "done"
+    assert "resumed from its checkpoint: 1/6 segments done; to do: 1, 3-6" in caplog.text
+    assert "segment 2/6: its file is missing or damaged; encoding it again" in caplog.text
+    done_lines = [line for line in caplog.text.splitlines() if " done (" in line]
+    assert [line.split("segment ")[1].split("/")[0] for line in done_lines] == ["1", "2", "3", "4", "5", "6"]

@@ -117,6 +117,19 @@ class Checkpoint:
     def segments_done(self) -> int:
         return sum(1 for s in self.segments if s.state == UnitState.DONE)
 
+    def segments_to_do_text(self) -> str:
+        """The segments still to encode, for a person: "8/30 segments done; to do: 3, 6, 9-30" (numbered from 1).
+        Only what the checkpoint records: a done segment whose file turns out damaged is found when it is reached."""
+        to_do = [s.index + 1 for s in self.segments if s.state != UnitState.DONE]
+        runs: list[list[int]] = []
+        for number in to_do:
+            if runs and number == runs[-1][-1] + 1:
+                runs[-1].append(number)
+            else:
+                runs.append([number])
+        shown = ", ".join(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs)
+        return f"{self.segments_done()}/{len(self.segments)} segments done" + (f"; to do: {shown}" if shown else "")
+
     def to_dict(self) -> dict:
         data = asdict(self)
         data["time_base"] = list(self.time_base)

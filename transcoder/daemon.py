@@ -251,8 +251,8 @@ class TranscoderDaemon:
             return
         self.recovered.add(entry.name)
         self.history.recoveries += 1
-        log.info("job %s %s: will resume after restart from segment %d/%d", entry.name, source.name,
-                 state.segments_done() + 1, max(1, len(state.segments)))
+        log.info("job %s %s: resumes from its checkpoint after the restart%s", entry.name, source.name,
+                 f" ({state.segments_to_do_text()})" if state.segments else "")
 
     # One turn of the loop --------------------------------------------------------------------------------
 

@@ -197,11 +197,8 @@ def _resume_or_start(job_dir: Path, source: Path, settings: EngineSettings, verd
     if state is not None:
         same_source = _same_source(state.source, source_print)
         if same_source and state.settings == settings_map:
-            done, total = state.segments_done(), len(state.segments)
-            if done < total:
-                log.info("%s: resumed from its checkpoint at segment %d/%d", label, done + 1, total)
-            elif total:
-                log.info("%s: resumed from its checkpoint: all %d segments were done", label, total)
+            if state.segments:
+                log.info("%s: resumed from its checkpoint: %s", label, state.segments_to_do_text())
             _remove_scratch(job_dir, state)
             return state
         why = "the source changed" if not same_source else "the settings changed"
@@ -283,6 +280,9 @@ def _encode_segments(source, job_dir, probed, settings, state, label, should_yie
     for segment in state.segments:
         if checkpoints.unit_is_intact(job_dir, segment):
             continue
+        if segment.state == UnitState.DONE:
+            log.warning("%s: segment %d/%d: its file is missing or damaged; encoding it again", label,
+                        segment.index + 1, total)
         if should_yield():
             log.info("%s: deferred at segment %d/%d for cheaper work", label, segment.index + 1, total)
             return False
