@@ -32,10 +32,13 @@ def job_progress(job_dir: Path) -> dict | None:
     """Segments done/total, percent, speed (× real time) and ETA from a job's checkpoint."""
     try:
         state = checkpoint.load(job_dir)
-    except (CheckpointError, CheckpointError.NewerVersion) as error:
+    except CheckpointError.NewerVersion as error:
+        return {"job_id": job_dir.name, "unreadable": error.message}
+    except CheckpointError as error:
         if not checkpoint.path_in(job_dir).exists():
             return None  # a job that has not written its first checkpoint yet
-        return {"job_id": job_dir.name, "damaged": error.reason or error.message}
+        return {"job_id": job_dir.name,
+                "unreadable": f"checkpoint damaged ({error.reason}); the job sets it aside and starts afresh"}
     done = [s for s in state.segments if s.state == checkpoint.UnitState.DONE]
     total = len(state.segments)
     media_seconds = sum((s.end_seconds if s.end_seconds is not None else state.duration_seconds) - s.start_seconds
@@ -98,10 +101,7 @@ def render(report: dict) -> str:
         lines.append(f"  last activity   {int(age)} s ago")
     running = report["running"]
     lines.append(f"  running         {running['relpath']} ({running['kind']})" if running else "  running         -")
-    for job in report["jobs"]:
-        if "damaged" in job:
-            lines.append(f"  job {job['job_id']}: checkpoint damaged ({job['damaged']}); the job sets it aside and "
-                         "starts afresh")
+    lines += [f"  job {job['job_id']}: {job['unreadable']}" for job in report["jobs"] if "unreadable" in job]
     jobs = [job for job in report["jobs"] if job.get("segments_total")]
     if jobs:
         lines.append("  checkpointed transcodes")
