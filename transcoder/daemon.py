@@ -248,6 +248,7 @@ class TranscoderDaemon:
         if not source.exists():
             log.info("job %s: its source %s is gone; removing the job folder", entry.name, source)
             shutil.rmtree(entry)
+            self.history.sources_gone += 1
             return
         self.recovered.add(entry.name)
         self.history.recoveries += 1

@@ -35,3 +35,21 @@ def test_a_source_deleted_mid_conversion_is_said_gone_and_its_job_folder_removed
                            text=True, timeout=60)
     assert "sources gone    1" in shown.stdout
     assert "long.mkv" not in shown.stdout
+
+
+def test_a_source_deleted_while_the_daemon_is_stopped_is_not_shown_waiting(tmp_path, daemon):
+    running = daemon(segment_seconds=0.5)
+    source = write_video(tmp_path / "long.mkv", codec="mpeg4", seconds=12, width=640, height=480)
+    source = source.rename(tmp_path / "inbox" / "long.mkv")
+    job_dir = tmp_path / "work" / job_id("long.mkv")
+    wait_for(lambda: segments_done(job_dir) >= 1, 60, "the first segment")
+    running.stop()
+    source.unlink()
+    shown = subprocess.run([sys.executable, str(DAEMON), "status", "--root", str(tmp_path)], capture_output=True,
+                           text=True, timeout=60)
+    assert "its source is gone from the inbox; the transcoder removes the job" in shown.stdout
+    assert "waiting its turn" not in shown.stdout
+    again = daemon(segment_seconds=0.5)
+    wait_for(lambda: not job_dir.exists(), 30, "the job folder to be removed")
+    assert "its source" in again.log() and "is gone; removing the job folder" in again.log()
+    wait_for(lambda: history.load(tmp_path / "work").sources_gone == 1, 30, "the count")
