@@ -207,7 +207,9 @@ def test_damaged_or_newer_job_folders_neither_stop_the_daemon_nor_lose_a_source(
     running = daemon()
     wait_for(lambda: {"marked.mp4", "newer.mp4"} <= outbox_files(tmp_path), 60, "both conversions")
     assert "unreadable handoff marker" in running.log() and "format version 99" in running.log()
-    assert sorted(p.name for p in (tmp_path / "originals").iterdir()) == ["marked.mkv", "newer.mkv"]
+    # The output is handed on first, the source put away after: wait for the second step.
+    wait_for(lambda: sorted(p.name for p in (tmp_path / "originals").iterdir()) == ["marked.mkv", "newer.mkv"], 30,
+             "both sources in originals/")
 
 
 def test_a_source_the_file_system_will_not_move_is_left_alone_until_it_changes(tmp_path, daemon):
