@@ -29,8 +29,7 @@ def test_a_handoff_that_failed_on_a_full_disk_is_tried_again_once_there_is_space
     filler = fill(root)
     (root / "pass.mp4").rename(root / "inbox" / "pass.mp4")
     wait_for(lambda: "handing it on failed" in running.log(), 60, "the handoff to fail")
-    wait_for(lambda: "handed on to outbox/pass.mp4" in running.log() or running.log().count("pass.mp4: pass (") >= 3, 60,
-             "a few more tries on the full disk")  # the job's own line at each try
+    wait_for(lambda: running.log().count("pass.mp4: started (pass)") >= 3, 60, "a few more tries on the full disk")
     filler.unlink()
     wait_for(lambda: (root / "outbox" / "pass.mp4").exists(), 60, "the handoff to be tried again")
     wait_for(lambda: "handed on to outbox/pass.mp4 after" in running.log(), 30, "the log to say so")
