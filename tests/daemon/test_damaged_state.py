@@ -4,6 +4,9 @@ good source and never take `tgvid status` down: each is named, set aside or star
 import subprocess
 import sys
 
+import msgpack
+import pytest
+
 from tests.daemon.conftest import DAEMON
 from tests.media import write_video
 from tests.waiting import wait_for
@@ -68,3 +71,26 @@ def test_an_unreadable_ledger_is_named_and_the_transcoder_still_shown(tmp_path):
     assert "completed       0" in shown.stdout
     assert "uploader (not running): 1 pending; what was sent is not known:" in shown.stdout
     assert f"{ledger_path}: unreadable uploader ledger" in shown.stdout
+
+
+@pytest.mark.parametrize(("stored", "named"), [
+    (b"\x01", "not a map (a value of type int)"),
+    (msgpack.packb(["completed", 3]), "not a map (a value of type list)"),
+    (msgpack.packb({"version": 1, "completed": "many"}), "field 'completed' is a str, not int"),
+    (msgpack.packb({"version": 1, "complete": 3}), "unknown field 'complete'"),
+    (msgpack.packb({"version": 1, "queue": [{"relpath": "a.mkv", "kind": "pass", "arrived_at": 1.0}]}),
+     "queue: missing field 'not_before'"),
+    (msgpack.packb({"version": 1, "running": {"relpath": "a.mkv", "kind": "fast", "job_id": "1", "started_at": 1}}),
+     "running: kind 'fast' is not a verdict"),
+])
+def test_counters_that_do_not_validate_start_afresh_and_say_why(tmp_path, caplog, stored, named):
+    (tmp_path / history.FILE_NAME).write_bytes(stored)
+    assert history.load(tmp_path) == history.History()
+    assert named in caplog.text and "the counters start afresh" in caplog.text
+
+
+def test_counters_round_trip(tmp_path):
+    kept = history.History(completed=2, sources_gone=1, queue=[
+        {"relpath": "a.mkv", "kind": "remux", "arrived_at": 1.0, "not_before": 0.0}])
+    history.save(tmp_path, kept)
+    assert history.load(tmp_path) == kept
