@@ -1,5 +1,7 @@
 """Checkpoints: the format round-trips, damage is named, and a job trusts only what its checkpoint proves."""
 
+import re
+
 import msgpack
 import pytest
 
@@ -83,3 +85,64 @@ def test_a_changed_source_starts_a_fresh_plan(tmp_path, job):
     write_video(source, seconds=2, codec="mpeg4", audio_codec="ac3", width=160, height=120)
     run_job(source, job_dir, tmp_path / "out.mp4", SETTINGS)
     assert checks.facts(tmp_path / "out.mp4").width == 160
+
+
+def damage(job_dir, old: bytes, new: bytes) -> None:
+    """Change one name or value in the stored bytes, as one damaged byte on disk would."""
+    path = checkpoint.path_in(job_dir)
+    data = path.read_bytes()
+    assert data.count(old) == 1, f"{old!r} is not in the checkpoint once"
+    path.write_bytes(data.replace(old, new))
+
+
+@pytest.mark.parametrize(("old", "new", "named"), [
+    (b"\xa4path", b"\xa4pbth", "source: unknown field 'pbth'"),
+    (b"\xabfingerprint", b"\xabfingerprinu", "source: unknown field 'fingerprinu'"),
+    (b"audio_copy", b"audio_cppy", "verdict: unknown field 'audio_cppy'"),
+    (b"\xa5state\xa8encoding", b"\xa5state\xa8encodinG", "state 'encodinG' is not one of"),
+    (b"\xa9time_base\x92\x01", b"\xa9time_base\x92\xc0", "time_base [None, "),
+])
+def test_a_damaged_field_is_a_named_checkpoint_error(job, old, new, named):
+    _, job_dir = job
+    damage(job_dir, old, new)
+    with pytest.raises(CheckpointError, match=re.escape(named)):
+        checkpoint.load(job_dir)
+
+
+def test_a_damaged_segment_field_is_named_with_its_segment(job):
+    _, job_dir = job
+    path = checkpoint.path_in(job_dir)
+    data = msgpack.unpackb(path.read_bytes())
+    data["segments"][1]["encode_seconds"] = "slow"
+    path.write_bytes(msgpack.packb(data))
+    with pytest.raises(CheckpointError, match="segment 1: field 'encode_seconds' is a str, not float"):
+        checkpoint.load(job_dir)
+
+
+def test_a_damaged_fingerprint_key_sets_the_checkpoint_aside_and_the_job_finishes(tmp_path, job, caplog):
+    source, job_dir = job
+    damage(job_dir, b"\xabfingerprint", b"\xabfingerprinu")
+    damaged_bytes = checkpoint.path_in(job_dir).read_bytes()
+    result = run_job(source, job_dir, tmp_path / "out.mp4", SETTINGS)
+    assert result.status == "done"
+    checks.assert_faithful(checks.facts(source), checks.facts(tmp_path / "out.mp4"))
+    assert (job_dir / checkpoint.SET_ASIDE_NAME).read_bytes() == damaged_bytes
+    assert all(s.attempts == 1 for s in checkpoint.load(job_dir).segments)  # afresh, not resumed
+    warnings = [r.getMessage() for r in caplog.records if "set aside" in r.getMessage()]
+    assert len(warnings) == 1 and "unknown field 'fingerprinu'" in warnings[0]
+
+
+def test_the_resume_line_names_the_segments_that_are_redone(tmp_path, job, caplog):
+    source, job_dir = job
+    state = checkpoint.load(job_dir)
+    assert [s.state for s in state.segments[:3]] == ["done", "done", "pending"] and len(state.segments) == 6
+    state.segments[0].state = checkpoint.UnitState.PENDING  # as a parameter-set mismatch leaves it
+    checkpoint.save(job_dir, state)
+    damaged = job_dir / state.segments[1].file
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    caplog.set_level("INFO", logger="transcoder.job")
+    assert run_job(source, job_dir, tmp_path / "out.mp4", SETTINGS).status == "done"
+    assert "resumed from its checkpoint: 1/6 segments done; to do: 1, 3-6" in caplog.text
+    assert "segment 2/6: its file is missing or damaged; encoding it again" in caplog.text
+    done_lines = [line for line in caplog.text.splitlines() if " done (" in line]
+    assert [line.split("segment ")[1].split("/")[0] for line in done_lines] == ["1", "2", "3", "4", "5", "6"]

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import msgpack
 
-from tgvid import durable
+from tgvid import durable, fields
 from tgvid.errors import SidecarError
 
 FORMAT_VERSION = 1
@@ -79,8 +79,8 @@ def read(path: Path) -> Sidecar:
         raise SidecarError(path, f"no valid version field (found {version!r})")
     if version > FORMAT_VERSION:
         raise SidecarError.NewerVersion(path, found=version, supported=FORMAT_VERSION)
-    fields = Sidecar.__dataclass_fields__
-    known = {name: document[name] for name in fields if name in document}
+    declared = Sidecar.__dataclass_fields__
+    known = {name: document[name] for name in declared if name in document}
     for name in ("kind", "size_bytes"):
         if name not in known:
             raise SidecarError(path, f"missing field {name}")
@@ -89,14 +89,8 @@ def read(path: Path) -> Sidecar:
     except (ValueError, TypeError) as error:
         raise SidecarError(path, f"field kind is {known['kind']!r}, not one of {', '.join(MediaKind)}") from error
     for name, value in known.items():
-        if not _fits(value, fields[name].type):
-            expected = getattr(fields[name].type, "__name__", fields[name].type)
+        if not fields.fits(value, declared[name].type):
+            expected = getattr(declared[name].type, "__name__", declared[name].type)
             raise SidecarError(path, f"field {name} is of type {type(value).__name__}, not {expected}")
     return Sidecar(**known)
 
-
-def _fits(value, expected) -> bool:
-    """Whether a msgpack value fits a field annotated `expected`: an int fits a float, a bool fits only a bool."""
-    if isinstance(value, bool):
-        return expected is bool
-    return isinstance(value, int | float if expected is float else expected)

@@ -20,6 +20,16 @@ log = logging.getLogger(__name__)
 
 SETTLE_SECONDS = 0.2
 READ_ONLY_EVENTS = (EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE)
+EMITTER_LOGGER = "watchdog.observers.inotify"
+
+
+class _EventsAfterStop(logging.Filter):
+    """watchdog's inotify emitter logs an ERROR, "queue_events() called when the thread is inactive", for an event
+    that arrives while it stops (watchdog 7.1), and drops the event: what a stopping daemon wants anyway. This
+    filter holds back that one line, and only during stop()."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "called when the thread is inactive" not in record.getMessage()
 
 
 class _Wake(FileSystemEventHandler):
@@ -59,6 +69,12 @@ class FolderWatcher:
         self.changed.clear()
 
     def stop(self) -> None:
-        if self.observer is not None:
+        if self.observer is None:
+            return
+        emitter_log, quiet = logging.getLogger(EMITTER_LOGGER), _EventsAfterStop()
+        emitter_log.addFilter(quiet)
+        try:
             self.observer.stop()
             self.observer.join()
+        finally:
+            emitter_log.removeFilter(quiet)

@@ -32,24 +32,32 @@ its range), `frames` (frames encoded),
 (a gap in a variable-frame-rate file) is done with `frames` 0 and no `file`.
 
 Older versions are upgraded on read; a newer version raises CheckpointError.NewerVersion naming the version.
+A checkpoint that is not msgpack, or whose keys or value types differ from the above, raises CheckpointError
+naming the field. Such a damaged checkpoint is set aside (`set_aside`: renamed to `checkpoint.damaged.msgpack`
+in its job folder, where a person can look at it until the job's folder goes) and the job starts afresh.
 """
 
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
 
 import msgpack
 
 from tgvid import durable
+from tgvid import fields as field_checks
 from tgvid.errors import CheckpointError
 from transcoder.verdict import Kind, Verdict
 
 FORMAT_VERSION = 1
 FILE_NAME = "checkpoint.msgpack"
 FINGERPRINT_EDGE_BYTES = 1 << 20
+SET_ASIDE_NAME = "checkpoint.damaged.msgpack"
+SOURCE_FIELDS = {"path": str, "size_bytes": int, "mtime_ns": int, "fingerprint": str}
+VERDICT_FIELDS = {"kind": str, "reasons": list, "warnings": list, "audio_index": int | None, "audio_copy": bool}
+VERDICT_KINDS = ("pass", "remux", "audio", "transcode", "image", "reject")
 
 
 class JobState(StrEnum):
@@ -110,6 +118,19 @@ class Checkpoint:
 
     def segments_done(self) -> int:
         return sum(1 for s in self.segments if s.state == UnitState.DONE)
+
+    def segments_to_do_text(self) -> str:
+        """The segments still to encode, for a person: "8/30 segments done; to do: 3, 6, 9-30" (numbered from 1).
+        Only what the checkpoint records: a done segment whose file turns out damaged is found when it is reached."""
+        to_do = [s.index + 1 for s in self.segments if s.state != UnitState.DONE]
+        runs: list[list[int]] = []
+        for number in to_do:
+            if runs and number == runs[-1][-1] + 1:
+                runs[-1].append(number)
+            else:
+                runs.append([number])
+        shown = ", ".join(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs)
+        return f"{self.segments_done()}/{len(self.segments)} segments done" + (f"; to do: {shown}" if shown else "")
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -176,6 +197,44 @@ def _upgrade(data: dict, path: Path) -> dict:
     return data
 
 
+def _declared(cls) -> tuple[dict, set]:
+    """A dataclass's fields as (name → type, the names without a default)."""
+    declared = fields(cls)
+    required = {f.name for f in declared if f.default is MISSING and f.default_factory is MISSING}
+    return {f.name: f.type for f in declared}, required
+
+
+def _problem(data: dict) -> str | None:
+    """What makes `data` (an upgraded checkpoint map) not a checkpoint of this format, or None."""
+    types_by_key, required = _declared(Checkpoint)
+    types_by_key |= {"source": dict, "settings": dict, "verdict": dict, "segments": list, "audio": dict | None,
+                     "output": dict | None, "time_base": list}
+    found = field_checks.problem(data, types_by_key, required)
+    found = found or field_checks.problem(data["source"], SOURCE_FIELDS, where="source")
+    found = found or field_checks.problem(data["verdict"], VERDICT_FIELDS, where="verdict")
+    if found:
+        return found
+    if data["verdict"]["kind"] not in VERDICT_KINDS:
+        return f"verdict: kind {data['verdict']['kind']!r} is not one of {', '.join(VERDICT_KINDS)}"
+    if not all(isinstance(text, str) for text in [*data["verdict"]["reasons"], *data["verdict"]["warnings"]]):
+        return "verdict: a reason or warning that is not text"
+    if data.get("state", JobState.PLANNED) not in set(JobState):
+        return f"state {data['state']!r} is not one of {', '.join(JobState)}"
+    time_base = data["time_base"]
+    if len(time_base) != 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in time_base):
+        return f"time_base {time_base!r} is not two positive integers"
+    units = [(f"segment {number}", Segment, unit) for number, unit in enumerate(data.get("segments", []))]
+    units += [(name, Unit, data.get(name)) for name in ("audio", "output") if data.get(name) is not None]
+    for where, cls, unit in units:
+        unit_types, unit_required = _declared(cls)
+        found = field_checks.problem(unit, unit_types, unit_required, where=where)
+        if found:
+            return found
+        if unit.get("state", UnitState.PENDING) not in set(UnitState):
+            return f"{where}: state {unit['state']!r} is not one of {', '.join(UnitState)}"
+    return None
+
+
 def load(job_dir_or_file: Path) -> Checkpoint:
     """Read a checkpoint from a job folder or the file itself. Raises CheckpointError (or its NewerVersion)."""
     path = Path(job_dir_or_file)
@@ -189,10 +248,19 @@ def load(job_dir_or_file: Path) -> Checkpoint:
         raise CheckpointError(path, f"not a readable msgpack file ({error})") from error
     if not isinstance(data, dict):
         raise CheckpointError(path, "not a checkpoint map")
-    try:
-        return Checkpoint.from_dict(_upgrade(data, path))
-    except (TypeError, KeyError) as error:
-        raise CheckpointError(path, f"missing or unexpected field ({error})") from error
+    data = _upgrade(data, path)
+    found = _problem(data)
+    if found:
+        raise CheckpointError(path, found)
+    return Checkpoint.from_dict(data)
+
+
+def set_aside(job_dir: Path) -> Path:
+    """Rename a damaged checkpoint out of the way (replacing one set aside before), so the job starts afresh
+    without reading it again; returns its new path. See the module docstring."""
+    target = Path(job_dir) / SET_ASIDE_NAME
+    durable.atomic_rename(path_in(job_dir), target)
+    return target
 
 
 def sha256_of(path: Path) -> str:

@@ -18,9 +18,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tgvid import arrivals, instance, quarantine, sd_notify, sidecar
+from tgvid.backoff import backoff_seconds
 from tgvid.child import ANSWER_AFTER_END_SECONDS, CONTEXT, Child
 from tgvid.errors import EXIT_INTERRUPTED, EXIT_OK, CheckpointError, NoSpace, Rejected, TgvidError, TranscodeFailed
-from tgvid.reaction import Quarantine, RetryPolicy, Stop, WaitForSpace, reaction
+from tgvid.reaction import NO_SPACE_RETRY_SECONDS, Quarantine, RetryPolicy, Stop, WaitForSpace, reaction
 from tgvid.thumbnail import thumbnail_of
 from tgvid.wakelock import WakeLock
 from tgvid.watching import FolderWatcher
@@ -29,7 +30,7 @@ from transcoder.job import EngineSettings
 from transcoder.queue import (
     TRANSCODES,
     Waiting,
-    next_job,
+    in_turn,
     should_yield,
     space_needed_bytes,
     work_class,
@@ -96,6 +97,9 @@ def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked,
     except TgvidError as error:
         return error
     except Exception as error:  # the process boundary: a bug fails this one job, never the daemon
+        if not Path(source).exists():
+            # Deleted or moved away mid-job: what failed is no bug (the daemon sees the source gone and says so).
+            return TranscodeFailed(source, "the source is gone from the inbox")
         log.exception("%s: unexpected error", job_label)
         return TranscodeFailed(source, f"unexpected {type(error).__name__}: {error}")
     if result.status != "done":
@@ -139,7 +143,9 @@ class TranscoderDaemon:
         self.recovered: set[str] = set()
         self.unreadable: set[str] = set()  # inbox entries already reported as impossible to look at
         self.left_alone: dict[str, arrivals.Seen | None] = {}  # sources the file system refuses to move
-        self.space_warned = False
+        self.handoff_failures: dict[str, tuple[int, str]] = {}  # handoffs refused so far: tries, the condition told
+        self.step_error = ""  # what the file system refused in the last turn, told once
+        self.waiting_for_space: set[str] = set()  # jobs that do not fit on the disk yet (told once each)
         self.history = history.load(self.work)
         self.wake_lock = WakeLock(self.root, "transcoder")
         self.saved: history.History | None = None
@@ -162,9 +168,16 @@ class TranscoderDaemon:
                 try:
                     self.step(time.time())
                 except OSError as error:
-                    # The file system refused something for one file (permissions, a vanished folder, a full
-                    # disk while moving): say so and go on; the file's state on disk tells the next turn.
-                    log.error("transcoder: %s; carrying on with the other files", error)
+                    # The file system refused something (permissions, a vanished folder, a full disk): say so
+                    # once, not every turn, and go on; the files' state on disk tells the next turn.
+                    condition = error.strerror or str(error)
+                    if condition != self.step_error:
+                        log.error("transcoder: %s; carrying on with the other files", error)
+                    self.step_error = condition
+                else:
+                    if self.step_error:
+                        log.info("transcoder: the file system takes our writes again")
+                    self.step_error = ""
                 if watchdog_seconds is not None:
                     sd_notify.notify("WATCHDOG=1")
                 watcher.wait(min(LOOP_SECONDS, watchdog_seconds or LOOP_SECONDS))
@@ -173,7 +186,10 @@ class TranscoderDaemon:
             self.stop_children()
             self.wake_lock.hold_while(False)
             watcher.stop()
-            self.save_history()
+            try:
+                self.save_history()
+            except OSError as error:  # a full disk: the counters are statistics, nothing is redone without them
+                log.warning("transcoder: the counters could not be saved: %s", error)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         interrupted = self.signals[0] == signal.SIGINT
@@ -192,13 +208,14 @@ class TranscoderDaemon:
 
     def recover(self) -> None:
         """Rebuild the state from the folders: finish interrupted handoffs, drop folders no source needs."""
+        in_inbox = {job_id(entry.relpath) for entry in arrivals.walk(self.inbox)}
         for entry in sorted(self.work.iterdir()):
             try:
-                self.recover_one(entry)
+                self.recover_one(entry, in_inbox)
             except (OSError, CheckpointError) as error:
                 log.error("job %s: cannot be recovered (%s); left as it is", entry.name, error)
 
-    def recover_one(self, entry: Path) -> None:
+    def recover_one(self, entry: Path, in_inbox: set[str]) -> None:
         if entry.name == history.FILE_NAME:
             return
         if not entry.is_dir():
@@ -211,20 +228,27 @@ class TranscoderDaemon:
         try:
             state = checkpoint.load(entry)
         except CheckpointError as error:
-            if checkpoint.path_in(entry).exists():
+            if not checkpoint.path_in(entry).exists():
+                shutil.rmtree(entry)  # nothing it proves: scratch
+            elif not isinstance(error, CheckpointError.NewerVersion) and entry.name in in_inbox:
+                kept = checkpoint.set_aside(entry)
+                log.warning("job %s: %s; set aside as %s, the job starts afresh", entry.name, error.message,
+                            kept.relative_to(self.root))
+            else:
                 log.warning("job %s: %s; removing the job folder (its source starts afresh)", entry.name,
                             error.message)
-            shutil.rmtree(entry)  # nothing it proves: scratch
+                shutil.rmtree(entry)
             return
         source = Path(state.source["path"])
         if not source.exists():
             log.info("job %s: its source %s is gone; removing the job folder", entry.name, source)
             shutil.rmtree(entry)
+            self.history.sources_gone += 1
             return
         self.recovered.add(entry.name)
         self.history.recoveries += 1
-        log.info("job %s %s: will resume after restart from segment %d/%d", entry.name, source.name,
-                 state.segments_done() + 1, max(1, len(state.segments)))
+        log.info("job %s %s: resumes from its checkpoint after the restart%s", entry.name, source.name,
+                 f" ({state.segments_to_do_text()})" if state.segments else "")
 
     # One turn of the loop --------------------------------------------------------------------------------
 
@@ -259,9 +283,10 @@ class TranscoderDaemon:
                 continue
             self.classify(relpath, now)
         for gone in (self.waiting.keys() | self.left_alone.keys() | self.probe_after.keys()) - self.arrivals.seen.keys():
-            self.waiting.pop(gone, None)
             self.probe_after.pop(gone, None)
             self.left_alone.pop(gone, None)
+            if self.waiting.pop(gone, None) and not (self.inbox / gone).exists():
+                self.source_gone(gone)
         for relpath in unreadable.keys() - self.unreadable:
             log.warning("inbox/%s: cannot be looked at (%s); left where it is", relpath, unreadable[relpath])
         self.unreadable = set(unreadable)
@@ -286,33 +311,41 @@ class TranscoderDaemon:
                 self.react(relpath, None, answer, now)
 
     def start_next(self, now: float) -> None:
-        chosen = next_job(list(self.waiting.values()), now)
-        if chosen is None:
-            return
+        for chosen in in_turn(list(self.waiting.values()), now):
+            if self.try_to_start(chosen, now):
+                return
+
+    def try_to_start(self, chosen: Waiting, now: float) -> bool:
+        """Start `chosen`, or finish its interrupted handoff; False when it waits for disk space (or is gone), so
+        that the next job in turn may start instead."""
         source = self.inbox / chosen.relpath
         job_dir = self.work / job_id(chosen.relpath)
         if (job_dir / handoff.MARKER).exists():
             # A handoff that failed part-way (the output may already be in outbox/): finish it, never redo it.
             del self.waiting[chosen.relpath]
             try:
-                handoff.finish_interrupted(self.root, job_dir, self.settings.keep_originals)
-            except (OSError, CheckpointError) as error:
+                target = handoff.finish_interrupted(self.root, job_dir, self.settings.keep_originals)
+            except CheckpointError as error:  # a marker of a newer tgvid: what it says cannot be read here
                 self.leave_alone(chosen.relpath, "finishing its handoff", error)
-            return
+                return True
+            except OSError as error:
+                self.handoff_failed(chosen, error, now)
+                return True
+            if target is not None:
+                self.handed_on(chosen.relpath, target)
+            return True
         try:
-            needed = space_needed_bytes(chosen.kind, source.stat().st_size)
+            needed, free = self.space_for(chosen)
         except FileNotFoundError:
-            log.info("%s: gone from the inbox before it started; forgotten", label(chosen.relpath))
-            del self.waiting[chosen.relpath]
-            return
-        free = shutil.disk_usage(self.work).free
+            self.source_gone(chosen.relpath)
+            return False
         if free < needed:
-            if not self.space_warned:
-                log.warning("%s: waiting for disk space: needs about %d MiB in %s, %d MiB free",
-                            label(chosen.relpath), needed >> 20, self.work, free >> 20)
-                self.space_warned = True
-            return
-        self.space_warned = False
+            if chosen.relpath not in self.waiting_for_space:
+                log.warning("%s: waiting for disk space: needs about %d MiB in %s, %d MiB free; work that fits "
+                            "goes first", label(chosen.relpath), needed >> 20, self.work, free >> 20)
+                self.waiting_for_space.add(chosen.relpath)
+            return False
+        self.waiting_for_space.discard(chosen.relpath)
         del self.waiting[chosen.relpath]
         yield_asked = CONTEXT.Event()
         job = Child(_job_child, str(source), str(job_dir), EngineSettings.from_config(self.settings),
@@ -320,6 +353,21 @@ class TranscoderDaemon:
         recovered = job_dir.name in self.recovered
         self.running = Running(chosen.relpath, chosen.kind, job, yield_asked, now, recovered)
         log.info("%s: started (%s)%s", label(chosen.relpath), chosen.kind, " after a restart" if recovered else "")
+        return True
+
+    def space_for(self, job: Waiting) -> tuple[int, int]:
+        """The free space `job` needs in work/ before it starts, and the free space there, in bytes."""
+        return space_needed_bytes(job.kind, (self.inbox / job.relpath).stat().st_size), shutil.disk_usage(self.work).free
+
+    def could_start(self, job: Waiting) -> bool:
+        """Whether a waiting job would start if the running one gave way (it has the space it needs by now)."""
+        if job.relpath not in self.waiting_for_space:
+            return True
+        try:
+            needed, free = self.space_for(job)
+        except FileNotFoundError:
+            return False
+        return free >= needed
 
     def watch_running(self, now: float) -> None:
         running = self.running
@@ -331,6 +379,9 @@ class TranscoderDaemon:
             if not running.child.is_alive():
                 running.child.stop()
                 self.running = None
+                if not source.exists():
+                    self.source_gone(running.relpath)
+                    return
                 died = TranscodeFailed(source, f"the job's process died (exit code {running.child.exitcode})")
                 self.react(running.relpath, running.kind, died, now)
                 return
@@ -342,14 +393,17 @@ class TranscoderDaemon:
                                           "decoder?)")
                 self.react(running.relpath, running.kind, stalled, now)
                 return
+            could_start = [w for w in self.waiting.values() if self.could_start(w)]
             if work_class(running.kind) == TRANSCODES and not running.yield_asked.is_set() and should_yield(
-                    running.kind, list(self.waiting.values()), now):
+                    running.kind, could_start, now):
                 log.info("%s: cheaper work is waiting; yielding at the next segment", label(running.relpath))
                 running.yield_asked.set()
             return
         running.child.stop()
         self.running = None
-        if isinstance(answer, Yielded):
+        if not source.exists():
+            self.source_gone(running.relpath)
+        elif isinstance(answer, Yielded):
             self.history.deferred += 1
             log.info("%s: deferred for cheaper work; it resumes from its checkpoint", label(running.relpath))
             self.waiting[running.relpath] = Waiting(running.relpath, running.kind, running.started_at)
@@ -373,8 +427,9 @@ class TranscoderDaemon:
             target = handoff.hand_off(self.root, relpath, media, self.work / job_id(relpath), meta,
                                       self.settings.keep_originals)
         except OSError as error:
-            self.leave_alone(relpath, "handing it on", error)
+            self.handoff_failed(Waiting(relpath, running.kind, running.started_at), error, now)
             return
+        self.handed_on(relpath, target)
         self.history.completed += 1
         self.history.conversion_seconds += now - running.started_at
         if running.recovered:
@@ -423,14 +478,48 @@ class TranscoderDaemon:
         shutil.rmtree(self.work / job_id(relpath), ignore_errors=True)
         self.history.quarantined += 1
         self.failures.pop(relpath, None)
+        self.handoff_failures.pop(relpath, None)
         self.waiting.pop(relpath, None)
         self.probe_after.pop(relpath, None)
         log.error("%s: quarantined as %s: %s", label(relpath), target.relative_to(self.root), error)
 
+    def handoff_failed(self, job: Waiting, error: OSError, now: float) -> None:
+        """The file system refused a handoff (a full disk, a read-only outbox/): not the file's fault, so it is tried
+        again with backoff while the daemon runs, and a condition is logged once, not at every try. A handoff
+        marker, when it was written, keeps what part was done; without one the (finished) job runs again."""
+        tries, told = self.handoff_failures.get(job.relpath, (0, ""))
+        condition = error.strerror or str(error)
+        if condition != told:
+            log.error("%s: handing it on failed: %s; trying again while the daemon runs", label(job.relpath), error)
+        self.handoff_failures[job.relpath] = (tries + 1, condition)
+        delay = backoff_seconds(tries + 1, self.settings.retry_backoff_seconds, NO_SPACE_RETRY_SECONDS)
+        self.waiting[job.relpath] = replace(job, not_before=now + delay)
+
+    def handed_on(self, relpath: str, target: Path) -> None:
+        tries, _ = self.handoff_failures.pop(relpath, (0, ""))
+        if tries:
+            log.info("%s: handed on to outbox/%s after %d failed tries", label(relpath),
+                     target.relative_to(self.root / "outbox"), tries)
+
+    def source_gone(self, relpath: str) -> None:
+        """The source left the inbox before its job ended (deleted, or moved away): what was made from it is
+        scratch. A handoff marker stays: the handoff moved the source and is finished from the marker."""
+        job_dir = self.work / job_id(relpath)
+        removed = job_dir.exists() and not (job_dir / handoff.MARKER).exists()
+        if removed:
+            shutil.rmtree(job_dir, ignore_errors=True)
+        self.history.sources_gone += 1
+        self.waiting_for_space.discard(relpath)
+        self.failures.pop(relpath, None)
+        self.handoff_failures.pop(relpath, None)
+        self.waiting.pop(relpath, None)
+        log.info("%s: the source is gone from the inbox (deleted or moved away) before its job ended; %s",
+                 label(relpath), "its job folder is removed" if removed else "forgotten")
+
     def leave_alone(self, relpath: str, doing: str, error: Exception) -> None:
-        """The file system refuses a move this file needs (a read-only inbox folder, say): say so once and leave
-        it until it changes, instead of converting or probing it again every second. A handoff marker keeps
-        whatever part of a handoff was done; the next start, or a change to the file, tries again."""
+        """The file system refuses a move this file needs (to quarantine from a read-only inbox folder, say), or a
+        handoff marker cannot be read here: say so once and leave the file until it changes, instead of trying again
+        every second; the next start, or a change to the file, tries again."""
         self.left_alone[relpath] = self.arrivals.seen.get(relpath)
         self.waiting.pop(relpath, None)
         self.failures.pop(relpath, None)

@@ -6,8 +6,9 @@ statistics, not state: nothing is redone or lost because of them).
 
 Format, version 1: a msgpack map with `version` (1), `updated_at` (Unix time), the counters `completed`,
 `failed` (attempts that failed), `quarantined`, `deferred` (transcodes that yielded to cheaper work),
-`recoveries` (jobs resumed after a restart), `recoveries_succeeded`, `conversion_seconds` (wall time of the
-completed conversions, summed), and `queue`: a list of maps `relpath`, `kind` (the verdict), `arrived_at`,
+`recoveries` (jobs resumed after a restart), `recoveries_succeeded`, `sources_gone` (sources deleted or moved
+away before their job ended; 0 when missing), `conversion_seconds` (wall time of the completed conversions,
+summed), and `queue`: a list of maps `relpath`, `kind` (the verdict), `arrived_at`,
 `not_before` (a failed job's next try), with the running job's map also holding `job_id` and `started_at`
 under `running` (nil when idle).
 """
@@ -19,7 +20,8 @@ from pathlib import Path
 
 import msgpack
 
-from tgvid import durable
+from tgvid import durable, fields
+from transcoder.verdict import Kind
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ class History:
     deferred: int = 0
     recoveries: int = 0
     recoveries_succeeded: int = 0
+    sources_gone: int = 0
     conversion_seconds: float = 0.0
     queue: list = field(default_factory=list)
     running: dict | None = None
@@ -48,18 +51,48 @@ class History:
         return self.conversion_seconds / self.completed if self.completed else None
 
 
+QUEUED_FIELDS = {"relpath": str, "kind": str, "arrived_at": float, "not_before": float}
+RUNNING_FIELDS = {"relpath": str, "kind": str, "job_id": str, "started_at": float}
+
+
 def load(work: Path) -> History:
+    """The counters in `work`, or fresh ones (logged) when the file is missing, unreadable or not of this format."""
     path = Path(work) / FILE_NAME
     try:
         data = msgpack.unpackb(path.read_bytes(), raw=False)
-        if data.pop("version", None) != FORMAT_VERSION:
-            raise ValueError("unknown version")
-        return History(**{k: v for k, v in data.items() if k in History.__dataclass_fields__})
     except FileNotFoundError:
         return History()
-    except (OSError, ValueError, TypeError, msgpack.UnpackException) as error:
-        log.warning("%s: unreadable (%s); the counters start afresh", path, error)
+    except (OSError, ValueError, msgpack.UnpackException) as error:
+        found = f"not a readable msgpack file ({error})"
+    else:
+        found = _problem(data)
+    if found:
+        log.warning("%s: %s; the counters start afresh", path, found)
         return History()
+    del data["version"]
+    return History(**data)
+
+
+def _problem(data) -> str | None:
+    """What makes `data` not a history of this format, or None."""
+    if not isinstance(data, dict):
+        return f"not a map (a value of type {type(data).__name__})"
+    if data.get("version") != FORMAT_VERSION:
+        return f"format version {data.get('version')!r}, this one reads {FORMAT_VERSION}"
+    declared = {name: spec.type for name, spec in History.__dataclass_fields__.items()}
+    found = fields.problem(data, declared | {"version": int}, required=())
+    if found:
+        return found
+    items = [(item, QUEUED_FIELDS, "queue") for item in data.get("queue", [])]
+    if data.get("running") is not None:
+        items.append((data["running"], RUNNING_FIELDS, "running"))
+    for item, types_by_key, where in items:
+        found = fields.problem(item, types_by_key, where=where)
+        if found:
+            return found
+        if item["kind"] not in set(Kind):
+            return f"{where}: kind {item['kind']!r} is not a verdict"
+    return None
 
 
 def save(work: Path, history: History) -> None:

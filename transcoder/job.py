@@ -194,18 +194,19 @@ def _plan(job: Job, verdict: Verdict, probed: Probe) -> Checkpoint:
     source_print = checkpoints.fingerprint(job.source)
     try:
         state = checkpoints.load(job_dir)
+    except CheckpointError.NewerVersion as error:
+        log.warning("%s: %s; starting afresh", label, error.message)
+        state = None
     except CheckpointError as error:
         if checkpoints.path_in(job_dir).exists():
-            log.warning("%s: %s; starting afresh", label, error.message)
+            kept = checkpoints.set_aside(job_dir)
+            log.warning("%s: %s; set aside as %s, starting afresh", label, error.message, kept.name)
         state = None
     if state is not None:
         same_source = checkpoints.same_source(state.source, source_print)
         if same_source and state.settings == asdict(job.settings):
-            done, total = state.segments_done(), len(state.segments)
-            if done < total:
-                log.info("%s: resumed from its checkpoint at segment %d/%d", label, done + 1, total)
-            elif total:
-                log.info("%s: resumed from its checkpoint: all %d segments were done", label, total)
+            if state.segments:
+                log.info("%s: resumed from its checkpoint: %s", label, state.segments_to_do_text())
             _remove_scratch(job_dir, state)
             return state
         why = "the source changed" if not same_source else "the settings changed"
@@ -218,12 +219,14 @@ def _plan(job: Job, verdict: Verdict, probed: Probe) -> Checkpoint:
 
 def _clear(job_dir: Path) -> None:
     for leftover in job_dir.iterdir():
-        leftover.unlink()
+        if leftover.name != checkpoints.SET_ASIDE_NAME:
+            leftover.unlink()
 
 
 def _remove_scratch(job_dir: Path, state: Checkpoint) -> None:
     """Delete files no checkpoint entry claims: temp files of a unit that was in flight at the crash."""
-    claimed = {checkpoints.FILE_NAME} | {u.file for u in [*state.segments, state.audio, state.output] if u and u.file}
+    claimed = {checkpoints.FILE_NAME, checkpoints.SET_ASIDE_NAME}
+    claimed |= {u.file for u in [*state.segments, state.audio, state.output] if u and u.file}
     for path in job_dir.iterdir():
         if path.name not in claimed and path.suffix != tonemap.LUT_SUFFIX:
             path.unlink()
@@ -288,6 +291,9 @@ def _encode_segments(job: Job, probed: Probe, state: Checkpoint) -> bool:
     for segment in state.segments:
         if checkpoints.unit_is_intact(job_dir, segment):
             continue
+        if segment.state == UnitState.DONE:
+            log.warning("%s: segment %d/%d: its file is missing or damaged; encoding it again", label,
+                        segment.index + 1, total)
         if job.should_yield():
             log.info("%s: deferred at segment %d/%d for cheaper work", label, segment.index + 1, total)
             return False

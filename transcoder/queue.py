@@ -31,12 +31,17 @@ class Waiting:
     not_before: float = 0.0  # a failed job waits for its backoff to pass
 
 
-def next_job(waiting: list[Waiting], now: float) -> Waiting | None:
-    """The cheapest class first, oldest first within it, skipping jobs still backing off."""
+def in_turn(waiting: list[Waiting], now: float) -> list[Waiting]:
+    """The jobs ready to run, in the order they get their turn: the cheapest class first, oldest first within it,
+    leaving out jobs still backing off. A job that cannot start yet (no disk space for it) gives its turn to the
+    next, so work that fits goes ahead of work that waits for space."""
     ready = [w for w in waiting if w.not_before <= now]
-    if not ready:
-        return None
-    return min(ready, key=lambda w: (work_class(w.kind), w.arrived_at, w.relpath))
+    return sorted(ready, key=lambda w: (work_class(w.kind), w.arrived_at, w.relpath))
+
+
+def next_job(waiting: list[Waiting], now: float) -> Waiting | None:
+    """The first job in turn (see in_turn), or None."""
+    return next(iter(in_turn(waiting, now)), None)
 
 
 def should_yield(running: Kind, waiting: list[Waiting], now: float) -> bool:

@@ -32,8 +32,13 @@ def job_progress(job_dir: Path) -> dict | None:
     """Segments done/total, percent, speed (× real time) and ETA from a job's checkpoint."""
     try:
         state = checkpoint.load(job_dir)
-    except CheckpointError:
-        return None
+    except CheckpointError.NewerVersion as error:
+        return {"job_id": job_dir.name, "unreadable": error.message}
+    except CheckpointError as error:
+        if not checkpoint.path_in(job_dir).exists():
+            return None  # a job that has not written its first checkpoint yet
+        return {"job_id": job_dir.name,
+                "unreadable": f"checkpoint damaged ({error.reason}); the job sets it aside and starts afresh"}
     done = [s for s in state.segments if s.state == checkpoint.UnitState.DONE]
     total = len(state.segments)
     media_seconds = sum((s.end_seconds if s.end_seconds is not None else state.duration_seconds) - s.start_seconds
@@ -48,6 +53,7 @@ def job_progress(job_dir: Path) -> dict | None:
         "speed_x_realtime": round(speed, 2) if speed else None,
         "eta_seconds": round(remaining / speed) if speed else None,
         "attempts": state.attempts, "last_error": state.last_error,
+        "source_gone": not Path(state.source["path"]).exists(),
     }
 
 
@@ -83,6 +89,7 @@ def collect(config) -> dict:
         "average_conversion_seconds": past.average_conversion_seconds(),
         "recoveries": past.recoveries,
         "recoveries_succeeded": past.recoveries_succeeded,
+        "sources_gone": past.sources_gone,
         "work_bytes": _folder_bytes(work) if work.is_dir() else 0,
     }
 
@@ -94,7 +101,8 @@ def render(report: dict) -> str:
         lines.append(f"  last activity   {int(age)} s ago")
     running = report["running"]
     lines.append(f"  running         {running['relpath']} ({running['kind']})" if running else "  running         -")
-    jobs = [job for job in report["jobs"] if job["segments_total"]]
+    lines += [f"  job {job['job_id']}: {job['unreadable']}" for job in report["jobs"] if "unreadable" in job]
+    jobs = [job for job in report["jobs"] if job.get("segments_total")]
     if jobs:
         lines.append("  checkpointed transcodes")
     for job in jobs:
@@ -102,6 +110,8 @@ def render(report: dict) -> str:
             speed = f"{job['speed_x_realtime']}x real time" if job["speed_x_realtime"] else "speed not known yet"
             eta = f", ETA {job['eta_seconds'] // 60}:{job['eta_seconds'] % 60:02d}" if job["eta_seconds"] is not None else ""
             doing = f"running, {speed}{eta}"
+        elif job["source_gone"]:
+            doing = "its source is gone from the inbox; the transcoder removes the job"
         else:
             doing = "waiting its turn; resumes from its checkpoint"
         lines.append(f"    {job['source']} (job {job['job_id']}): segment {job['segments_done']}/{job['segments_total']}"
@@ -119,6 +129,7 @@ def render(report: dict) -> str:
         f"  quarantined     {report['quarantined']}  (failed attempts {report['failed_attempts']})",
         f"  deferred        {report['deferred']}  (transcodes that yielded to cheaper work)",
         f"  recoveries      {report['recoveries']}  ({report['recoveries_succeeded']} finished)",
+        f"  sources gone    {report['sources_gone']}  (deleted or moved away before their job ended)",
         f"  work files      {report['work_bytes'] / MIB:.1f} MiB",
     ]
     return "\n".join(lines)

@@ -39,7 +39,7 @@ def make_sender(config, should_stop) -> Sender:
         from uploader import telegram
 
         return telegram.connect(config, should_stop)
-    return FolderSender(Path(config.root) / "delivered")
+    return FolderSender(Path(config.root) / "delivered", should_stop)
 
 
 def run(config) -> int:

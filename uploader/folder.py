@@ -6,15 +6,21 @@ after a crash returns the first delivery. The record is the delivery itself: the
 `.receipts/<random_id as 16 hex digits>` (atomically), then hard-linked under its shown name in
 `<folder>/<subfolder>/`. The link's inode is the "message id". A repeat finds the receipt, looks for its inode
 among the shown names and links it only if it is not there yet. The folder must support hard links.
+
+The copy goes in steps of CHUNK_BYTES, asking the daemon's `should_stop` after each (which also tells systemd's
+watchdog that the daemon is alive), so a long copy to a slow card neither holds up a stop nor gets the daemon
+killed as hung. A stop raises Interrupted and leaves no receipt: the partial copy is scratch, and the ledger's
+intent has the next start copy the file again.
 """
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from tgvid import durable
 from tgvid.freename import numbered
 from tgvid.units import MIB
-from uploader.sender import Item, Progress, Receipt
+from uploader.sender import Interrupted, Item, Progress, Receipt
 
 RECEIPTS = ".receipts"
 CHUNK_BYTES = MIB
@@ -23,8 +29,9 @@ CHUNK_BYTES = MIB
 class FolderSender:
     max_file_bytes = None
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, should_stop: Callable[[], bool] = lambda: False):
         self.folder = Path(folder)
+        self.should_stop = should_stop
         self.receipts = self.folder / RECEIPTS
         self.receipts.mkdir(parents=True, exist_ok=True)
         for scratch in self.receipts.glob(f"*{durable.TEMP_SUFFIX}"):
@@ -62,8 +69,7 @@ class FolderSender:
     def _copy(self, item: Item, receipt: Path, progress: Progress) -> None:
         durable.atomic_write(receipt, self._chunks(item, progress))
 
-    @staticmethod
-    def _chunks(item: Item, progress: Progress):
+    def _chunks(self, item: Item, progress: Progress):
         total = item.path.stat().st_size
         done = 0
         with item.path.open("rb") as source:
@@ -71,6 +77,8 @@ class FolderSender:
                 yield chunk
                 done += len(chunk)
                 progress(item, done, total)
+                if self.should_stop():
+                    raise Interrupted(f"{item.name}: stopped after copying {done} of {total} bytes")
 
     def _shown_path(self, item: Item, receipt: Path) -> Path | None:
         """The shown name already linked to `receipt`, if any."""

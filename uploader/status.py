@@ -14,6 +14,7 @@ from pathlib import Path
 import msgpack
 
 from tgvid import durable, instance
+from tgvid.errors import LedgerError
 from tgvid.units import MIB
 from uploader.ledger import EntryState, Ledger, path_in
 from uploader.outbox import pending
@@ -65,8 +66,13 @@ def collect(config) -> dict:
     root = Path(config.root)
     outbox = root / "outbox"
     waiting = [entry.relpath for entry in pending(outbox)] if outbox.is_dir() else []
-    ledger = Ledger(path_in(root))
-    entries = list(ledger.entries.values())
+    try:
+        ledger = Ledger(path_in(root))
+    except LedgerError as error:
+        ledger, ledger_error = None, error.message  # the uploader refuses to start; status says why and goes on
+    else:
+        ledger_error = None
+    entries = list(ledger.entries.values()) if ledger else []
     midnight = datetime.now().replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
     progress_path = root / PROGRESS_FILE
     daemon_running = instance.is_running(root, "uploader")
@@ -76,7 +82,8 @@ def collect(config) -> dict:
         "pending": waiting,
         "sending": sending,
         "sent_today": sum(1 for e in entries if e.state is EntryState.SENT and e.sent_at >= midnight),
-        "sent_total": ledger.sent_count(),
+        "sent_total": ledger.sent_count() if ledger else None,
+        "ledger_error": ledger_error,
         "retrying": [{"file": e.relpath, "attempts": e.attempts, "last_error": e.last_error}
                      for e in entries if e.state is EntryState.SENDING and e.attempts],
         "failed": [{"file": e.relpath, "where": e.where, "reason": e.last_error}
@@ -86,6 +93,9 @@ def collect(config) -> dict:
 
 def render(report: dict) -> str:
     name = "uploader" if report["daemon_running"] else "uploader (not running)"
+    if report["ledger_error"]:
+        return "\n".join([f"{name}: {len(report['pending'])} pending; what was sent is not known:",
+                          f"  {report['ledger_error']}", *(f"  pending {relpath}" for relpath in report["pending"])])
     lines = [f"{name}: {len(report['pending'])} pending, {report['sent_today']} sent today "
              f"({report['sent_total']} in all), {len(report['failed'])} failed"]
     sending = report["sending"]

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from tests.strategies import KINDS, waiting_items
 from transcoder.inbox import name_problem
-from transcoder.queue import Waiting, next_job, should_yield, space_needed_bytes, work_class
+from transcoder.queue import Waiting, in_turn, next_job, should_yield, space_needed_bytes, work_class
 from transcoder.verdict import Kind
 
 
@@ -28,6 +28,15 @@ def test_next_job_is_the_cheapest_ready_class_then_the_oldest(waiting, now):
     cheapest = min(work_class(w.kind) for w in ready)
     assert work_class(chosen.kind) == cheapest
     assert chosen.arrived_at == min(w.arrived_at for w in ready if work_class(w.kind) == cheapest)
+
+
+@given(st.lists(waiting_items, max_size=20), st.floats(0, 100))
+def test_every_ready_job_has_a_turn_cheapest_class_first_then_oldest(waiting, now):
+    order = in_turn(waiting, now)
+    assert sorted(order, key=id) == sorted([w for w in waiting if w.not_before <= now], key=id)
+    turns = [(work_class(w.kind), w.arrived_at) for w in order]
+    assert turns == sorted(turns)
+    assert next_job(waiting, now) == (order[0] if order else None)
 
 
 @given(st.sampled_from(KINDS), st.lists(waiting_items, max_size=10), st.floats(0, 100))

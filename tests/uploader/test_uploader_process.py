@@ -97,6 +97,7 @@ def test_sigterm_stops_within_seconds_tells_systemd_and_status_shows_the_day(tmp
         assert process.process.wait(timeout=5) == 0
     assert states[0] == "READY=1" and any(s.startswith("STATUS=") for s in states) and "WATCHDOG=1" in states
     assert "uploader: stopped; every file not yet sent stays in" in process.log()
+    assert " ERROR " not in process.log()  # nor watchdog's, for the file that arrived as it stopped
     report = status.collect(SimpleNamespace(root=root))
     assert report["sent_today"] == 2 and report["failed"] == []
     assert report["pending"] == ["later.bin"]
