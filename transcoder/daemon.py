@@ -25,7 +25,7 @@ from tgvid.errors import EXIT_INTERRUPTED, EXIT_OK, CheckpointError
 from tgvid.thumbnail import thumbnail_of
 from tgvid.wakelock import WakeLock
 from tgvid.watching import FolderWatcher
-from transcoder import checkpoint, handoff, history, inbox
+from transcoder import checkpoint, handoff, history, inbox, unpack
 from transcoder.job import EngineSettings
 from transcoder.queue import (
     TRANSCODES,
@@ -36,6 +36,7 @@ from transcoder.queue import (
     space_needed_bytes,
     work_class,
 )
+from transcoder.unpack import UnpackSettings
 from transcoder.verdict import Kind
 from uploader import outbox
 
@@ -74,9 +75,13 @@ def _die_with_parent(parent_pid: int) -> None:
 def _classify_child(source: str, salvage: bool, answers, parent_pid: int) -> None:
     _die_with_parent(parent_pid)
     from tgvid.errors import Rejected
+    from transcoder.archive import format_of
     from transcoder.probe import probe
     from transcoder.verdict import decide
 
+    if format_of(source):
+        answers.put((Kind.ARCHIVE.value, f"{format_of(source)} archive: unpacked into a folder of the inbox"))
+        return
     try:
         verdict = decide(probe(Path(source)), salvage)
         answers.put((verdict.kind.value, "; ".join(verdict.reasons)))
@@ -113,6 +118,26 @@ def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked,
         width=result.width, height=result.height, has_audio=result.has_audio,
         thumbnail_jpeg=thumbnail_of(Path(result.output)) if is_video else None)
     answers.put(("done", str(result.output), meta))
+
+
+def _unpack_child(root: str, relpath: str, job_dir: str, settings, job_label: str, answers, log_level: str,
+                  parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
+    from tgvid import logs
+    from tgvid.errors import TgvidError
+    from transcoder.unpack import run_unpack
+
+    logs.setup(log_level)
+    try:
+        result = run_unpack(Path(root), relpath, Path(job_dir), settings, job_label)
+    except TgvidError as error:
+        answers.put(("error", type(error).__name__, error.reason or error.message))
+        return
+    except Exception as error:  # the process boundary: a bug fails this one job, never the daemon
+        log.exception("%s: unexpected error", job_label)
+        answers.put(("error", type(error).__name__, str(error)))
+        return
+    answers.put(("unpacked", result.folder, result.media, result.left_out))
 
 
 # --- the daemon -------------------------------------------------------------------------------------------
@@ -213,6 +238,9 @@ class TranscoderDaemon:
         target = handoff.finish_interrupted(self.root, entry, self.settings.keep_originals)
         if target is not None:
             log.info("job %s: finished the handoff a restart interrupted: %s", entry.name, target.name)
+            return
+        if unpack.path_in(entry).exists():
+            log.info("job %s: %s", entry.name, unpack.recover(self.root, entry, self.settings.keep_originals))
             return
         try:
             state = checkpoint.load(entry)
@@ -345,10 +373,14 @@ class TranscoderDaemon:
         self.space_warned = False
         del self.waiting[chosen.relpath]
         answers, yield_asked = self.context.Queue(), self.context.Event()
-        process = self.context.Process(
-            target=_job_child, daemon=True,
-            args=(str(source), str(job_dir), EngineSettings.from_config(self.settings), label(chosen.relpath),
-                  yield_asked, answers, self.config.log_level, os.getpid()))
+        if chosen.kind == Kind.ARCHIVE:
+            target, args = _unpack_child, (str(self.root), chosen.relpath, str(job_dir),
+                                           UnpackSettings.from_config(self.settings), label(chosen.relpath))
+        else:
+            target, args = _job_child, (str(source), str(job_dir), EngineSettings.from_config(self.settings),
+                                        label(chosen.relpath), yield_asked)
+        process = self.context.Process(target=target, daemon=True,
+                                       args=(*args, answers, self.config.log_level, os.getpid()))
         children.start_deaf_to_ctrl_c(process)
         recovered = job_dir.name in self.recovered
         self.running = Running(chosen.relpath, chosen.kind, process, answers, yield_asked, now, recovered)
@@ -388,6 +420,10 @@ class TranscoderDaemon:
             self.waiting[running.relpath] = Waiting(running.relpath, running.kind, running.started_at)
         elif answer[0] == "done":
             self.finish(running, Path(answer[1]), answer[2], now)
+        elif answer[0] == "unpacked":
+            self.failures.pop(running.relpath, None)
+            log.info("%s: unpacked %d file(s) into inbox/%s (%d left out); the archive is put away", label(
+                running.relpath), answer[2], answer[1], answer[3])
         elif answer[1] == "Rejected":
             self.quarantine(running.relpath, f"a {running.kind} job", f"rejected: {answer[2]}")
         elif answer[1] == "NoSpace":
@@ -398,10 +434,11 @@ class TranscoderDaemon:
             self.fail(running.relpath, running.kind, f"{answer[1]}: {answer[2]}", now)
 
     def checkpoint_time(self, relpath: str) -> float:
-        try:
-            return checkpoint.path_in(self.work / job_id(relpath)).stat().st_mtime
-        except FileNotFoundError:
-            return 0.0
+        """When the job's checkpoint (a transcode's, or an unpack's) last moved; 0 when it has none yet."""
+        job_dir = self.work / job_id(relpath)
+        times = [path.stat().st_mtime for path in (checkpoint.path_in(job_dir), unpack.path_in(job_dir))
+                 if path.exists()]
+        return max(times, default=0.0)
 
     # Endings ---------------------------------------------------------------------------------------------
 
