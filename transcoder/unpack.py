@@ -146,20 +146,26 @@ def run_unpack(root: Path, relpath: str, job_dir: Path, settings: UnpackSettings
     """Unpack `inbox/relpath` into its folder in the inbox, resuming from `job_dir`. See the module docstring.
 
     Raises Rejected (hostile, damaged or unreadable archive: quarantine) or NoSpace (wait for space)."""
-    root, job_dir = Path(root), Path(job_dir)
+    state = unpack_into_job(Path(root), relpath, Path(job_dir), settings.limits, label)
+    return _finish(Path(root), Path(job_dir), state, settings.keep_originals)
+
+
+def unpack_into_job(root: Path, relpath: str, job_dir: Path, limits: Limits, label: str) -> UnpackCheckpoint:
+    """Every step before the move into the inbox: the entries, nested archives included, are in `job_dir`'s tree
+    and the returned state is `moving`, with its folder chosen."""
     source = root / "inbox" / relpath
     job_dir.mkdir(parents=True, exist_ok=True)
     heartbeat.watch(path_in(job_dir))
     try:
-        state = _resume_or_start(source, job_dir, settings.limits, label)
+        state = _resume_or_start(source, job_dir, limits, label)
         if state.state == UnpackState.UNPACKING:
             _unpack(state, source, job_dir, "", label)
             for nested in [e for e in state.done() if not e.inside and format_of(e.path)]:
-                _unpack_nested(state, source, job_dir, nested, settings.limits, label)
+                _unpack_nested(state, source, job_dir, nested, limits, label)
             folder = free_name(root / "inbox" / folder_name(relpath))
             state.folder, state.state = folder.relative_to(root / "inbox").as_posix(), UnpackState.MOVING
             save(job_dir, state)
-        return _finish(root, job_dir, state, settings.keep_originals)
+        return state
     except OSError as error:
         if error.errno == errno.ENOSPC:
             raise NoSpace(source, f"the disk filled up while unpacking into {job_dir}; it resumes later") from error
