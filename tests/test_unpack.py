@@ -3,6 +3,7 @@ after the archive, the rest is left out, the archive goes to originals/, and hos
 reason and nothing written outside the job's folder."""
 
 import io
+import json
 import shutil
 import tarfile
 import zipfile
@@ -12,6 +13,7 @@ import py7zr
 import pytest
 import zstandard
 
+import daemon as daemon_cli
 from tests.media import write_image, write_video
 from tgvid.errors import Rejected
 from transcoder import unpack
@@ -138,6 +140,19 @@ def test_a_restart_while_moving_into_the_inbox_finishes_the_move(root, media):
     assert "finished moving 2" in unpack.recover(root, job, keep_originals=True)
     assert unpacked(root, "holiday") == media
     assert (root / "originals" / "holiday.zip").exists() and not job.exists()
+
+
+def test_tgvid_inspect_prints_an_unpack_state(root, media, capsys):
+    write_zip(root / "inbox" / "holiday.zip", media | {"notes.txt": b"x"})
+    job = root / "work" / "job"
+    unpack.unpack_into_job(root, "holiday.zip", job, SETTINGS.limits, "job")
+
+    assert daemon_cli.main(["inspect", str(job)]) == 0
+    text = capsys.readouterr().out
+    assert "state    moving into inbox/holiday" in text and "2/2 unpacked, 1 left out" in text
+    assert "left_out  notes.txt → not a video or picture" in text
+    assert daemon_cli.main(["inspect", str(job / unpack.FILE_NAME), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["folder"] == "holiday"
 
 
 def zip_with(path: Path, name: str, data: bytes = b"x", external_attr: int = 0) -> Path:

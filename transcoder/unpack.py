@@ -32,6 +32,7 @@ Older versions are upgraded on read; a newer version raises CheckpointError.Newe
 
 import errno
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -123,9 +124,16 @@ def save(job_dir: Path, state: UnpackCheckpoint) -> None:
                                                          unicode_errors="surrogateescape"))
 
 
-def load(job_dir: Path) -> UnpackCheckpoint:
-    """Read a job folder's unpack state. Raises CheckpointError (or its NewerVersion)."""
-    path = path_in(job_dir)
+def holds_one(path: Path) -> bool:
+    """Whether `path` is an unpack job's folder or its state file (for `tgvid inspect`)."""
+    return Path(path).name == FILE_NAME or path_in(path).exists()
+
+
+def load(job_dir_or_file: Path) -> UnpackCheckpoint:
+    """Read an unpack state from a job folder or the file itself. Raises CheckpointError (or its NewerVersion)."""
+    path = Path(job_dir_or_file)
+    if path.name != FILE_NAME:
+        path = path_in(path)
     try:
         data = msgpack.unpackb(path.read_bytes(), raw=False, unicode_errors="surrogateescape")
     except FileNotFoundError as error:
@@ -140,6 +148,24 @@ def load(job_dir: Path) -> UnpackCheckpoint:
         return UnpackCheckpoint(**data | {"entries": [EntryRecord(**e) for e in data["entries"]]})
     except (TypeError, KeyError) as error:
         raise CheckpointError(path, f"missing or unexpected field ({error})") from error
+
+
+def describe(path: Path, as_json: bool = False) -> str:
+    """An unpack state as JSON or as text a person reads (`tgvid inspect`)."""
+    state = load(path)
+    if as_json:
+        return json.dumps(asdict(state), indent=2)
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(state.updated_at))
+    kept = [e for e in state.entries if e.state != EntryState.LEFT_OUT]
+    lines = [f"job {state.job_id}  (unpack format {state.version}, updated {when})",
+             f"archive  {state.archive['path']}  ({state.format}, {state.archive['size_bytes']} bytes)",
+             f"state    {state.state}" + (f" into inbox/{state.folder}" if state.folder else ""),
+             f"entries  {len(state.done())}/{len(kept)} unpacked, {len(state.entries) - len(kept)} left out"]
+    for entry in state.entries:
+        where = entry.path or entry.reason
+        inside = f"  (in {entry.inside})" if entry.inside else ""
+        lines.append(f"  {entry.state:<9} {entry.name} → {where}{inside}")
+    return "\n".join(lines)
 
 
 def run_unpack(root: Path, relpath: str, job_dir: Path, settings: UnpackSettings, label: str) -> UnpackResult:
