@@ -4,6 +4,7 @@ reason and nothing written outside the job's folder."""
 
 import io
 import json
+import os
 import shutil
 import tarfile
 import zipfile
@@ -16,8 +17,8 @@ import zstandard
 import daemon as daemon_cli
 from tests.media import write_image, write_video
 from tgvid.errors import Rejected
-from transcoder import unpack
-from transcoder.archive import Limits
+from transcoder import archive_reader, heartbeat, unpack
+from transcoder.archive import Limits, format_of
 from transcoder.unpack import UnpackSettings, run_unpack
 
 SETTINGS = UnpackSettings(Limits(max_unpacked_bytes=50 << 20, max_ratio=100.0, max_entries=100), keep_originals=True)
@@ -230,3 +231,17 @@ def test_a_rar_archive_without_a_rar_program_says_what_to_install(root):
     (root / "inbox" / "album.rar").write_bytes(b"Rar!\x1a\x07\x01\x00" + bytes(64))
     with pytest.raises(Rejected, match="install unrar"):
         run(root, "album.rar")
+
+
+@pytest.mark.parametrize("name", ["holiday.zip", "holiday.tar.xz", "holiday.7z"])
+def test_reading_an_archive_gives_the_stall_watch_a_sign_of_life(tmp_path, media, name):
+    archive = WRITERS[name](tmp_path / name, media)
+    state_file = tmp_path / "unpack.msgpack"
+    state_file.write_bytes(b"")
+    os.utime(state_file, (0, 0))
+    heartbeat.watch(state_file)
+    try:
+        archive_reader.list_archive(archive, format_of(name))
+    finally:
+        heartbeat.watch(None)
+    assert state_file.stat().st_mtime > 0

@@ -8,6 +8,7 @@ a missing RAR program raise Rejected naming the archive; a file system error whi
 
 import contextlib
 import errno
+import io
 import lzma
 import stat
 import tarfile
@@ -24,6 +25,7 @@ import zstandard
 from py7zr.io import Py7zIO, WriterFactory
 
 from tgvid.errors import Rejected
+from transcoder import heartbeat
 from transcoder.archive import Entry, EntryKind, Listing
 
 CHUNK_BYTES = 1 << 20
@@ -42,6 +44,19 @@ class EntrySink(Protocol):
 
     def close(self) -> None:
         """The entry is complete."""
+
+
+class _BeatingFile(io.FileIO):
+    """The archive file, giving the stall watch (transcoder.heartbeat) a sign of life on every read: reading the
+    index of a long tar.xz, or passing over a large entry that is left out, writes nothing for minutes."""
+
+    def readinto(self, buffer) -> int | None:
+        heartbeat.beat()
+        return super().readinto(buffer)
+
+
+def _open(path: Path) -> io.BufferedReader:
+    return io.BufferedReader(_BeatingFile(path), CHUNK_BYTES)
 
 
 @contextlib.contextmanager
@@ -84,7 +99,7 @@ def extract(path: Path, fmt: str, wanted: Collection[str], open_entry: Callable[
 
 def _list_zip(path: Path, fmt: str) -> list[Entry]:
     entries = []
-    with zipfile.ZipFile(path) as archive:
+    with _open(path) as raw, zipfile.ZipFile(raw) as archive:
         for info in archive.infolist():
             mode = info.external_attr >> 16
             if info.is_dir():
@@ -98,7 +113,7 @@ def _list_zip(path: Path, fmt: str) -> list[Entry]:
 
 
 def _extract_zip(path: Path, fmt: str, wanted: set[str], open_entry) -> None:
-    with zipfile.ZipFile(path) as archive:
+    with _open(path) as raw, zipfile.ZipFile(raw) as archive:
         for info in archive.infolist():
             if info.filename in wanted:
                 with archive.open(info) as data:
@@ -134,7 +149,7 @@ def _extract_rar(path: Path, fmt: str, wanted: set[str], open_entry) -> None:
 
 @contextlib.contextmanager
 def _tar_stream(path: Path, fmt: str) -> Iterator[tarfile.TarFile]:
-    with open(path, "rb") as raw:
+    with _open(path) as raw:
         if fmt == "tar.zst":
             with zstandard.ZstdDecompressor().stream_reader(raw) as data, tarfile.open(fileobj=data, mode="r|") as tar:
                 yield tar
@@ -176,7 +191,7 @@ def _extract_tar(path: Path, fmt: str, wanted: set[str], open_entry) -> None:
 # 7z: py7zr pushes the bytes ----------------------------------------------------------------------------------
 
 def _list_7z(path: Path, fmt: str) -> list[Entry]:
-    with py7zr.SevenZipFile(path) as archive:
+    with _open(path) as raw, py7zr.SevenZipFile(raw) as archive:
         encrypted = archive.needs_password()
         infos = archive.list()
         links = [info.filename for info in infos if info.is_symlink]
@@ -189,7 +204,7 @@ def _list_7z(path: Path, fmt: str) -> list[Entry]:
 
 
 def _extract_7z(path: Path, fmt: str, wanted: set[str], open_entry) -> None:
-    with py7zr.SevenZipFile(path) as archive:
+    with _open(path) as raw, py7zr.SevenZipFile(raw) as archive:
         archive.extract(targets=sorted(wanted), factory=_SinkFactory(open_entry))
 
 

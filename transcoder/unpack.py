@@ -19,7 +19,8 @@ Format of `work/<job-id>/unpack.msgpack`, version 1: a msgpack map with these ke
 - `archive` (map): `path` (str, absolute), `size_bytes`, `mtime_ns`, `fingerprint` (as in a transcode checkpoint's
   `source`); an archive that no longer matches is unpacked afresh.
 - `format` (str): zip, tar, tar.gz, tar.bz2, tar.xz, tar.zst, 7z or rar.
-- `state` (str, UnpackState): unpacking, then moving (into the inbox).
+- `state` (str, UnpackState): listing (reading the index; `entries` is empty and is read again on resume), then
+  unpacking, then moving (into the inbox).
 - `folder` (str): where the entries go, relative to inbox/; "" until moving starts.
 - `entries` (list of maps, in archive order): `name` (the path as stored in its archive), `inside` ("" for an entry
   of the archive itself, else the `path` of the archive nested in it that holds it), `path` (where it lands,
@@ -59,6 +60,7 @@ TREE = "tree"
 
 
 class UnpackState(StrEnum):
+    LISTING = "listing"
     UNPACKING = "unpacking"
     MOVING = "moving"
 
@@ -224,7 +226,8 @@ def _resume_or_start(source: Path, job_dir: Path, limits: Limits, label: str) ->
     except CheckpointError:
         state = None
     now = fingerprint(source)
-    if state is not None and all(state.archive.get(k) == now[k] for k in ("size_bytes", "mtime_ns", "fingerprint")):
+    same = state is not None and all(state.archive.get(k) == now[k] for k in ("size_bytes", "mtime_ns", "fingerprint"))
+    if same and state.state != UnpackState.LISTING:
         for entry in state.done():
             if not _is_intact(job_dir / TREE / entry.path, entry) and state.state == UnpackState.UNPACKING:
                 entry.state = EntryState.PENDING  # lost or torn by a power cut: unpacked again
@@ -233,8 +236,10 @@ def _resume_or_start(source: Path, job_dir: Path, limits: Limits, label: str) ->
         return state
     shutil.rmtree(job_dir / TREE, ignore_errors=True)
     fmt = format_of(source.name)
-    entries = _plan_entries(archive_reader.list_archive(source, fmt), source, limits, "", label)
-    state = UnpackCheckpoint(job_dir.name, now, fmt, entries=entries)
+    state = UnpackCheckpoint(job_dir.name, now, fmt, UnpackState.LISTING)
+    save(job_dir, state)  # there for the heartbeat to touch while a long index is read
+    state.entries = _plan_entries(archive_reader.list_archive(source, fmt), source, limits, "", label)
+    state.state = UnpackState.UNPACKING
     save(job_dir, state)
     return state
 
