@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tgvid import children, instance, openfiles, sd_notify, sidecar
-from tgvid.errors import EXIT_INTERRUPTED, EXIT_OK, CheckpointError
+from tgvid.errors import EXIT_INTERRUPTED, EXIT_OK, CheckpointError, TgvidError
 from tgvid.thumbnail import thumbnail_of
 from tgvid.wakelock import WakeLock
 from tgvid.watching import FolderWatcher
@@ -93,20 +93,14 @@ def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked,
                parent_pid: int) -> None:
     _die_with_parent(parent_pid)
     from tgvid import logs
-    from tgvid.errors import TgvidError
     from transcoder.job import run_job
 
     logs.setup(log_level)
     work = Path(job_dir)
-    try:
-        result = run_job(Path(source), work, work / "joined.mp4", settings, label=job_label,
-                         should_yield=yield_asked.is_set, verdict_logged=True)
-    except TgvidError as error:
-        answers.put(("error", type(error).__name__, error.reason or error.message))
-        return
-    except Exception as error:  # the process boundary: a bug fails this one job, never the daemon
-        log.exception("%s: unexpected error", job_label)
-        answers.put(("error", type(error).__name__, str(error)))
+    result = _answering_errors(answers, job_label, lambda: run_job(
+        Path(source), work, work / "joined.mp4", settings, label=job_label, should_yield=yield_asked.is_set,
+        verdict_logged=True))
+    if result is None:
         return
     if result.status != "done":
         answers.put(("yielded",))
@@ -124,20 +118,25 @@ def _unpack_child(root: str, relpath: str, job_dir: str, settings, job_label: st
                   parent_pid: int) -> None:
     _die_with_parent(parent_pid)
     from tgvid import logs
-    from tgvid.errors import TgvidError
     from transcoder.unpack import run_unpack
 
     logs.setup(log_level)
+    result = _answering_errors(answers, job_label, lambda: run_unpack(Path(root), relpath, Path(job_dir), settings,
+                                                                      job_label))
+    if result is not None:
+        answers.put(("unpacked", result.folder, result.media, result.left_out))
+
+
+def _answering_errors(answers, job_label: str, work):
+    """`work()`'s result, or None after answering its error to the daemon (the child's process boundary)."""
     try:
-        result = run_unpack(Path(root), relpath, Path(job_dir), settings, job_label)
+        return work()
     except TgvidError as error:
         answers.put(("error", type(error).__name__, error.reason or error.message))
-        return
     except Exception as error:  # the process boundary: a bug fails this one job, never the daemon
         log.exception("%s: unexpected error", job_label)
         answers.put(("error", type(error).__name__, str(error)))
-        return
-    answers.put(("unpacked", result.folder, result.media, result.left_out))
+    return None
 
 
 # --- the daemon -------------------------------------------------------------------------------------------
