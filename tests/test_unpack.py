@@ -185,6 +185,15 @@ def tar_with(path: Path, name: str, kind: bytes = tarfile.REGTYPE, link: str = "
     return path
 
 
+def seven_zip_with_link(path: Path, target: str) -> Path:
+    link = path.with_name("link.jpg")
+    link.symlink_to(target)
+    with py7zr.SevenZipFile(path, "w") as archive:
+        archive.write(link, "link.jpg")
+    link.unlink()
+    return path
+
+
 HOSTILE = {
     "dotdot.zip": (lambda p: zip_with(p, "../../escaped.jpg"), "outside the archive's folder"),
     "absolute.zip": (lambda p: zip_with(p, "/tmp/escaped.jpg"), "outside the archive's folder"),
@@ -194,6 +203,7 @@ HOSTILE = {
     "dotdot.tar.gz": (lambda p: tar_with(p, "a/../../escaped.jpg"), "outside the archive's folder"),
     "symlink.tar.gz": (lambda p: tar_with(p, "link.jpg", tarfile.SYMTYPE, "/etc/passwd"), "outside"),
     "hardlink.tar.gz": (lambda p: tar_with(p, "link.jpg", tarfile.LNKTYPE, "../../etc/passwd"), "outside"),
+    "symlink.7z": (lambda p: seven_zip_with_link(p, "/etc/passwd"), "points outside"),
     "encrypted.zip": (lambda p: marked_encrypted(zip_with(p, "secret.jpg")), "encrypted"),
     "encrypted.7z": (lambda p: write_7z(p, {"secret.jpg": b"x" * 100}, password="secret"), "encrypted"),
     "truncated.zip": (lambda p: p.write_bytes(zip_with(p, "a.jpg", b"z" * 5000).read_bytes()[:-300]), "corrupt"),
