@@ -212,6 +212,8 @@ HOSTILE = {
     "bomb.zip": (lambda p: zip_with(p, "zeros.mp4", bytes(20 << 20)), "archive_max_unpacked_bytes"),
     "ratio.zip": (lambda p: zip_with(p, "zeros.mp4", bytes(1 << 20)), "archive_max_ratio"),
     "entries.tar": (lambda p: write_tar(p, {f"{n}.jpg": b"y" for n in range(101)}), "archive_max_entries"),
+    "notes.zip": (lambda p: write_zip(p, {"a.txt": b"x", "b.pdf": b"y", "c.zip": write_zip(
+        p.with_name("x.zip"), {"d.txt": b"z"}).read_bytes()}), "no video or picture in it (3 entries left out"),
     "nested.zip": (lambda p: write_zip(p, {"inner.tar.gz": tar_with(p.with_name("x.tar.gz"), "../../x.jpg")
                                            .read_bytes()}), "archive inner.tar.gz inside it"),
 }

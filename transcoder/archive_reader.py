@@ -7,7 +7,6 @@ a missing RAR program raise Rejected naming the archive; a file system error whi
 """
 
 import contextlib
-import errno
 import io
 import lzma
 import stat
@@ -62,7 +61,8 @@ def _open(path: Path) -> io.BufferedReader:
 @contextlib.contextmanager
 def _reading(path: Path) -> Iterator[None]:
     """Turn the libraries' errors about the archive's bytes into Rejected; a file system error (a full disk, a
-    permission) carries its errno and passes through, as does Rejected itself."""
+    permission) carries its errno and passes through, as does Rejected itself. (gzip's BadGzipFile is an OSError
+    without an errno.)"""
     try:
         yield
     except (py7zr.PasswordRequired, rarfile.PasswordRequired) as error:
@@ -73,7 +73,7 @@ def _reading(path: Path) -> Iterator[None]:
     except DAMAGE as error:
         raise Rejected(path, f"corrupt archive ({type(error).__name__}: {error})") from error
     except OSError as error:
-        if error.errno is not None and error.errno != errno.EIO:
+        if error.errno is not None:
             raise
         raise Rejected(path, f"corrupt archive ({type(error).__name__}: {error})") from error
 

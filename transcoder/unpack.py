@@ -190,6 +190,9 @@ def unpack_into_job(root: Path, relpath: str, job_dir: Path, limits: Limits, lab
             _unpack(state, source, job_dir, "", label)
             for nested in [e for e in state.done() if not e.inside and format_of(e.path)]:
                 _unpack_nested(state, source, job_dir, nested, limits, label)
+            if not state.done():
+                left_out = sum(1 for e in state.entries if e.state == EntryState.LEFT_OUT)
+                raise Rejected(source, f"no video or picture in it ({left_out} entries left out, listed in the log)")
             folder = free_name(root / "inbox" / folder_name(relpath))
             state.folder, state.state = folder.relative_to(root / "inbox").as_posix(), UnpackState.MOVING
             save(job_dir, state)
