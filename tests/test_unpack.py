@@ -16,7 +16,7 @@ import zstandard
 
 import daemon as daemon_cli
 from tests.media import write_image, write_video
-from tgvid.errors import Rejected
+from tgvid.errors import NoSpace, Rejected
 from transcoder import archive_reader, heartbeat, unpack
 from transcoder.archive import Limits, format_of
 from transcoder.unpack import UnpackSettings, run_unpack
@@ -154,6 +154,26 @@ def test_tgvid_inspect_prints_an_unpack_state(root, media, capsys):
     assert "left_out  notes.txt → not a video or picture" in text
     assert daemon_cli.main(["inspect", str(job / unpack.FILE_NAME), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["folder"] == "holiday"
+
+
+def zip_declaring(path: Path, size_bytes: int) -> Path:
+    """A zip whose index declares `size_bytes` for an entry of a few bytes (zipfile writes what its ZipInfo says)."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("clip.mp4", b"x" * 100)
+        archive.filelist[0].file_size = size_bytes
+    return path
+
+
+def test_an_archive_that_would_not_fit_waits_for_space_untouched(root):
+    archive = zip_declaring(root / "inbox" / "huge.zip", 1 << 50)
+    original = archive.read_bytes()
+    no_limits = Limits(max_unpacked_bytes=1 << 60, max_ratio=1e18, max_entries=100)
+
+    with pytest.raises(NoSpace, match="unpacking needs about 1073741888 MiB"):
+        run(root, "huge.zip", UnpackSettings(no_limits, keep_originals=True))
+
+    assert archive.read_bytes() == original
+    assert not list((root / "work" / "job" / "tree").rglob("*"))
 
 
 def zip_with(path: Path, name: str, data: bytes = b"x", external_attr: int = 0) -> Path:

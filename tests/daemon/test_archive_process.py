@@ -1,5 +1,6 @@
 """Archives dropped into the inbox of the real `tgvid transcoder` process: their videos reach outbox/ under the
-archive's folder name, a SIGKILL mid-unpack resumes at the entry it stopped at, and a hostile one is quarantined."""
+archive's folder name, a SIGKILL mid-unpack resumes at the entry it stopped at, a hostile one is quarantined, and
+one too big for the disk waits in the inbox."""
 
 import io
 import os
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from tests.daemon.test_daemon_process import drop, outbox_files
 from tests.media import write_video
+from tests.test_unpack import zip_declaring
 from tests.waiting import wait_for
 from tgvid.errors import CheckpointError
 from transcoder import unpack
@@ -82,4 +84,16 @@ def test_an_archive_escaping_its_folder_is_quarantined_with_the_reason(tmp_path,
     assert "outside the archive's folder" in reason
     assert not list(tmp_path.rglob("escaped*")) and not list(tmp_path.parent.glob("escaped*"))
     assert not list((tmp_path / "work").glob(job_id("evil.zip")))
+    assert running.stop() == 0
+
+
+def test_an_archive_too_big_for_the_disk_waits_in_the_inbox(tmp_path, daemon):
+    huge = zip_declaring(tmp_path / "huge.zip", 1 << 50)  # its index says a PiB
+    running = daemon(archive_max_unpacked_bytes=1 << 60, archive_max_ratio=1e18)
+    drop(huge, tmp_path / "inbox", "huge.zip")
+
+    wait_for(lambda: "huge.zip: unpacking needs about" in running.log(), 30, "the wait for space")
+    assert "it starts when there is room; trying again in" in running.log()
+    assert (tmp_path / "inbox" / "huge.zip").read_bytes() == huge.read_bytes()
+    assert not (tmp_path / "quarantine" / "huge.zip").exists()
     assert running.stop() == 0
