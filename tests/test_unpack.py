@@ -225,6 +225,8 @@ HOSTILE = {
     "hardlink.tar.gz": (lambda p: tar_with(p, "link.jpg", tarfile.LNKTYPE, "../../etc/passwd"), "outside"),
     "symlink.7z": (lambda p: seven_zip_with_link(p, "/etc/passwd"), "points outside"),
     "encrypted.zip": (lambda p: marked_encrypted(zip_with(p, "secret.jpg")), "encrypted"),
+    "encrypted-link.zip": (lambda p: marked_encrypted(zip_with(p, "link.jpg", b"a.jpg", 0o120777 << 16)),
+                           "encrypted"),
     "encrypted.7z": (lambda p: write_7z(p, {"secret.jpg": b"x" * 100}, password="secret"), "encrypted"),
     "truncated.zip": (lambda p: p.write_bytes(zip_with(p, "a.jpg", b"z" * 5000).read_bytes()[:-300]), "corrupt"),
     "garbage.tar.gz": (lambda p: p.write_bytes(b"\x1f\x8b\x08\x00" + b"garbage" * 100), "corrupt"),

@@ -28,6 +28,7 @@ from transcoder import heartbeat
 from transcoder.archive import Entry, EntryKind, Listing
 
 CHUNK_BYTES = 1 << 20
+LINK_TARGET_MAX_BYTES = 4096  # PATH_MAX on Linux
 RAR_PROGRAMS = "unrar (Debian: apt install unrar-free, or unar; Termux: pkg install unrar)"
 # tar's data filter refuses these as leaving the folder; it also refuses device files, which are only left out.
 TAR_ESCAPES = (tarfile.AbsolutePathError, tarfile.OutsideDestinationError, tarfile.AbsoluteLinkError,
@@ -105,7 +106,10 @@ def _list_zip(path: Path, fmt: str) -> list[Entry]:
             if info.is_dir():
                 kind, target = EntryKind.FOLDER, ""
             elif stat.S_ISLNK(mode):
-                kind, target = EntryKind.LINK, archive.read(info).decode(errors="replace")
+                # A link's target is its content. One that cannot be read (encrypted, or too long to be a path) is
+                # taken as pointing out: the archive is refused either way.
+                readable = not info.flag_bits & 0x1 and info.file_size <= LINK_TARGET_MAX_BYTES
+                kind, target = EntryKind.LINK, archive.read(info).decode(errors="replace") if readable else "/"
             else:
                 kind, target = EntryKind.FILE, ""
             entries.append(Entry(info.filename, info.file_size, kind, target, encrypted=bool(info.flag_bits & 0x1)))
