@@ -8,6 +8,7 @@ Signal handlers only record the signal. A running transcode yields at its next s
 cheaper work is ready. The loop tells systemd READY, STATUS, WATCHDOG and STOPPING (tgvid.sd_notify).
 """
 
+import contextlib
 import ctypes
 import hashlib
 import logging
@@ -435,9 +436,11 @@ class TranscoderDaemon:
     def checkpoint_time(self, relpath: str) -> float:
         """When the job's checkpoint (a transcode's, or an unpack's) last moved; 0 when it has none yet."""
         job_dir = self.work / job_id(relpath)
-        times = [path.stat().st_mtime for path in (checkpoint.path_in(job_dir), unpack.path_in(job_dir))
-                 if path.exists()]
-        return max(times, default=0.0)
+        latest = 0.0
+        for path in (checkpoint.path_in(job_dir), unpack.path_in(job_dir)):
+            with contextlib.suppress(FileNotFoundError):  # not written yet, or the job just ended
+                latest = max(latest, path.stat().st_mtime)
+        return latest
 
     # Endings ---------------------------------------------------------------------------------------------
 
