@@ -143,6 +143,36 @@ def test_a_restart_while_moving_into_the_inbox_finishes_the_move(root, media):
     assert (root / "originals" / "holiday.zip").exists() and not job.exists()
 
 
+def test_an_unpacked_file_torn_by_a_power_cut_is_unpacked_again(root, media):
+    write_zip(root / "inbox" / "holiday.zip", media)
+    job = root / "work" / "job"
+    state = unpack.unpack_into_job(root, "holiday.zip", job, SETTINGS.limits, "job")
+    state.state, state.folder = unpack.UnpackState.UNPACKING, ""  # as before the last save of a run cut short
+    unpack.save(job, state)
+    torn = job / "tree" / "day1/clip.mp4"
+    torn.write_bytes(torn.read_bytes()[:100])
+
+    run(root, "holiday.zip")
+
+    assert unpacked(root, "holiday") == media
+
+
+def test_a_restart_drops_the_job_folder_of_an_archive_that_is_gone_or_of_an_unreadable_state(root, media):
+    archive = write_zip(root / "inbox" / "holiday.zip", media)
+    job = root / "work" / "job"
+    state = unpack.unpack_into_job(root, "holiday.zip", job, SETTINGS.limits, "job")
+    state.state, state.folder = unpack.UnpackState.UNPACKING, ""
+    unpack.save(job, state)
+    assert "will resume unpacking holiday.zip" in unpack.recover(root, job, keep_originals=True) and job.exists()
+
+    archive.rename(root / "elsewhere.zip")  # taken away by its owner
+    assert "its archive is gone" in unpack.recover(root, job, keep_originals=True) and not job.exists()
+
+    job.mkdir()
+    unpack.path_in(job).write_bytes(b"\x93\x01")  # cut short by a failing disk
+    assert "removed" in unpack.recover(root, job, keep_originals=True) and not job.exists()
+
+
 def test_tgvid_inspect_prints_an_unpack_state(root, media, capsys):
     write_zip(root / "inbox" / "holiday.zip", media | {"notes.txt": b"x"})
     job = root / "work" / "job"
