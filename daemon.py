@@ -101,9 +101,10 @@ def do_status(args) -> int:
 
 def do_inspect(args) -> int:
     """Print a checkpoint (a job folder or its checkpoint file) as readable text or JSON."""
-    from transcoder import checkpoint
+    from transcoder import checkpoint, unpack
 
-    print(checkpoint.describe(Path(args.path), as_json=args.json))
+    describe = unpack.describe if unpack.holds_one(Path(args.path)) else checkpoint.describe
+    print(describe(Path(args.path), as_json=args.json))
     return EXIT_OK
 
 

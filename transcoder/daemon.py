@@ -8,6 +8,7 @@ Signal handlers only record the signal. A running transcode yields at its next s
 cheaper work is ready. The loop tells systemd READY, STATUS, WATCHDOG and STOPPING (tgvid.sd_notify).
 """
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -25,7 +26,7 @@ from tgvid.reaction import NO_SPACE_RETRY_SECONDS, Quarantine, RetryPolicy, Stop
 from tgvid.thumbnail import thumbnail_of
 from tgvid.wakelock import WakeLock
 from tgvid.watching import FolderWatcher
-from transcoder import checkpoint, handoff, history, inbox
+from transcoder import checkpoint, handoff, history, inbox, unpack
 from transcoder.job import EngineSettings
 from transcoder.queue import (
     TRANSCODES,
@@ -35,6 +36,7 @@ from transcoder.queue import (
     space_needed_bytes,
     work_class,
 )
+from transcoder.unpack import UnpackSettings
 from transcoder.verdict import Kind
 
 log = logging.getLogger(__name__)
@@ -72,10 +74,21 @@ class Yielded:
     pass
 
 
+@dataclass(frozen=True)
+class Unpacked:
+    folder: str  # the inbox folder the archive's media went to
+    media: int
+    left_out: int
+
+
 def _classify_child(source: str, salvage: bool) -> Classified | Rejected:
+    from transcoder.archive import format_of
     from transcoder.probe import probe
     from transcoder.verdict import decide
 
+    archive_format = format_of(source)
+    if archive_format:
+        return Classified(Kind.ARCHIVE, f"{archive_format} archive: unpacked into a folder of the inbox")
     try:
         verdict = decide(probe(Path(source)), salvage)
     except Rejected as error:
@@ -91,17 +104,11 @@ def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked,
 
     logs.setup(log_level)
     work = Path(job_dir)
-    try:
-        result = run_job(Path(source), work, work / "joined.mp4", settings, label=job_label,
-                         should_yield=yield_asked.is_set, verdict_logged=True)
-    except TgvidError as error:
-        return error
-    except Exception as error:  # the process boundary: a bug fails this one job, never the daemon
-        if not Path(source).exists():
-            # Deleted or moved away mid-job: what failed is no bug (the daemon sees the source gone and says so).
-            return TranscodeFailed(source, "the source is gone from the inbox")
-        log.exception("%s: unexpected error", job_label)
-        return TranscodeFailed(source, f"unexpected {type(error).__name__}: {error}")
+    result = _at_process_boundary(source, job_label, lambda: run_job(
+        Path(source), work, work / "joined.mp4", settings, label=job_label, should_yield=yield_asked.is_set,
+        verdict_logged=True))
+    if isinstance(result, TgvidError):
+        return result
     if result.status != "done":
         return Yielded()
     is_video = result.verdict.kind != Kind.IMAGE
@@ -111,6 +118,32 @@ def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked,
         width=result.width, height=result.height, has_audio=result.has_audio,
         thumbnail_jpeg=thumbnail_of(Path(result.output)) if is_video else None)
     return Done(Path(result.output), meta)
+
+
+def _unpack_child(root: str, relpath: str, job_dir: str, settings, job_label: str, log_level: str) -> Unpacked | TgvidError:
+    from tgvid import logs
+    from transcoder.unpack import run_unpack
+
+    logs.setup(log_level)
+    result = _at_process_boundary(str(Path(root) / "inbox" / relpath), job_label, lambda: run_unpack(
+        Path(root), relpath, Path(job_dir), settings, job_label))
+    if isinstance(result, TgvidError):
+        return result
+    return Unpacked(result.folder, result.media, result.left_out)
+
+
+def _at_process_boundary(source: str, job_label: str, work):
+    """`work()`'s result, or the error it ended in: a bug fails this one job, never the daemon."""
+    try:
+        return work()
+    except TgvidError as error:
+        return error
+    except Exception as error:
+        if not Path(source).exists():
+            # Deleted or moved away mid-job: what failed is no bug (the daemon sees the source gone and says so).
+            return TranscodeFailed(source, "the source is gone from the inbox")
+        log.exception("%s: unexpected error", job_label)
+        return TranscodeFailed(source, f"unexpected {type(error).__name__}: {error}")
 
 
 # --- the daemon -------------------------------------------------------------------------------------------
@@ -224,6 +257,9 @@ class TranscoderDaemon:
         target = handoff.finish_interrupted(self.root, entry, self.settings.keep_originals)
         if target is not None:
             log.info("job %s: finished the handoff a restart interrupted: %s", entry.name, target.name)
+            return
+        if unpack.path_in(entry).exists():
+            log.info("job %s: %s", entry.name, unpack.recover(self.root, entry, self.settings.keep_originals))
             return
         try:
             state = checkpoint.load(entry)
@@ -348,8 +384,12 @@ class TranscoderDaemon:
         self.waiting_for_space.discard(chosen.relpath)
         del self.waiting[chosen.relpath]
         yield_asked = CONTEXT.Event()
-        job = Child(_job_child, str(source), str(job_dir), EngineSettings.from_config(self.settings),
-                    label(chosen.relpath), yield_asked, self.config.log_level)
+        if chosen.kind == Kind.ARCHIVE:
+            job = Child(_unpack_child, str(self.root), chosen.relpath, str(job_dir),
+                        UnpackSettings.from_config(self.settings), label(chosen.relpath), self.config.log_level)
+        else:
+            job = Child(_job_child, str(source), str(job_dir), EngineSettings.from_config(self.settings),
+                        label(chosen.relpath), yield_asked, self.config.log_level)
         recovered = job_dir.name in self.recovered
         self.running = Running(chosen.relpath, chosen.kind, job, yield_asked, now, recovered)
         log.info("%s: started (%s)%s", label(chosen.relpath), chosen.kind, " after a restart" if recovered else "")
@@ -401,7 +441,11 @@ class TranscoderDaemon:
             return
         running.child.stop()
         self.running = None
-        if not source.exists():
+        if isinstance(answer, Unpacked):  # the archive is put away by now: no source left to check
+            self.failures.pop(running.relpath, None)
+            log.info("%s: unpacked %d file(s) into inbox/%s (%d left out); the archive is put away",
+                     label(running.relpath), answer.media, answer.folder, answer.left_out)
+        elif not source.exists():
             self.source_gone(running.relpath)
         elif isinstance(answer, Yielded):
             self.history.deferred += 1
@@ -413,10 +457,13 @@ class TranscoderDaemon:
             self.react(running.relpath, running.kind, answer, now, started_at=running.started_at)
 
     def checkpoint_time(self, relpath: str) -> float:
-        try:
-            return checkpoint.path_in(self.work / job_id(relpath)).stat().st_mtime
-        except FileNotFoundError:
-            return 0.0
+        """When the job's checkpoint (a transcode's, or an unpack's) last moved; 0 when it has none yet."""
+        job_dir = self.work / job_id(relpath)
+        latest = 0.0
+        for path in (checkpoint.path_in(job_dir), unpack.path_in(job_dir)):
+            with contextlib.suppress(FileNotFoundError):  # not written yet, or the job just ended
+                latest = max(latest, path.stat().st_mtime)
+        return latest
 
     # Endings ---------------------------------------------------------------------------------------------
 

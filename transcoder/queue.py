@@ -50,8 +50,9 @@ def should_yield(running: Kind, waiting: list[Waiting], now: float) -> bool:
 
 
 def space_needed_bytes(kind: Kind, source_bytes: int) -> int:
-    """Free space a job needs in work/ before it starts: none for images and pass files, which are only moved."""
-    if kind in (Kind.IMAGE, Kind.PASS):
+    """Free space a job needs in work/ before it starts: none for images and pass files, which are only moved, nor
+    for archives, whose job checks against the unpacked size their index declares."""
+    if kind in (Kind.IMAGE, Kind.PASS, Kind.ARCHIVE):
         return 0
     return source_bytes * SPACE_PER_SOURCE_BYTE + SPACE_MARGIN_BYTES
 

@@ -28,6 +28,7 @@ class Kind(StrEnum):
     AUDIO = "audio"
     TRANSCODE = "transcode"
     IMAGE = "image"
+    ARCHIVE = "archive"  # unpacked by transcoder.unpack, not probed
     REJECT = "reject"
 
 
