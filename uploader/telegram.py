@@ -31,11 +31,12 @@ from telethon.sessions import StringSession
 from telethon.tl import functions, types
 
 from tgvid import durable
-from tgvid.errors import EXIT_OK, ConfigError, SendFailed
+from tgvid.errors import EXIT_OK, AccountError, ConfigError, SendFailed, TgvidError
 from tgvid.sidecar import MediaKind
 from uploader.album import sends_as_photo
 from uploader.retry import backoff_seconds
 from uploader.sender import Interrupted, Item, Progress, Receipt
+from uploader.telegram_errors import Reaction, failure, reaction_to
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +51,9 @@ STOP_POLL_SECONDS = 0.5
 HISTORY_LIMIT = 100
 CLOCK_SKEW_SECONDS = 300  # a message this much older than the intent to send may still be its send (clocks differ)
 
-# Passing trouble: connection and timeout (OSError), a cut or garbled stream (EOFError, Telethon's buffer, checksum
-# and security errors: a proxy or captive portal answering in Telegram's place), and server errors.
-PASSING = (OSError, EOFError, errors.InvalidBufferError, errors.InvalidChecksumError, errors.SecurityError,
-           errors.ServerError, errors.RpcCallFailError, errors.TimedOutError)
-WAIT = (errors.FloodWaitError, errors.FloodPremiumWaitError, errors.SlowModeWaitError)
-NOT_AS_PHOTO = (errors.PhotoInvalidDimensionsError, errors.PhotoSaveFileInvalidError, errors.PhotoExtInvalidError)
-CANNOT_POST = (errors.ChatWriteForbiddenError, errors.ChatSendMediaForbiddenError, errors.ChannelPrivateError,
-               errors.ChatAdminRequiredError, errors.UserBannedInChannelError, errors.PeerIdInvalidError,
-               errors.ForbiddenError)
-LOGIN_GONE = (errors.AuthKeyUnregisteredError, errors.SessionRevokedError, errors.AuthKeyDuplicatedError,
-              errors.UnauthorizedError)
+AS_DOCUMENT = frozenset({Reaction.AS_DOCUMENT})
+RESEND_PART = frozenset({Reaction.RESEND_PART})
+MIGRATIONS = 2  # a call is repeated this often on the data centre Telethon switched to
 
 
 @dataclass(frozen=True)
@@ -76,7 +69,8 @@ class Upload:
 class TelegramSender:
     def __init__(self, client: TelegramClient, loop: asyncio.AbstractEventLoop, chat: str, premium: bool,
                  should_stop: Callable[[], bool], sleep=asyncio.sleep, sign_in: Callable | None = None):
-        """`sign_in(client)` is awaited when the session is not logged in; without it that is a ConfigError."""
+        """`sign_in(client)` is awaited when the session is not logged in; without it that is an AccountError.
+        `premium` is the setting; the account's own flag wins once it is known."""
         self.client = client
         self.sign_in = sign_in
         self.loop = loop
@@ -86,7 +80,9 @@ class TelegramSender:
         self.premium = premium
         self.max_file_bytes = PREMIUM_LIMIT_BYTES if premium else LIMIT_BYTES
         self.description = f"Telegram chat {chat}"
+        self.me: types.User | None = None
         self.peer = None
+        self.lookup_failure_logged = False
 
     def send(self, items: list[Item], caption: str, progress: Progress) -> list[Receipt]:
         return self.loop.run_until_complete(self._send(items, caption[:CAPTION_LIMIT], progress))
@@ -106,24 +102,55 @@ class TelegramSender:
         if self.peer is None:
             if not self.client.is_connected():
                 await self._call(self.client.connect(), path)
-            if not await self._call(self.client.is_user_authorized(), path):
-                if self.sign_in is None:
-                    raise ConfigError(path, "the Telegram session is not logged in: run `tgvid login`")
-                await self._call(self.sign_in(self.client), path)
-            await self._read_limit(path)
+            if self.me is None:
+                self.me = await self._account(path)
+                self._take_premium(self.me)
+                await self._read_limit(path)
             chat = int(self.chat) if self.chat.lstrip("-").isdigit() else self.chat
             try:
                 self.peer = await self._call(self.client.get_input_entity(chat), path)
-            except (ValueError, errors.RPCError) as error:
+            except ValueError as error:
                 raise ConfigError(f"telegram.chat {self.chat}", f"cannot find this chat: {error}") from error
         return self.peer
 
+    async def _account(self, path: Path) -> types.User:
+        """The logged-in account (users.getUsers(self)), signing in first when the session has no login.
+
+        Not Telethon's `is_user_authorized()`, which takes any error (a flood wait, a server error) for "not
+        logged in": here only AUTH_KEY_UNREGISTERED means that, and everything else goes through the error table.
+        """
+        me = types.InputUserSelf()
+        try:
+            [account] = await self._invoke(functions.users.GetUsersRequest([me]), path, own={Reaction.STOP})
+        except errors.AuthKeyUnregisteredError as error:
+            if self.sign_in is None:
+                raise failure(error, path, self.chat) from error
+            await self._call(self.sign_in(self.client), path)
+            [account] = await self._invoke(functions.users.GetUsersRequest([me]), path)
+        except (errors.RPCError, errors.AuthKeyNotFound) as error:  # the rest of the table's STOP rows
+            raise failure(error, path, self.chat) from error
+        log.info("telegram: logged in as a %s%s account", "bot" if account.bot else "user",
+                 ", Premium" if account.premium else "")
+        return account
+
+    def _take_premium(self, account: types.User) -> None:
+        """The account says whether it is Premium; a setting that says otherwise is logged once and overruled."""
+        premium = bool(account.premium)
+        if premium != self.premium:
+            log.warning("telegram: uploader.premium is %s but the account is %s; going by the account",
+                        str(self.premium).lower(), "Premium" if premium else "not Premium")
+        self.premium = premium
+        self.max_file_bytes = PREMIUM_LIMIT_BYTES if premium else LIMIT_BYTES
+
     async def _read_limit(self, path: Path) -> None:
-        """Take the file size limit from help.getAppConfig (part count × 512 KiB); keep the default without it."""
+        """Take the file size limit from help.getAppConfig (part count × 512 KiB); keep the default without it
+        (a bot may not call it: BOT_METHOD_INVALID)."""
+        if self.me.bot:
+            return
         try:
             answer = await self._invoke(functions.help.GetAppConfigRequest(hash=0), path)
-        except errors.RPCError as error:
-            log.info("telegram: no app config (%s); assuming %d MiB per file", error, self.max_file_bytes // MIB)
+        except SendFailed as error:
+            log.info("telegram: no app config (%s); assuming %d MiB per file", error.reason, self.max_file_bytes // MIB)
             return
         values = getattr(getattr(answer, "config", None), "value", [])
         key = "upload_max_fileparts_premium" if self.premium else "upload_max_fileparts_default"
@@ -138,28 +165,27 @@ class TelegramSender:
             (item, (media, upload)) = items[0], uploads[0]
             try:
                 return await self._send_media(item, upload, lambda m=media: functions.messages.SendMediaRequest(
-                    peer, m, message=caption, random_id=item.random_id))
-            except NOT_AS_PHOTO as error:
+                    peer, m, message=caption, random_id=item.random_id), own=AS_DOCUMENT)
+            except errors.RPCError as error:  # only what the table makes AS_DOCUMENT
                 log.warning("%s: not taken as a photo (%s); sending it as a document", item.name, error)
                 document = self._document(item, media.file)
                 return await self._send_media(item, upload, lambda: functions.messages.SendMediaRequest(
                     peer, document, message=caption, random_id=item.random_id))
         singles = []
         for index, (item, (media, upload)) in enumerate(zip(items, uploads, strict=True)):
-            try:
-                server_media = await self._send_media(
-                    item, upload, lambda m=media: functions.messages.UploadMediaRequest(peer, m), answer=True)
-            except NOT_AS_PHOTO as error:
-                raise SendFailed(item.path, f"not taken as a photo in an album ({error})", retry=False) from error
+            server_media = await self._send_media(
+                item, upload, lambda m=media: functions.messages.UploadMediaRequest(peer, m), answer=True)
             singles.append(types.InputSingleMedia(self._server_media(item, server_media), random_id=item.random_id,
                                                   message=caption if index == 0 else ""))
         return await self._send_media(items[0], None, lambda: functions.messages.SendMultiMediaRequest(peer, singles))
 
-    async def _send_media(self, item: Item, upload: Upload | None, request: Callable, answer: bool = False):
+    async def _send_media(self, item: Item, upload: Upload | None, request: Callable, answer: bool = False,
+                          own: frozenset = frozenset()):
         """Call `request()` (made anew for each try, with the same random_id): save missing parts again."""
         for _ in range(NETWORK_ATTEMPTS):
             try:
-                result = await self._invoke(request(), item.path, network_retries=1 if not answer else NETWORK_ATTEMPTS)
+                result = await self._invoke(request(), item.path, network_retries=1 if not answer else NETWORK_ATTEMPTS,
+                                            own=own | RESEND_PART)
             except (errors.FilePartMissingError, errors.FilePart0MissingError) as error:
                 if upload is None:
                     raise SendFailed(item.path, f"Telegram lost an album item's part ({error})", retry=True) from error
@@ -167,22 +193,8 @@ class TelegramSender:
                 log.warning("%s: Telegram lost part %d; saving it again", item.name, which)
                 await self._save_part(item.path, upload, which)
                 continue
-            except NOT_AS_PHOTO:
-                raise  # the caller sends it again as a document
-            except errors.RPCError as error:
-                raise self._refusal(item, error) from error
             return result if answer else self._receipts(item, result)
         raise SendFailed(item.path, "Telegram kept losing uploaded parts", retry=True)
-
-    def _refusal(self, item: Item, error: errors.RPCError) -> Exception:
-        reason = f"{error.__class__.__name__}: {error}"
-        if isinstance(error, LOGIN_GONE):
-            return ConfigError(item.path, f"the Telegram login is gone ({reason}); run `tgvid login` again and make "
-                                          "sure no other process uses the same session")
-        if isinstance(error, CANNOT_POST):
-            return ConfigError(item.path, f"cannot post to {self.chat} ({reason}); check telegram.chat and the "
-                                          "account's rights there. Every file is kept in outbox/")
-        return SendFailed(item.path, reason, retry=False)
 
     def _receipts(self, item: Item, result) -> list[Receipt]:
         ids = {u.random_id: u.id for u in getattr(result, "updates", []) if isinstance(u, types.UpdateMessageID)}
@@ -191,25 +203,37 @@ class TelegramSender:
                              retry=True)
         return [Receipt(random_id, message_id, self.description) for random_id, message_id in ids.items()]
 
-    async def _invoke(self, request, path: Path, network_retries: int = NETWORK_ATTEMPTS):
-        """Send one request: wait out flood waits, retry network and server trouble with backoff.
+    async def _invoke(self, request, path: Path, network_retries: int = NETWORK_ATTEMPTS, own=frozenset()):
+        """Send one request and act on its errors as uploader.telegram_errors decides: wait out flood waits,
+        repeat after a data-centre switch, retry network and server trouble with backoff; raise the rest as the
+        daemon's errors, except the reactions in `own`, which the caller takes care of (raised as they are).
 
         A send is given `network_retries=1`: when its answer is lost, it may have been applied, so the
-        daemon's next attempt looks the message up in the chat before sending again.
+        daemon's next attempt looks the message up in the chat (users) or relies on the random_id before sending
+        again.
         """
         for attempt in itertools.count(1):
             if self.should_stop():
                 raise Interrupted()
             try:
                 return await self._until_stopped(self.client(request))
-            except WAIT as error:
-                log.warning("%s: Telegram asks to wait %d s (%s); waiting", path.name, error.seconds,
-                            error.__class__.__name__)
-                await self._wait(error.seconds)
-            except PASSING as error:
-                if attempt >= network_retries or isinstance(error, errors.RandomIdDuplicateError):
-                    raise SendFailed(path, f"network or server trouble: {error.__class__.__name__}: {error}",
-                                     retry=True, network=True) from error
+            except (Interrupted, TgvidError):
+                raise
+            except Exception as error:  # every error gets a decision from the table
+                reaction = reaction_to(error)
+                if reaction in own:
+                    raise
+                if reaction is Reaction.WAIT:
+                    log.warning("%s: Telegram asks to wait %d s (%s); waiting", path.name, error.seconds,
+                                error.__class__.__name__)
+                    await self._wait(error.seconds)
+                    continue
+                if reaction is Reaction.MIGRATE and attempt <= MIGRATIONS:
+                    log.info("%s: the account lives in data centre %d; asking there", path.name, error.new_dc)
+                    continue
+                if (reaction is not Reaction.RETRY or attempt >= network_retries
+                        or isinstance(error, errors.RandomIdDuplicateError)):
+                    raise failure(error, path, self.chat) from error
                 delay = backoff_seconds(attempt, base_seconds=1.0, cap_seconds=30.0)
                 log.warning("%s: %s (%s); retrying in %.0f s", path.name, error.__class__.__name__, error, delay)
                 await self._wait(delay)
@@ -217,10 +241,13 @@ class TelegramSender:
                     await self._call(self.client.connect(), path)
 
     async def _call(self, coroutine, path: Path):
+        """Await one of Telethon's own coroutines (connect, sign-in, resolve), its errors decided by the table."""
         try:
             return await self._until_stopped(coroutine)
-        except PASSING as error:
-            raise SendFailed(path, f"cannot reach Telegram: {error}", retry=True, network=True) from error
+        except (Interrupted, TgvidError, ValueError):
+            raise
+        except Exception as error:
+            raise failure(error, path, self.chat) from error
 
     async def _until_stopped(self, awaitable):
         """Await `awaitable`, but give up (raising Interrupted) within a second of the daemon being asked to stop:
@@ -309,17 +336,31 @@ class TelegramSender:
         raise SendFailed(item.path, f"Telegram turned it into {answer.__class__.__name__}", retry=False)
 
     async def _find_sent(self, items: list[Item]) -> list[Receipt]:
-        """Recent messages in the chat that may carry one of `items` (same file name and size, posted after the
-        intent to send it was recorded), newest first."""
+        """Our own recent messages in the chat that may carry one of `items` (same file name and size, posted after
+        the intent to send it was recorded), newest first.
+
+        A bot may not read history (BOT_METHOD_INVALID): for it the random_id the next send carries is the
+        guarantee, since Telegram answers a repeated random_id with the earlier message. For a user this look-up
+        is a second line only: when it fails, the files count as not found (the send's random_id still holds).
+        """
         peer = await self._peer(items[0].path)
-        history = await self._invoke(functions.messages.GetHistoryRequest(
-            peer, offset_id=0, offset_date=None, add_offset=0, limit=HISTORY_LIMIT, max_id=0, min_id=0, hash=0),
-            items[0].path)
+        if self.me.bot:
+            return []
+        try:
+            history = await self._invoke(functions.messages.GetHistoryRequest(
+                peer, offset_id=0, offset_date=None, add_offset=0, limit=HISTORY_LIMIT, max_id=0, min_id=0, hash=0),
+                items[0].path, network_retries=1)
+        except TgvidError as error:
+            if not self.lookup_failure_logged:
+                log.warning("telegram: cannot look sent files up in %s (%s); relying on each send's random_id",
+                            self.chat, error.reason)
+                self.lookup_failure_logged = True
+            return []
         wanted = {(item.name, item.path.stat().st_size): item for item in items}
         found = []
         for message in history.messages:
             document = getattr(getattr(message, "media", None), "document", None)
-            if not isinstance(document, types.Document):
+            if not getattr(message, "out", False) or not isinstance(document, types.Document):
                 continue
             for attribute in document.attributes:
                 item = wanted.get((getattr(attribute, "file_name", None), document.size))
@@ -356,11 +397,13 @@ def write_session(config, client: TelegramClient) -> None:
     durable.atomic_write(session_path(config), client.session.save().encode(), 0o600)
 
 
-def new_client(config) -> TelegramClient:
-    # flood_sleep_threshold=0 and request_retries=0 (a single attempt) leave every wait and retry to TelegramSender,
-    # which logs them and can stop in the middle; raise_last_call_error keeps Telethon's error types.
+def new_client(config, request_retries: int = 0) -> TelegramClient:
+    """The daemon's client: flood_sleep_threshold=0 and request_retries=0 (a single attempt) leave every wait and
+    retry to TelegramSender, which logs them and can stop in the middle; raise_last_call_error keeps Telethon's
+    error types. On PHONE_MIGRATE/USER_MIGRATE Telethon switches data centre, and repeats the call only when
+    `request_retries` > 0: `tgvid login`, driven by Telethon's own prompts, needs that."""
     return TelegramClient(StringSession(session_text(config)), config.telegram.api_id, config.telegram.api_hash,
-                          flood_sleep_threshold=0, request_retries=0, raise_last_call_error=True)
+                          flood_sleep_threshold=0, request_retries=request_retries, raise_last_call_error=True)
 
 
 def connect(config, should_stop: Callable[[], bool]) -> TelegramSender:
@@ -372,9 +415,15 @@ def connect(config, should_stop: Callable[[], bool]) -> TelegramSender:
 
     async def sign_in(client):
         if not config.telegram.bot_token:
-            raise ConfigError(session_path(config),
-                              "no Telegram login: run `tgvid login`, or set telegram.bot_token")
-        await client.sign_in(bot_token=config.telegram.bot_token)
+            raise AccountError(session_path(config), "no Telegram login: run `tgvid login`, or set telegram.bot_token")
+        for attempt in itertools.count(1):
+            try:
+                await client.sign_in(bot_token=config.telegram.bot_token)
+                break
+            except errors.InvalidDCError as error:  # Telethon has switched to the bot's data centre: ask there
+                if attempt > MIGRATIONS:
+                    raise
+                log.info("telegram: the bot lives in data centre %d; signing in there", error.new_dc)
         if not config.telegram.session:  # a session given in the environment stays there
             write_session(config, client)
 
@@ -396,7 +445,8 @@ def login(config) -> int:
         raise ConfigError("telegram.api_id", "set telegram.api_id and telegram.api_hash (from my.telegram.org) first")
     Path(config.root).mkdir(parents=True, exist_ok=True)
     loop = asyncio.new_event_loop()
-    client = new_client(config)
+    client = new_client(config, request_retries=MIGRATIONS)
+
     async def start():
         # Telethon prompts for the phone number, the code and the 2FA password; none of them is logged.
         await client.start(bot_token=config.telegram.bot_token or None)

@@ -115,9 +115,12 @@ def kill(process_holder, apply_first: bool):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dedup", [True, False], ids=["server-dedup", "history-lookup-only"])
-def test_sigkill_at_chosen_points_leaves_every_file_posted_exactly_once(dc, tmp_path, uploader_processes, dedup):
-    dc.server.dedup = dedup
+@pytest.mark.parametrize("bot", [True, False], ids=["bot-server-dedup", "user-history-lookup-only"])
+def test_sigkill_at_chosen_points_leaves_every_file_posted_exactly_once(dc, tmp_path, uploader_processes, bot):
+    """A bot may not read history (BOT_METHOD_INVALID): the random_id alone must do. A user's look-up must do
+    alone too, with the server's dedup off."""
+    dc.server.bot = bot
+    dc.server.dedup = dedup = bot
     rng = random.Random(7 if dedup else 8)
     root = tmp_path / "root"
     names = []
@@ -167,6 +170,7 @@ def test_sigkill_at_chosen_points_leaves_every_file_posted_exactly_once(dc, tmp_
     assert kills >= 4, "the batch finished before the uploader was killed often enough to mean anything"
     final = uploader_processes(root, environment(dc))
     wait_for(lambda: sent_count() == len(names), deadline_seconds=60, what="every file in sent/")
+    assert final.process.poll() is None, "the uploader stopped"
     assert final.stop() == 0
     posted = sorted(name for p in dc.server.posted for name in file_names(p.message.media))
     assert posted == sorted(names), "a file was lost or posted twice"
