@@ -406,12 +406,10 @@ def new_client(config, request_retries: int = 0) -> TelegramClient:
                           flood_sleep_threshold=0, request_retries=request_retries, raise_last_call_error=True)
 
 
-def connect(config, should_stop: Callable[[], bool]) -> TelegramSender:
-    """A TelegramSender for the configured login and chat, started when Telegram can be reached.
-
-    Raises ConfigError when there is no login or no such chat. When Telegram cannot be reached, the sender
-    is returned all the same and connects when files are waiting, so a daemon started offline keeps running.
-    """
+def bot_sign_in(config) -> Callable:
+    """The daemon's sign-in for a session without a login: the bot token's, or an AccountError asking for
+    `tgvid login`. A bot homed in another data centre is answered USER_MIGRATE_X: Telethon switches, and the
+    sign-in is asked again there."""
 
     async def sign_in(client):
         if not config.telegram.bot_token:
@@ -427,8 +425,17 @@ def connect(config, should_stop: Callable[[], bool]) -> TelegramSender:
         if not config.telegram.session:  # a session given in the environment stays there
             write_session(config, client)
 
+    return sign_in
+
+
+def connect(config, should_stop: Callable[[], bool]) -> TelegramSender:
+    """A TelegramSender for the configured login and chat, started when Telegram can be reached.
+
+    Raises ConfigError when there is no login or no such chat. When Telegram cannot be reached, the sender
+    is returned all the same and connects when files are waiting, so a daemon started offline keeps running.
+    """
     sender = TelegramSender(new_client(config), asyncio.new_event_loop(), config.telegram.chat,
-                            config.uploader.premium, should_stop, sign_in=sign_in)
+                            config.uploader.premium, should_stop, sign_in=bot_sign_in(config))
     try:
         sender.start()
     except SendFailed as error:

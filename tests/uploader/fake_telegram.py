@@ -338,8 +338,7 @@ class FakeTelegram:
 
 LOGIN_REQUESTS = (functions.auth.SignInRequest, functions.auth.ImportBotAuthorizationRequest,
                   functions.auth.CheckPasswordRequest)
-OPEN_REQUESTS = (functions.auth.SendCodeRequest, functions.help.GetConfigRequest, functions.account.GetPasswordRequest,
-                 functions.updates.GetStateRequest)
+OPEN_REQUESTS = (functions.auth.SendCodeRequest, functions.help.GetConfigRequest, functions.account.GetPasswordRequest)
 # RFC 3526's 2048-bit MODP prime, the one Telegram uses for SRP and Telethon checks (telethon/password.py)
 GOOD_PRIME = bytes.fromhex(
     "C71CAEB9C6B1C9048E6C522F70F13F73980D40238E3E21C14934D037563D930F48198A0AA7C14058229493D22530F4DBFA336F6E0AC925"

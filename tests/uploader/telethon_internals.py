@@ -32,6 +32,7 @@ class FakeSender:
         self.server = server
         self.dc = dc  # the data centre this sender talks to; Telethon's _switch_dc reconnects it elsewhere
         self.connected = True
+        self._disconnected = None
         self.auth_key = AuthKey(None)
         self.connection_drops = 0  # the next N requests fail with ConnectionError, as a dropped link does
         self.unanswered = 0  # the next N requests get no answer at all, as over a link that silently died
@@ -39,13 +40,29 @@ class FakeSender:
     def is_connected(self) -> bool:
         return self.connected
 
+    @property
+    def disconnected(self) -> asyncio.Future:
+        """Awaited by Telethon's keep-alive loop after a connect(): done once disconnected."""
+        if self._disconnected is None:
+            self._disconnected = asyncio.get_running_loop().create_future()
+        return self._disconnected
+
+    def _transport_connected(self) -> bool:
+        return False  # no keep-alive pings
+
     async def connect(self, connection) -> bool:
+        """Telethon reconnects through here after switching data centre; a fresh key stands for the key exchange."""
         self.dc = connection._dc_id
+        if not self.auth_key:
+            self.auth_key.key = os.urandom(256)
         self.connected = True
         return True
 
     async def disconnect(self) -> None:
         self.connected = False
+        if self._disconnected is not None and not self._disconnected.done():
+            self._disconnected.set_result(None)
+        self._disconnected = None
 
     def send(self, request, ordered=False):
         future = asyncio.get_running_loop().create_future()
