@@ -33,7 +33,9 @@ from telethon.tl import functions, types
 from tgvid import durable
 from tgvid.errors import EXIT_OK, AccountError, ConfigError, SendFailed, TgvidError
 from tgvid.sidecar import MediaKind
+from uploader import chat
 from uploader.album import sends_as_photo
+from uploader.chat import ChatKind, ChatRef
 from uploader.retry import backoff_seconds
 from uploader.sender import Interrupted, Item, Progress, Receipt
 from uploader.telegram_errors import Reaction, failure, reaction_to
@@ -54,6 +56,9 @@ CLOCK_SKEW_SECONDS = 300  # a message this much older than the intent to send ma
 AS_DOCUMENT = frozenset({Reaction.AS_DOCUMENT})
 RESEND_PART = frozenset({Reaction.RESEND_PART})
 MIGRATIONS = 2  # a call is repeated this often on the data centre Telethon switched to
+DIALOG_PAGE = 100
+DIALOG_PAGES = 50  # a user's chat by id is looked for among their 5000 most recent dialogs
+STALE_PEER = (errors.ChannelInvalidError, errors.PeerIdInvalidError, errors.ChannelPrivateError)
 
 
 @dataclass(frozen=True)
@@ -68,10 +73,13 @@ class Upload:
 
 class TelegramSender:
     def __init__(self, client: TelegramClient, loop: asyncio.AbstractEventLoop, chat: str, premium: bool,
-                 should_stop: Callable[[], bool], sleep=asyncio.sleep, sign_in: Callable | None = None):
+                 should_stop: Callable[[], bool], sleep=asyncio.sleep, sign_in: Callable | None = None,
+                 root: Path | None = None):
         """`sign_in(client)` is awaited when the session is not logged in; without it that is an AccountError.
-        `premium` is the setting; the account's own flag wins once it is known."""
+        `premium` is the setting; the account's own flag wins once it is known. The resolved chat is remembered
+        under `root` (uploader.chat), when given."""
         self.client = client
+        self.root = root
         self.sign_in = sign_in
         self.loop = loop
         self.chat = chat
@@ -82,6 +90,8 @@ class TelegramSender:
         self.description = f"Telegram chat {chat}"
         self.me: types.User | None = None
         self.peer = None
+        self.chat_title = ""
+        self.peer_remembered = False  # the peer came from the memory file: a refusal may mean it is stale
         self.lookup_failure_logged = False
 
     def send(self, items: list[Item], caption: str, progress: Progress) -> list[Receipt]:
@@ -106,12 +116,71 @@ class TelegramSender:
                 self.me = await self._account(path)
                 self._take_premium(self.me)
                 await self._read_limit(path)
-            chat = int(self.chat) if self.chat.lstrip("-").isdigit() else self.chat
-            try:
-                self.peer = await self._call(self.client.get_input_entity(chat), path)
-            except ValueError as error:
-                raise ConfigError(f"telegram.chat {self.chat}", f"cannot find this chat: {error}") from error
+            self.peer = await self._resolve(path)
         return self.peer
+
+    async def _resolve(self, path: Path):
+        """The InputPeer for the chat setting: remembered, or asked of Telegram as this kind of account may."""
+        try:
+            wanted = chat.parse(self.chat)
+        except ValueError as error:
+            raise ConfigError("telegram.chat", str(error)) from error
+        if wanted.kind is ChatKind.SELF:
+            self.chat_title = "Saved Messages"
+            return types.InputPeerSelf()
+        known = chat.recall(self.root, self.chat, self.me.id) if self.root else None
+        self.peer_remembered = known is not None
+        if known is None:
+            known = await self._look_up(wanted, path)
+            if known is None:
+                how = "" if self.me.bot else " (a user account finds a chat by id only among its dialogs: join it)"
+                raise AccountError(f"telegram.chat {self.chat}", f"this account cannot find the chat{how}; "
+                                   "check the setting (`tgvid check`)")
+            if self.root:
+                chat.remember(self.root, self.chat, self.me.id, known)
+            log.info("telegram: chat %s is %s %d (%s)", self.chat, known.kind, known.peer_id, known.title)
+        self.chat_title = known.title
+        if known.kind is ChatKind.CHANNEL:
+            return types.InputPeerChannel(known.peer_id, known.access_hash)
+        if known.kind is ChatKind.GROUP:
+            return types.InputPeerChat(known.peer_id)
+        return types.InputPeerUser(known.peer_id, known.access_hash)
+
+    async def _look_up(self, wanted: ChatRef, path: Path) -> chat.Remembered | None:
+        if wanted.kind is ChatKind.USERNAME:
+            found = await self._invoke(functions.contacts.ResolveUsernameRequest(wanted.username), path)
+            peer_id = utils.get_peer_id(found.peer, add_mark=False)
+            return next((remembered(entity) for entity in [*found.chats, *found.users] if entity.id == peer_id), None)
+        if wanted.kind is ChatKind.GROUP:
+            answer = await self._invoke(functions.messages.GetChatsRequest([wanted.peer_id]), path)
+            return next((remembered(c) for c in answer.chats if c.id == wanted.peer_id), None)
+        if self.me.bot:  # only a bot may name a user or channel with access hash 0
+            if wanted.kind is ChatKind.CHANNEL:
+                answer = await self._invoke(functions.channels.GetChannelsRequest(
+                    [types.InputChannel(wanted.peer_id, 0)]), path)
+                return next((remembered(c) for c in answer.chats if c.id == wanted.peer_id), None)
+            users = await self._invoke(functions.users.GetUsersRequest([types.InputUser(wanted.peer_id, 0)]), path)
+            return next((remembered(u) for u in users if u.id == wanted.peer_id), None)
+        return await self._among_dialogs(wanted, path)
+
+    async def _among_dialogs(self, wanted: ChatRef, path: Path) -> chat.Remembered | None:
+        """Page through the user's dialogs (messages.getDialogs) for the chat: the only place a user learns a
+        private channel's access hash."""
+        offset_date, offset_id, offset_peer = None, 0, types.InputPeerEmpty()
+        for _ in range(DIALOG_PAGES):
+            answer = await self._invoke(functions.messages.GetDialogsRequest(
+                offset_date, offset_id, offset_peer, limit=DIALOG_PAGE, hash=0), path)
+            entities = {utils.get_peer_id(e): e for e in [*answer.chats, *answer.users]}
+            for entity in entities.values():
+                if entity.id == wanted.peer_id and isinstance(entity, types.User) == (wanted.kind is ChatKind.USER):
+                    return remembered(entity)
+            if not isinstance(answer, types.messages.DialogsSlice) or not answer.dialogs:
+                return None
+            last = answer.dialogs[-1]
+            message = next((m for m in answer.messages if m.id == last.top_message), None)
+            offset_date, offset_id = getattr(message, "date", None), last.top_message
+            offset_peer = utils.get_input_peer(entities[utils.get_peer_id(last.peer)])
+        return None
 
     async def _account(self, path: Path) -> types.User:
         """The logged-in account (users.getUsers(self)), signing in first when the session has no login.
@@ -221,6 +290,11 @@ class TelegramSender:
                 raise
             except Exception as error:  # every error gets a decision from the table
                 reaction = reaction_to(error)
+                if self.peer_remembered and isinstance(error, STALE_PEER) and self.root:
+                    chat.forget(self.root)
+                    self.peer, self.peer_remembered = None, False
+                    raise SendFailed(path, f"Telegram refused the remembered chat ({error.__class__.__name__}); "
+                                           "finding it again", retry=True, network=True) from error
                 if reaction in own:
                     raise
                 if reaction is Reaction.WAIT:
@@ -370,6 +444,15 @@ class TelegramSender:
         return found
 
 
+def remembered(entity) -> chat.Remembered:
+    """What to remember of a resolved User, Chat or Channel."""
+    if isinstance(entity, types.Channel):
+        return chat.Remembered(ChatKind.CHANNEL, entity.id, entity.access_hash or 0, entity.title)
+    if isinstance(entity, types.Chat):
+        return chat.Remembered(ChatKind.GROUP, entity.id, 0, entity.title)
+    return chat.Remembered(ChatKind.USER, entity.id, entity.access_hash or 0, utils.get_display_name(entity))
+
+
 def close_client(client: TelegramClient, loop: asyncio.AbstractEventLoop) -> None:
     """Disconnect inside `loop` (outside a running loop Telethon would pick a loop of its own) and close it."""
 
@@ -435,7 +518,7 @@ def connect(config, should_stop: Callable[[], bool]) -> TelegramSender:
     is returned all the same and connects when files are waiting, so a daemon started offline keeps running.
     """
     sender = TelegramSender(new_client(config), asyncio.new_event_loop(), config.telegram.chat,
-                            config.uploader.premium, should_stop, sign_in=bot_sign_in(config))
+                            config.uploader.premium, should_stop, sign_in=bot_sign_in(config), root=Path(config.root))
     try:
         sender.start()
     except SendFailed as error:

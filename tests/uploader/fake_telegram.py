@@ -185,12 +185,13 @@ class FakeTelegram:
         self._check_peer(request.peer)
         return self._server_media(request.media)
 
-    def _post(self, random_id, server_media, caption, origin):
+    def _post(self, random_id, server_media, caption, origin, peer=None):
+        peer = peer or types.PeerUser(ACCOUNT_ID)
         if self.dedup:
             for earlier in self.posted:
-                if earlier.random_id == random_id:
+                if earlier.random_id == random_id and earlier.message.peer_id == peer:
                     return earlier.message
-        message = types.Message(next(self.ids), types.PeerUser(1), datetime.datetime.now(datetime.UTC), caption,
+        message = types.Message(next(self.ids), peer, datetime.datetime.now(datetime.UTC), caption,
                                 out=True, media=server_media)
         self.posted.append(Posted(message, random_id, origin))
         return message
@@ -210,7 +211,7 @@ class FakeTelegram:
             peer_id = getattr(peer, "chat_id", None) or peer.channel_id
             chat = self.chats.get(peer_id)
             if isinstance(peer, types.InputPeerChannel):
-                if peer.access_hash != self.access_hash(peer_id) and not (self.bot and peer.access_hash == 0):
+                if peer.access_hash != self.access_hash(peer_id):
                     raise Fault(400, "CHANNEL_INVALID")
                 if not isinstance(chat, types.Channel):
                     raise Fault(400, "CHANNEL_PRIVATE")
@@ -223,12 +224,13 @@ class FakeTelegram:
         raise Fault(400, "PEER_ID_INVALID")
 
     def _SendMediaRequest(self, request):
-        self._check_peer(request.peer, posting=True)
-        message = self._post(request.random_id, self._server_media(request.media), request.message, request.media)
+        peer = self._check_peer(request.peer, posting=True)
+        message = self._post(request.random_id, self._server_media(request.media), request.message, request.media,
+                             peer)
         return self._updates([(request.random_id, message)])
 
     def _SendMultiMediaRequest(self, request):
-        self._check_peer(request.peer, posting=True)
+        peer = self._check_peer(request.peer, posting=True)
         items = request.multi_media
         if not 2 <= len(items) <= 10:
             raise Fault(400, "MULTI_MEDIA_TOO_LONG" if len(items) > 10 else "MEDIA_INVALID")
@@ -242,7 +244,7 @@ class FakeTelegram:
         pairs = []
         for item, origin in media:
             server_media = self._server_media(origin)
-            pairs.append((item.random_id, self._post(item.random_id, server_media, item.message, origin)))
+            pairs.append((item.random_id, self._post(item.random_id, server_media, item.message, origin, peer)))
         return self._updates(pairs)
 
     def _GetAppConfigRequest(self, request):
@@ -320,11 +322,8 @@ class FakeTelegram:
             channels.append(self.chats[wanted.channel_id])
         return types.messages.Chats(channels)
 
-    def _GetFullChatRequest(self, request):
-        self._check_peer(types.InputPeerChat(request.chat_id))
-        chat = self.chats[request.chat_id]
-        return types.messages.ChatFull(types.ChatFull(chat.id, "", types.ChatParticipantsForbidden(chat.id),
-                                                      types.PeerNotifySettings()), [chat], [])
+    def _GetChatsRequest(self, request):
+        return types.messages.Chats([self.chats[i] for i in request.id if isinstance(self.chats.get(i), types.Chat)])
 
     def _GetDialogsRequest(self, request):
         dialogs = [types.Dialog(types.PeerChannel(c.id) if isinstance(c, types.Channel) else types.PeerChat(c.id),
