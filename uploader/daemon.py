@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from tgvid import durable, instance, sd_notify
-from tgvid.errors import EXIT_INTERRUPTED, EXIT_OK, ConfigError, TgvidError
+from tgvid.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, ConfigError, TgvidError
 from uploader import status
 from uploader.delivery import Delivery
 from uploader.folder import FolderSender
@@ -41,13 +41,17 @@ def telegram_settings(config) -> tuple[list[str], list[str]]:
     return given, missing if given else []
 
 
+def half_configured(given: list[str], missing: list[str]) -> str:
+    return f"{', '.join(given)} set, but {' and '.join(missing)} missing"
+
+
 def make_sender(config, should_stop) -> Sender:
     """The Telegram sender when Telegram is configured; the local-folder sender into delivered/ only when no
     Telegram setting is given at all. Half a configuration is a ConfigError naming what is missing."""
     given, missing = telegram_settings(config)
     if missing:
-        raise ConfigError("telegram", f"{', '.join(given)} set, but {' and '.join(missing)} missing; set them (README: "
-                                      "Uploader), or remove every Telegram setting to deliver into delivered/")
+        raise ConfigError("telegram", f"{half_configured(given, missing)}; set them (README: Uploader), or remove "
+                                      "every Telegram setting to deliver into delivered/")
     if given:
         from uploader import telegram
 
@@ -55,6 +59,20 @@ def make_sender(config, should_stop) -> Sender:
         return telegram.connect(config, should_stop)
     log.info("uploader: using the local-folder sender: no Telegram setting is given, files go to delivered/")
     return FolderSender(Path(config.root) / "delivered")
+
+
+def check(config) -> int:
+    """`tgvid check`: whether the uploader can send, and with what (exit 0), or why not (exit 1)."""
+    given, missing = telegram_settings(config)
+    if missing:
+        print(f"cannot send: {half_configured(given, missing)}")
+        return EXIT_FAILURE
+    if not given:
+        print(f"no Telegram setting is given: the uploader delivers into {Path(config.root) / 'delivered'}")
+        return EXIT_OK
+    from uploader import telegram
+
+    return telegram.check(config)
 
 
 def run(config) -> int:

@@ -31,7 +31,7 @@ from telethon.sessions import StringSession
 from telethon.tl import functions, types
 
 from tgvid import durable
-from tgvid.errors import EXIT_OK, AccountError, ConfigError, SendFailed, TgvidError
+from tgvid.errors import EXIT_FAILURE, EXIT_OK, AccountError, ConfigError, SendFailed, TgvidError
 from tgvid.sidecar import MediaKind
 from uploader import chat
 from uploader.album import sends_as_photo
@@ -210,6 +210,33 @@ class TelegramSender:
                         str(self.premium).lower(), "Premium" if premium else "not Premium")
         self.premium = premium
         self.max_file_bytes = PREMIUM_LIMIT_BYTES if premium else LIMIT_BYTES
+
+    def can_post(self) -> str:
+        """Why this account may not post files to the chat, or "" when it may (asks Telegram for the chat)."""
+        return self.loop.run_until_complete(self._cannot_post(Path("telegram")))
+
+    async def _cannot_post(self, path: Path) -> str:
+        peer = await self._peer(path)
+        if isinstance(peer, types.InputPeerChannel):
+            answer = await self._invoke(functions.channels.GetChannelsRequest(
+                [types.InputChannel(peer.channel_id, peer.access_hash)]), path)
+            entity = answer.chats[0]
+            rights = entity.admin_rights
+            if entity.broadcast:
+                if entity.creator or (rights and rights.post_messages):
+                    return ""
+                return "a channel needs the account to be an admin with the right to post messages"
+        elif isinstance(peer, types.InputPeerChat):
+            answer = await self._invoke(functions.messages.GetChatsRequest([peer.chat_id]), path)
+            entity = answer.chats[0]
+            if isinstance(entity, types.ChatForbidden) or getattr(entity, "left", False):
+                return "the account is not a member of this group"
+        else:
+            return ""
+        banned = getattr(entity, "banned_rights", None) or getattr(entity, "default_banned_rights", None)
+        if banned and (banned.send_messages or banned.send_media) and not (entity.creator or entity.admin_rights):
+            return "members may not send media in this group"
+        return ""
 
     async def _read_limit(self, path: Path) -> None:
         """Take the file size limit from help.getAppConfig (part count × 512 KiB); keep the default without it
@@ -527,6 +554,31 @@ def connect(config, should_stop: Callable[[], bool]) -> TelegramSender:
         sender.close()
         raise
     return sender
+
+
+def check(config, client: TelegramClient | None = None) -> int:
+    """Log in, find the chat, check the right to post there, and print what the uploader would send with: exit 0
+    when sending would work, 1 otherwise (with the reason). `client`: one talking to somewhere else (tests)."""
+    sender = TelegramSender(client or new_client(config), asyncio.new_event_loop(), config.telegram.chat,
+                            config.uploader.premium, lambda: False, sign_in=bot_sign_in(config), root=Path(config.root))
+    try:
+        sender.start()
+        refusal = sender.can_post()
+    except TgvidError as error:
+        print(f"cannot send: {error.message}")
+        return EXIT_FAILURE
+    finally:
+        dc = sender.client.session.dc_id
+        sender.close()
+    account = "bot" if sender.me.bot else ("Premium user" if sender.premium else "user")
+    print(f"account: {utils.get_display_name(sender.me)} ({account}, data centre {dc})")
+    print(f"chat: {sender.chat_title} ({config.telegram.chat})")
+    print(f"file limit: {sender.max_file_bytes // MIB} MiB")
+    if refusal:
+        print(f"cannot send: {refusal}")
+        return EXIT_FAILURE
+    print("sending would work")
+    return EXIT_OK
 
 
 def login(config) -> int:
