@@ -69,6 +69,14 @@ class Upload:
     part_bytes: int
     parts: int
     big: bool
+    source: Path | bytes  # the file, or the bytes of a thumbnail
+
+    def read(self, part: int) -> bytes:
+        if isinstance(self.source, bytes):
+            return self.source[part * self.part_bytes:(part + 1) * self.part_bytes]
+        with self.source.open("rb") as handle:
+            handle.seek(part * self.part_bytes)
+            return handle.read(self.part_bytes)
 
 
 class TelegramSender:
@@ -256,38 +264,45 @@ class TelegramSender:
 
     async def _send(self, items: list[Item], caption: str, progress: Progress) -> list[Receipt]:
         peer = await self._peer(items[0].path)
-        uploads = [await self._upload_media(item, progress) for item in items]
         if len(items) == 1:
-            (item, (media, upload)) = items[0], uploads[0]
+            item = items[0]
+            media, uploads = await self._upload_media(item, progress)
             try:
-                return await self._send_media(item, upload, lambda m=media: functions.messages.SendMediaRequest(
+                return await self._send_media(item, uploads, lambda m=media: functions.messages.SendMediaRequest(
                     peer, m, message=caption, random_id=item.random_id), own=AS_DOCUMENT)
             except errors.RPCError as error:  # only what the table makes AS_DOCUMENT
                 log.warning("%s: not taken as a photo (%s); sending it as a document", item.name, error)
                 document = self._document(item, media.file)
-                return await self._send_media(item, upload, lambda: functions.messages.SendMediaRequest(
+                return await self._send_media(item, uploads, lambda: functions.messages.SendMediaRequest(
                     peer, document, message=caption, random_id=item.random_id))
         singles = []
-        for index, (item, (media, upload)) in enumerate(zip(items, uploads, strict=True)):
+        for index, item in enumerate(items):
+            # Each item becomes server media right after its upload: its parts cannot expire while the next
+            # items upload (api/files: parts live minutes to hours).
+            media, uploads = await self._upload_media(item, progress)
             server_media = await self._send_media(
-                item, upload, lambda m=media: functions.messages.UploadMediaRequest(peer, m), answer=True)
+                item, uploads, lambda m=media: functions.messages.UploadMediaRequest(peer, m), answer=True)
             singles.append(types.InputSingleMedia(self._server_media(item, server_media), random_id=item.random_id,
                                                   message=caption if index == 0 else ""))
-        return await self._send_media(items[0], None, lambda: functions.messages.SendMultiMediaRequest(peer, singles))
+        return await self._send_media(items[0], (), lambda: functions.messages.SendMultiMediaRequest(peer, singles))
 
-    async def _send_media(self, item: Item, upload: Upload | None, request: Callable, answer: bool = False,
+    async def _send_media(self, item: Item, uploads: tuple[Upload, ...], request: Callable, answer: bool = False,
                           own: frozenset = frozenset()):
-        """Call `request()` (made anew for each try, with the same random_id): save missing parts again."""
+        """Call `request()` (made anew for each try, with the same random_id): save missing parts of `uploads`
+        (the file and its thumbnail) again. Telegram names only the part's number, so each upload that has a part
+        of that number saves it again."""
         for _ in range(NETWORK_ATTEMPTS):
             try:
                 result = await self._invoke(request(), item.path, network_retries=1 if not answer else NETWORK_ATTEMPTS,
                                             own=own | RESEND_PART)
             except (errors.FilePartMissingError, errors.FilePart0MissingError) as error:
-                if upload is None:
-                    raise SendFailed(item.path, f"Telegram lost an album item's part ({error})", retry=True) from error
                 which = getattr(error, "which", 0)
+                lost = [upload for upload in uploads if which < upload.parts]
+                if not lost:
+                    raise SendFailed(item.path, f"Telegram lost a part ({error})", retry=True) from error
                 log.warning("%s: Telegram lost part %d; saving it again", item.name, which)
-                await self._save_part(item.path, upload, which)
+                for upload in lost:
+                    await self._invoke(self._part_request(upload, which, upload.read(which)), item.path)
                 continue
             return result if answer else self._receipts(item, result)
         raise SendFailed(item.path, "Telegram kept losing uploaded parts", retry=True)
@@ -376,33 +391,37 @@ class TelegramSender:
         meta = item.sidecar
         size = item.path.stat().st_size
         with item.path.open("rb") as handle:
-            file, upload = await self._upload(item, handle, size, lambda done: progress(item, done, size))
+            file, upload = await self._upload(item, handle, size, lambda done: progress(item, done, size), item.path)
         if sends_as_photo(meta, item.name):
-            return types.InputMediaUploadedPhoto(file), upload
+            return types.InputMediaUploadedPhoto(file), (upload,)
         if meta.kind is not MediaKind.VIDEO:
-            return self._document(item, file), upload
-        thumb = None
+            return self._document(item, file), (upload,)
+        thumb, uploads = None, (upload,)
         if meta.thumbnail_jpeg:
             thumb_stream = io.BytesIO(meta.thumbnail_jpeg)
-            thumb, _ = await self._upload(item, thumb_stream, len(meta.thumbnail_jpeg), lambda done: None, "thumb.jpg")
+            thumb, thumb_upload = await self._upload(item, thumb_stream, len(meta.thumbnail_jpeg), lambda done: None,
+                                                     meta.thumbnail_jpeg, "thumb.jpg")
+            uploads = (upload, thumb_upload)
         attributes = [
             types.DocumentAttributeVideo(meta.duration_seconds, meta.width, meta.height, supports_streaming=True,
                                          nosound=not meta.has_audio),
             types.DocumentAttributeFilename(item.name),
         ]
         return types.InputMediaUploadedDocument(file, "video/mp4", attributes, thumb=thumb,
-                                                nosound_video=not meta.has_audio), upload
+                                                nosound_video=not meta.has_audio), uploads
 
     def _document(self, item: Item, file) -> types.InputMediaUploadedDocument:
         mime = mimetypes.guess_type(item.name)[0] or "application/octet-stream"
         return types.InputMediaUploadedDocument(file, mime, [types.DocumentAttributeFilename(item.name)],
                                                 force_file=True)
 
-    async def _upload(self, item: Item, handle, size: int, progress: Callable[[int], None], name: str = ""):
-        """Save `size` bytes from `handle` in parts under a fresh file_id; return the InputFile and the Upload."""
+    async def _upload(self, item: Item, handle, size: int, progress: Callable[[int], None], source: Path | bytes,
+                      name: str = ""):
+        """Save `size` bytes from `handle` (read from `source`) in parts under a fresh file_id; return the InputFile
+        and the Upload."""
         part_bytes = utils.get_appropriated_part_size(size) * 1024
         upload = Upload(int.from_bytes(os.urandom(8), "big", signed=True), part_bytes,
-                        max(1, -(-size // part_bytes)), size > BIG_FILE_BYTES)
+                        max(1, -(-size // part_bytes)), size > BIG_FILE_BYTES, source)
         md5 = hashlib.md5()
         done = 0
         for part in range(upload.parts):
@@ -415,11 +434,6 @@ class TelegramSender:
         if upload.big:
             return types.InputFileBig(upload.file_id, upload.parts, name), upload
         return types.InputFile(upload.file_id, upload.parts, name, md5.hexdigest()), upload
-
-    async def _save_part(self, path: Path, upload: Upload, part: int) -> None:
-        with path.open("rb") as handle:
-            handle.seek(part * upload.part_bytes)
-            await self._invoke(self._part_request(upload, part, handle.read(upload.part_bytes)), path)
 
     @staticmethod
     def _part_request(upload: Upload, part: int, data: bytes):

@@ -11,7 +11,8 @@ checked against the real service:
 - random_ids: a repeated random_id towards the same peer returns the earlier message; they never expire
   (core.telegram.org/api/updates). `dedup=False` switches this off.
 - parts: a send naming a part the server does not hold gets FILE_PART_X_MISSING (FILE_PART_0_MISSING is its own
-  error); parts expire ("between several minutes and several hours", api/files): `expire_parts()`. More than
+  error), the thumbnail's parts as the file's; parts expire ("between several minutes and several hours",
+  api/files): `expire_parts()`. Server media made by messages.uploadMedia no longer needs the parts. More than
   upload_max_fileparts_default parts: FILE_PARTS_INVALID (api/files, help.getAppConfig).
 - albums: 2 to 10 items, each an InputMediaDocument/InputMediaPhoto made by messages.uploadMedia, else
   MEDIA_INVALID / MULTI_MEDIA_TOO_LONG; documents do not mix with media (MEDIA_GROUPED_INVALID) (api/files
@@ -68,7 +69,9 @@ class FakeTelegram:
     parts: dict = field(default_factory=dict)  # file_id -> {part: bytes}
     posted: list[Posted] = field(default_factory=list)
     faults: dict = field(default_factory=dict)  # request class -> [Fault or callable(request) -> Fault | None]
-    uploaded_media: dict = field(default_factory=dict)  # document or photo id -> the InputMediaUploaded* it came from
+    # document or photo id -> (the InputMediaUploaded* it came from, the server media): once made, server media no
+    # longer needs the parts
+    uploaded_media: dict = field(default_factory=dict)
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     pts: int = 1  # the update sequence of the account, as updates.getState reports it
     max_parts: int = PART_LIMIT  # upload_max_fileparts_default in help.getAppConfig
@@ -171,14 +174,16 @@ class FakeTelegram:
         if isinstance(media, types.InputMediaUploadedPhoto):
             self._check_file(media.file)
             photo = types.Photo(next(self.ids), 1, b"ref", now, [types.PhotoSize("x", 64, 64, 100)], 2)
-            self.uploaded_media[photo.id] = media
-            return types.MessageMediaPhoto(photo=photo)
+            self.uploaded_media[photo.id] = (media, types.MessageMediaPhoto(photo=photo))
+            return self.uploaded_media[photo.id][1]
         if isinstance(media, types.InputMediaUploadedDocument):
             self._check_file(media.file)
+            if media.thumb is not None:  # the thumbnail's parts are checked as the file's are
+                self._check_file(media.thumb)
             size = len(self.file_bytes(media.file))
             document = types.Document(next(self.ids), 1, b"ref", now, media.mime_type, size, 2, media.attributes)
-            self.uploaded_media[document.id] = media
-            return types.MessageMediaDocument(document=document)
+            self.uploaded_media[document.id] = (media, types.MessageMediaDocument(document=document))
+            return self.uploaded_media[document.id][1]
         raise Fault(400, "MEDIA_EMPTY")
 
     def _UploadMediaRequest(self, request):
@@ -238,12 +243,11 @@ class FakeTelegram:
         for item in items:
             if not isinstance(item.media, types.InputMediaDocument | types.InputMediaPhoto):
                 raise Fault(400, "MEDIA_INVALID")
-            media.append((item, self.uploaded_media[item.media.id.id]))
-        if len({bool(getattr(m, "force_file", False)) for _, m in media}) > 1:
+            media.append((item, *self.uploaded_media[item.media.id.id]))
+        if len({bool(getattr(m, "force_file", False)) for _, m, _ in media}) > 1:
             raise Fault(400, "MEDIA_GROUPED_INVALID")
         pairs = []
-        for item, origin in media:
-            server_media = self._server_media(origin)
+        for item, origin, server_media in media:
             pairs.append((item.random_id, self._post(item.random_id, server_media, item.message, origin, peer)))
         return self._updates(pairs)
 

@@ -391,3 +391,35 @@ def test_a_bot_whose_answer_was_lost_sends_again_with_the_same_random_id_and_nev
     assert entry.state is EntryState.SENT
     assert "GetHistoryRequest" not in request_types(server.requests)
     assert len(server.messages_named("a.pdf")) == 1 and entry.message_ids == [server.posted[0].message.id]
+
+
+def test_each_album_item_becomes_server_media_right_after_its_upload(telegram, tmp_path):
+    sender, server, _ = telegram
+    items = [as_item(hand_off_video(tmp_path, f"trip/{name}.mp4"), "trip") for name in ("a", "b", "c")]
+
+    started = []
+
+    def expire_earlier_parts(request):  # busy storage: a file's parts expire once two newer files have started
+        if request.file_id not in started:
+            started.append(request.file_id)
+            for file_id in started[:-3]:
+                server.parts.pop(file_id, None)
+
+    server.fail(functions.upload.SaveFilePartRequest, *[expire_earlier_parts] * 100)
+    receipts = sender.send(items, "trip", no_progress)
+    assert len(receipts) == 3 and len(server.posted) == 3
+    kinds = [name for name in request_types(server.requests) if name != "SaveFilePartRequest"]
+    assert kinds[-4:] == ["UploadMediaRequest"] * 3 + ["SendMultiMediaRequest"]
+
+
+def test_a_lost_thumbnail_part_is_saved_again(telegram, tmp_path):
+    sender, server, _ = telegram
+    item = as_item(hand_off_video(tmp_path, "clip.mp4"))
+
+    def lose_the_thumbnail(request):
+        del server.parts[request.media.thumb.id][0]
+
+    server.fail(functions.messages.SendMediaRequest, lose_the_thumbnail)
+    sender.send([item], "", no_progress)
+    [posted] = server.posted
+    assert server.file_bytes(posted.media.thumb) == item.sidecar.thumbnail_jpeg
