@@ -36,6 +36,7 @@ from tgvid.sidecar import MediaKind
 from uploader import chat
 from uploader.album import sends_as_photo
 from uploader.chat import ChatKind, ChatRef
+from uploader.probe import streams_from_start
 from uploader.retry import backoff_seconds
 from uploader.sender import Interrupted, Item, Progress, Receipt
 from uploader.telegram_errors import Reaction, failure, reaction_to
@@ -403,8 +404,9 @@ class TelegramSender:
                                                      meta.thumbnail_jpeg, "thumb.jpg")
             uploads = (upload, thumb_upload)
         attributes = [
-            types.DocumentAttributeVideo(meta.duration_seconds, meta.width, meta.height, supports_streaming=True,
-                                         nosound=not meta.has_audio),
+            # supports_streaming is believed, not checked (td#1961): claimed only with the index first
+            types.DocumentAttributeVideo(meta.duration_seconds, meta.width, meta.height,
+                                         supports_streaming=streams_from_start(item.path), nosound=not meta.has_audio),
             types.DocumentAttributeFilename(item.name),
         ]
         return types.InputMediaUploadedDocument(file, "video/mp4", attributes, thumb=thumb,

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,10 +25,19 @@ DAEMON = Path(__file__).parent.parent.parent / "daemon.py"
 
 
 def video_bytes(seconds: float = 1.0, width: int = 64, height: int = 48, audio: bool = True,
-                container_format: str = "mp4") -> bytes:
-    """A small H.264 (+ AAC) video, MP4 unless told otherwise, frames drawn with numpy."""
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format=container_format) as container:
+                container_format: str = "mp4", fast_start: bool = True) -> bytes:
+    """A small H.264 (+ AAC) video, MP4 unless told otherwise, frames drawn with numpy; an MP4 has its index first
+    (as the transcoder writes it) unless `fast_start` is False. Written to a file: fast start rewrites it."""
+    options = {"movflags": "+faststart"} if fast_start and container_format == "mp4" else {}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "video"
+        _write_video(path, seconds, width, height, audio, container_format, options)
+        return path.read_bytes()
+
+
+def _write_video(path: Path, seconds: float, width: int, height: int, audio: bool, container_format: str,
+                 options: dict) -> None:
+    with av.open(str(path), "w", format=container_format, options=options) as container:
         video = container.add_stream("libx264", rate=25)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         sound = container.add_stream("aac", rate=48000) if audio else None
@@ -43,7 +53,6 @@ def video_bytes(seconds: float = 1.0, width: int = 64, height: int = 48, audio: 
                 frame.sample_rate, frame.pts, frame.time_base = 48000, index * samples_per_frame, Fraction(1, 48000)
                 container.mux(sound.encode(frame))
             container.mux(sound.encode(None))
-    return buffer.getvalue()
 
 
 def png_bytes(width: int = 40, height: int = 30) -> bytes:

@@ -8,7 +8,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from conftest import hand_off, hand_off_video, png_bytes
+from conftest import hand_off, hand_off_video, png_bytes, video_bytes
 from fake_telegram import FakeTelegram, Fault, file_names, request_types
 from telethon.tl import functions, types
 from telethon_internals import fake_client, network_of
@@ -423,3 +423,13 @@ def test_a_lost_thumbnail_part_is_saved_again(telegram, tmp_path):
     sender.send([item], "", no_progress)
     [posted] = server.posted
     assert server.file_bytes(posted.media.thumb) == item.sidecar.thumbnail_jpeg
+
+
+def test_a_video_with_its_index_at_the_end_does_not_claim_to_stream(telegram, tmp_path):
+    sender, server, _ = telegram
+    path = hand_off(tmp_path, "late.mp4", video_bytes(fast_start=False), "video", duration_seconds=1.0, width=64,
+                    height=48, has_audio=True)
+    sender.send([as_item(path)], "", no_progress)
+    [send] = sent_of(server, functions.messages.SendMediaRequest)
+    attribute = next(a for a in send.media.attributes if isinstance(a, types.DocumentAttributeVideo))
+    assert attribute.supports_streaming is False
