@@ -120,6 +120,7 @@ class TelegramSender:
         """The chat to send to; connects, logs in and resolves it on first use (again after a failed start)."""
         if self.peer is None:
             if not self.client.is_connected():
+                log.info("telegram: connecting to data centre %d", self.client.session.dc_id)
                 await self._call(self.client.connect(), path)
             if self.me is None:
                 self.me = await self._account(path)

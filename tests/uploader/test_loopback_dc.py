@@ -181,7 +181,7 @@ def test_sigkill_at_chosen_points_leaves_every_file_posted_exactly_once(dc, tmp_
 def test_sigterm_while_telegram_does_not_answer_stops_the_daemon_within_seconds(tmp_path, uploader_processes):
     with LoopbackDataCentre(FakeTelegram(), silent=True) as silent:
         process = uploader_processes(tmp_path / "root", environment(silent))
-        wait_for(lambda: "Connecting to 127.0.0.1" in process.log(), what="the connect")
+        wait_for(lambda: "telegram: connecting to data centre" in process.log(), what="the connect")
         process.process.send_signal(signal.SIGTERM)
         assert process.process.wait(timeout=10) == 0
     assert "stopped while connecting" in process.log()
