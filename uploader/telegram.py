@@ -1,12 +1,17 @@
-"""The Telegram sender (Telethon over MTProto) and `tgvid login`.
+"""The Telegram sender (Telethon over MTProto), `tgvid login` and `tgvid check`.
 
 Uploads go through our own part loop (`upload.saveFilePart`, or `saveBigFilePart` above 10 MB, with Telethon's
 part sizes), so a flood-waited or missing part is saved again under the same file_id. Sends are hand-built
 `messages.sendMedia` / `messages.sendMultiMedia` requests carrying the random_ids stored in the ledger: Telethon's
 `send_file` would draw new ids and, for albums, drop each item's thumbnail and attributes. Album items are first
-turned into server media with `messages.uploadMedia`. Reactions to errors follow ../shared/TELEGRAM.md: flood
-waits are waited out (and logged), network and server trouble is retried with backoff, a refused file or album
-is SendFailed(retry=False), and a chat we cannot post to or a login that is gone stops the daemon (ConfigError).
+turned into server media with `messages.uploadMedia`, each right after its upload. Every error is decided by the
+table in uploader.telegram_errors: flood waits are waited out (and logged), network and server trouble is retried
+with backoff, a refused file or album is SendFailed(retry=False), and a chat we cannot post to or a login that is
+gone stops the daemon (AccountError, exit 4).
+
+The account is asked for itself (users.getUsers): bot or user, Premium or not. A bot may not read history, so
+after a crash only the stored random_id guards against a second post (Telegram answers a repeated random_id with
+the earlier message); a user's history look-up is a second line. The chat is resolved as uploader.chat describes.
 
 Credentials (API hash, bot token, session string, phone number) are never logged. The login is kept as a
 Telethon string session: from `telegram.session` (TGVID_TELEGRAM_SESSION), or in `<root>/<session_file>`,
