@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tgvid import durable
+from tgvid.config import TELEGRAM_USERNAME
 
 MEMORY_NAME = "telegram-chat.json"
-USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}")
-LINK = re.compile(r"(?:https?://)?(?:www\.)?(?:t|telegram)\.me/(?P<rest>.+)", re.IGNORECASE)
+USERNAME = re.compile(TELEGRAM_USERNAME)
+LINK = re.compile(r"(?:https?://)?(?:www\.)?(?:t\.me|telegram\.me|telegram\.dog)/@?(?P<rest>.+)", re.IGNORECASE)
 FORMS = ("me, @username, https://t.me/username, https://t.me/c/<channel id>/…, a user id, -<group id> or "
          "-100<channel id>")
 
