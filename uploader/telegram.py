@@ -367,7 +367,7 @@ class TelegramSender:
         """Await one of Telethon's own coroutines (connect, sign-in, resolve), its errors decided by the table."""
         try:
             return await self._until_stopped(coroutine)
-        except (Interrupted, TgvidError, ValueError):
+        except (Interrupted, TgvidError):
             raise
         except Exception as error:
             raise failure(error, path, self.chat) from error
