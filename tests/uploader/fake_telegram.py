@@ -205,8 +205,12 @@ class FakeTelegram:
         updates = []
         for random_id, message in pairs:
             self.pts += 1
-            updates += [types.UpdateMessageID(message.id, random_id), types.UpdateNewMessage(message, self.pts, 1)]
-        return types.Updates(updates, [], [], datetime.datetime.now(datetime.UTC), 0)
+            new = (types.UpdateNewChannelMessage if isinstance(message.peer_id, types.PeerChannel)
+                   else types.UpdateNewMessage)(message, self.pts, 1)
+            updates += [types.UpdateMessageID(message.id, random_id), new]
+        peers = {getattr(message.peer_id, "channel_id", None) for _, message in pairs}
+        chats = [self.chats[peer] for peer in peers if peer in self.chats]  # Updates carry the chats they name
+        return types.Updates(updates, [], chats, datetime.datetime.now(datetime.UTC), 0)
 
     def _check_peer(self, peer, posting: bool = False):
         """The chat `peer` names, as Telegram checks it: a right access hash, membership, the right to post."""
