@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import DAEMON, hand_off, hand_off_video, wait_for
-from fake_telegram import FakeTelegram, file_names
+from fake_telegram import FakeTelegram, Fault, file_names
 from telethon.tl import functions
 from telethon_internals import LoopbackDataCentre
 
@@ -203,3 +203,17 @@ def test_login_asks_for_phone_and_code_and_writes_the_session_file_0600(tmp_path
     assert session_file.read_text().startswith("1")
     for secret in (PHONE, API_HASH, session_file.read_text()):
         assert secret not in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_a_chat_that_refuses_posts_stops_the_daemon_with_exit_4_in_one_line_keeping_the_file(dc, tmp_path,
+                                                                                            uploader_processes):
+    root = tmp_path / "root"
+    kept = hand_off(root, "notes.pdf", b"%PDF-1.4")
+    dc.server.fail(functions.messages.SendMediaRequest, Fault(403, "CHAT_WRITE_FORBIDDEN"))
+    process = uploader_processes(root, environment(dc))
+    assert process.process.wait(timeout=30) == 4
+    [line] = [line for line in process.log().splitlines() if line.startswith("tgvid: ")]
+    assert "cannot post to me" in line and "ChatWriteForbiddenError" in line
+    assert "Traceback" not in process.log()
+    assert kept.exists() and not list((root / "quarantine").iterdir())
