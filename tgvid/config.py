@@ -101,7 +101,8 @@ SETTINGS = (
     Setting("uploader", "album_window_seconds", float, 10.0, "files of one folder arriving within this time form an album",
             NOT_NEGATIVE),
     Setting("uploader", "delete_after_send", bool, False, "delete sent files instead of moving them to sent/"),
-    Setting("uploader", "premium", bool, False, "the account is Telegram Premium (4000 MiB per file instead of 2000)"),
+    Setting("uploader", "premium", bool, False, "the account is Telegram Premium (4000 MiB per file instead of 2000); "
+            "the account's own flag wins once connected"),
     Setting("uploader", "max_retries", int, 5, "attempts before a failing file goes to quarantine", AT_LEAST_ONE),
     Setting("uploader", "force_polling", bool, False, "poll outbox/ instead of using inotify"),
     Setting("uploader", "ledger_keep_days", float, 30.0, "the ledger forgets sent files after this long (still counted)",
