@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
+from tgvid import chatsetting
 from tgvid.errors import ConfigError
 
 
@@ -48,13 +49,7 @@ X264_PRESETS = one_of("ultrafast", "superfast", "veryfast", "faster", "fast", "m
                       "placebo")
 LOG_LEVELS = Allowed("DEBUG, INFO, WARNING, ERROR",
                      lambda value: value.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"))
-# What Telethon resolves (telethon.utils.parse_username): "me", a @username (3 to 32 letters, digits and single
-# underscores, from a letter), a t.me link (to a public name, a +invite or a joinchat/invite) or a numeric id (-100…
-# for channels). Only the form is checked here; whether the chat exists and takes posts is asked of Telegram.
-TELEGRAM_USERNAME = r"[A-Za-z](?:(?!__)\w){1,30}[A-Za-z0-9]"
-TELEGRAM_CHAT = matching(rf"me|@{TELEGRAM_USERNAME}|-?\d+|(https?://)?(www\.)?(t\.me|telegram\.(me|dog))/"
-                         rf"(@?{TELEGRAM_USERNAME}|(\+|joinchat/)[\w-]+)/?",
-                         "me, @username, a t.me/… link, or a numeric id (-100… for channels)")
+TELEGRAM_CHAT = Allowed(chatsetting.FORMS, chatsetting.names_a_chat)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,4 @@
-"""The `telegram.chat` setting: the forms it accepts, and the resolved chat remembered under the root.
-
-Forms: `me` (Saved Messages), `@username` or a bare username, a t.me link (`https://t.me/name`, or
-`https://t.me/c/<id>/…` for a private channel's message link), a user id (`12345`), a basic group id (`-12345`) and a
-channel or supergroup id (`-100…`), as Telegram's Bot API and clients show them. `parse` is pure, so settings
-validation can call it. An invite link (`t.me/+…`, `t.me/joinchat/…`) names no chat until the account joins it.
+"""The resolved chat, remembered under the root (the setting's forms are tgvid.chatsetting's).
 
 Resolving a chat costs calls Telegram rate-limits (contacts.resolveUsername) or pages through every dialog (a user
 learns a private channel's access hash only there), so the resolved peer with its access hash is remembered in
@@ -11,62 +6,14 @@ learns a private channel's access hash only there), so the resolved peer with it
 FLOOD_WAIT at every start.
 """
 
-import enum
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from tgvid import durable
-from tgvid.config import TELEGRAM_USERNAME
+from tgvid.chatsetting import ChatKind
 
 MEMORY_NAME = "telegram-chat.json"
-USERNAME = re.compile(TELEGRAM_USERNAME)
-LINK = re.compile(r"(?:https?://)?(?:www\.)?(?:t\.me|telegram\.me|telegram\.dog)/@?(?P<rest>.+)", re.IGNORECASE)
-FORMS = ("me, @username, https://t.me/username, https://t.me/c/<channel id>/…, a user id, -<group id> or "
-         "-100<channel id>")
-
-
-class ChatKind(enum.StrEnum):
-    SELF = "self"
-    USERNAME = "username"
-    USER = "user"
-    GROUP = "group"  # a basic group: no access hash needed
-    CHANNEL = "channel"  # a channel or supergroup
-
-
-@dataclass(frozen=True)
-class ChatRef:
-    kind: ChatKind
-    username: str = ""
-    peer_id: int = 0
-
-
-def parse(text: str) -> ChatRef:
-    """The chat `text` names; ValueError saying which forms are accepted when it names none."""
-    text = text.strip()
-    if text.lower() in ("me", "self"):
-        return ChatRef(ChatKind.SELF)
-    link = LINK.fullmatch(text)
-    if link:
-        rest = link.group("rest").split("?")[0].strip("/")
-        parts = rest.split("/")
-        if rest.startswith("+") or parts[0].lower() == "joinchat":
-            raise ValueError("an invite link names no chat until the account has joined: join it, then give the "
-                             "chat's @username or its -100… id")
-        if parts[0] == "c" and len(parts) >= 2 and parts[1].isdigit():
-            return ChatRef(ChatKind.CHANNEL, peer_id=int(parts[1]))
-        text = parts[0]
-    if text.startswith("-100") and text[4:].isdigit() and len(text) > 4:
-        return ChatRef(ChatKind.CHANNEL, peer_id=int(text[4:]))
-    if text.startswith("-") and text[1:].isdigit():
-        return ChatRef(ChatKind.GROUP, peer_id=int(text[1:]))
-    if text.isdigit():
-        return ChatRef(ChatKind.USER, peer_id=int(text))
-    name = text.removeprefix("@")
-    if USERNAME.fullmatch(name):
-        return ChatRef(ChatKind.USERNAME, username=name)
-    raise ValueError(f"not a chat: {text!r}; use one of: {FORMS}")
 
 
 @dataclass(frozen=True)

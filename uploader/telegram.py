@@ -11,7 +11,8 @@ gone stops the daemon (AccountError, exit 4).
 
 The account is asked for itself (users.getUsers): bot or user, Premium or not. A bot may not read history, so
 after a crash only the stored random_id guards against a second post (Telegram answers a repeated random_id with
-the earlier message); a user's history look-up is a second line. The chat is resolved as uploader.chat describes.
+the earlier message); a user's history look-up is a second line. The chat setting is read by tgvid.chatsetting
+and resolved as uploader.chat describes.
 
 Credentials (API hash, bot token, session string, phone number) are never logged. The login is kept as a
 Telethon string session: from `telegram.session` (TGVID_TELEGRAM_SESSION), or in `<root>/<session_file>`,
@@ -35,14 +36,14 @@ from telethon import TelegramClient, errors, utils
 from telethon.sessions import StringSession
 from telethon.tl import functions, types
 
-from tgvid import durable
+from tgvid import chatsetting, durable
 from tgvid.backoff import backoff_seconds
+from tgvid.chatsetting import ChatKind, ChatRef
 from tgvid.errors import EXIT_FAILURE, EXIT_OK, AccountError, ConfigError, SendFailed, TgvidError
 from tgvid.sidecar import MediaKind
 from tgvid.units import MIB
 from uploader import chat
 from uploader.album import sends_as_photo
-from uploader.chat import ChatKind, ChatRef
 from uploader.probe import streams_from_start
 from uploader.sender import Interrupted, Item, Progress, Receipt
 from uploader.telegram_errors import Reaction, failure, reaction_to
@@ -137,7 +138,7 @@ class TelegramSender:
     async def _resolve(self, path: Path):
         """The InputPeer for the chat setting: remembered, or asked of Telegram as this kind of account may."""
         try:
-            wanted = chat.parse(self.chat)
+            wanted = chatsetting.parse(self.chat)
         except ValueError as error:
             raise ConfigError("telegram.chat", str(error)) from error
         if wanted.kind is ChatKind.SELF:

@@ -11,10 +11,10 @@ from telethon import errors
 from telethon.tl import functions, types
 from telethon_internals import fake_client
 
-from tgvid import sidecar
+from tgvid import chatsetting, sidecar
+from tgvid.chatsetting import ChatKind, ChatRef
 from tgvid.errors import AccountError, ConfigError, SendFailed
 from uploader import chat
-from uploader.chat import ChatKind, ChatRef
 from uploader.ledger import new_random_id
 from uploader.sender import Item
 from uploader.telegram import TelegramSender
@@ -32,13 +32,13 @@ from uploader.telegram import TelegramSender
     ("-1001234567890", ChatRef(ChatKind.CHANNEL, peer_id=1234567890)),
 ])
 def test_every_form_of_the_chat_setting_is_understood(text, expected):
-    assert chat.parse(text) == expected
+    assert chatsetting.parse(text) == expected
 
 
 @pytest.mark.parametrize("text", ["https://t.me/+AbCdEf123", "https://t.me/joinchat/AbCdEf", "@ab", "my chat"])
 def test_a_chat_setting_that_names_no_chat_is_refused_saying_why(text):
     with pytest.raises(ValueError, match="invite link|not a chat"):
-        chat.parse(text)
+        chatsetting.parse(text)
 
 
 def started(server, setting, root, stop=lambda: False):
