@@ -4,10 +4,11 @@ Uploads go through our own part loop (`upload.saveFilePart`, or `saveBigFilePart
 part sizes), so a flood-waited or missing part is saved again under the same file_id. Sends are hand-built
 `messages.sendMedia` / `messages.sendMultiMedia` requests carrying the random_ids stored in the ledger: Telethon's
 `send_file` would draw new ids and, for albums, drop each item's thumbnail and attributes. Album items are first
-turned into server media with `messages.uploadMedia`, each right after its upload. Every error is decided by the
-table in uploader.telegram_errors: flood waits are waited out (and logged), network and server trouble is retried
-with backoff, a refused file or album is SendFailed(retry=False), and a chat we cannot post to or a login that is
-gone stops the daemon (AccountError, exit 4).
+turned into server media with `messages.uploadMedia`, each right after its upload. Every error goes through the
+table in uploader.telegram_errors: flood waits are waited out (and logged), network and server trouble is repeated
+with backoff, and what remains becomes an error of our family: a refused file or album SendFailed(retry=False), a
+chat we cannot post to or a login that is gone AccountError; tgvid.reaction decides from there (exit 4 for the
+last).
 
 The account is asked for itself (users.getUsers): bot or user, Premium or not. A bot may not read history, so
 after a crash only the stored random_id guards against a second post (Telegram answers a repeated random_id with
@@ -46,7 +47,7 @@ from uploader import chat
 from uploader.album import sends_as_photo
 from uploader.probe import streams_from_start
 from uploader.sender import Interrupted, Item, Progress, Receipt
-from uploader.telegram_errors import Reaction, failure, reaction_to
+from uploader.telegram_errors import Handling, failure, handled_by, row_for
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,8 @@ STOP_POLL_SECONDS = 0.5
 HISTORY_LIMIT = 100
 CLOCK_SKEW_SECONDS = 300  # a message this much older than the intent to send may still be its send (clocks differ)
 
-AS_DOCUMENT = frozenset({Reaction.AS_DOCUMENT})
-RESEND_PART = frozenset({Reaction.RESEND_PART})
+AS_DOCUMENT = handled_by(Handling.AS_DOCUMENT)
+RESEND_PART = handled_by(Handling.RESEND_PART)
 MIGRATIONS = 2  # a call is repeated this often on the data centre Telethon switched to
 DIALOG_PAGE = 100
 DIALOG_PAGES = 50  # a user's chat by id is looked for among their 5000 most recent dialogs
@@ -206,14 +207,13 @@ class TelegramSender:
         """
         me = types.InputUserSelf()
         try:
-            [account] = await self._invoke(functions.users.GetUsersRequest([me]), path, own={Reaction.STOP})
+            [account] = await self._invoke(functions.users.GetUsersRequest([me]), path,
+                                           own=(errors.AuthKeyUnregisteredError,))
         except errors.AuthKeyUnregisteredError as error:
             if self.sign_in is None:
                 raise failure(error, path, self.chat) from error
             await self._call(self.sign_in(self.client), path)
             [account] = await self._invoke(functions.users.GetUsersRequest([me]), path)
-        except (errors.RPCError, errors.AuthKeyNotFound) as error:  # the rest of the table's STOP rows
-            raise failure(error, path, self.chat) from error
         log.info("telegram: logged in as a %s%s account", "bot" if account.bot else "user",
                  ", Premium" if account.premium else "")
         return account
@@ -278,7 +278,7 @@ class TelegramSender:
             try:
                 return await self._send_media(item, uploads, lambda m=media: functions.messages.SendMediaRequest(
                     peer, m, message=caption, random_id=item.random_id), own=AS_DOCUMENT)
-            except errors.RPCError as error:  # only what the table makes AS_DOCUMENT
+            except AS_DOCUMENT as error:
                 log.warning("%s: not taken as a photo (%s); sending it as a document", item.name, error)
                 document = self._document(item, media.file)
                 return await self._send_media(item, uploads, lambda: functions.messages.SendMediaRequest(
@@ -295,14 +295,14 @@ class TelegramSender:
         return await self._send_media(items[0], (), lambda: functions.messages.SendMultiMediaRequest(peer, singles))
 
     async def _send_media(self, item: Item, uploads: tuple[Upload, ...], request: Callable, answer: bool = False,
-                          own: frozenset = frozenset()):
+                          own: tuple[type[BaseException], ...] = ()):
         """Call `request()` (made anew for each try, with the same random_id): save missing parts of `uploads`
         (the file and its thumbnail) again. Telegram names only the part's number, so each upload that has a part
         of that number saves it again."""
         for _ in range(NETWORK_ATTEMPTS):
             try:
                 result = await self._invoke(request(), item.path, network_retries=1 if not answer else NETWORK_ATTEMPTS,
-                                            own=own | RESEND_PART)
+                                            own=own + RESEND_PART)
             except (errors.FilePartMissingError, errors.FilePart0MissingError) as error:
                 which = getattr(error, "which", 0)
                 lost = [upload for upload in uploads if which < upload.parts]
@@ -322,10 +322,12 @@ class TelegramSender:
                              retry=True)
         return [Receipt(random_id, message_id, self.description) for random_id, message_id in ids.items()]
 
-    async def _invoke(self, request, path: Path, network_retries: int = NETWORK_ATTEMPTS, own=frozenset()):
-        """Send one request and act on its errors as uploader.telegram_errors decides: wait out flood waits,
-        repeat after a data-centre switch, retry network and server trouble with backoff; raise the rest as the
-        daemon's errors, except the reactions in `own`, which the caller takes care of (raised as they are).
+    async def _invoke(self, request, path: Path, network_retries: int = NETWORK_ATTEMPTS,
+                      own: tuple[type[BaseException], ...] = ()):
+        """Send one request and handle its errors as uploader.telegram_errors' table says: wait out flood waits,
+        repeat after a data-centre switch, repeat network and server trouble with backoff; raise the rest as the
+        errors of our family the table names, except the types in `own`, which the caller handles (raised as
+        they are).
 
         A send is given `network_retries=1`: when its answer is lost, it may have been applied, so the
         daemon's next attempt looks the message up in the chat (users) or relies on the random_id before sending
@@ -339,23 +341,23 @@ class TelegramSender:
             except (Interrupted, TgvidError):
                 raise
             except Exception as error:  # every error gets a decision from the table
-                reaction = reaction_to(error)
+                handling = row_for(error).handling
                 if self.peer_remembered and isinstance(error, STALE_PEER) and self.root:
                     chat.forget(self.root)
                     self.peer, self.peer_remembered = None, False
                     raise SendFailed(path, f"Telegram refused the remembered chat ({error.__class__.__name__}); "
                                            "finding it again", retry=True, network=True) from error
-                if reaction in own:
+                if isinstance(error, own):
                     raise
-                if reaction is Reaction.WAIT:
+                if handling is Handling.WAIT:
                     log.warning("%s: Telegram asks to wait %d s (%s); waiting", path.name, error.seconds,
                                 error.__class__.__name__)
                     await self._wait(error.seconds)
                     continue
-                if reaction is Reaction.MIGRATE and attempt <= MIGRATIONS:
+                if handling is Handling.MIGRATE and attempt <= MIGRATIONS:
                     log.info("%s: the account lives in data centre %d; asking there", path.name, error.new_dc)
                     continue
-                if (reaction is not Reaction.RETRY or attempt >= network_retries
+                if (handling is not Handling.REPEAT or attempt >= network_retries
                         or isinstance(error, errors.RandomIdDuplicateError)):
                     raise failure(error, path, self.chat) from error
                 delay = backoff_seconds(attempt, base_seconds=1.0, cap_seconds=30.0)

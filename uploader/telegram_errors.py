@@ -1,24 +1,23 @@
-"""What the uploader does about each error on the way to Telegram: one table, decided by the error's type.
+"""What each error on the way to Telegram becomes: one table, by the error's type, from Telegram's error to ours.
 
-The rows follow ../shared/TELEGRAM.md ("Errors an uploader meets"); the first row whose types match decides.
-Anything no row names backs off like a passing failure and, after `uploader.max_retries` attempts, sends its
-file to quarantine with the error's name: an error Telegram adds later neither stops the daemon nor is retried
-for ever.
+The rows follow ../shared/TELEGRAM.md ("Errors an uploader meets"); the first row whose types match decides. A row
+says what the sender does about the error itself, within the attempt (`Handling`), and, when that does not settle
+it, which error of our family (tgvid.errors) it becomes (`Family`). What then happens to the file or the daemon is
+tgvid.reaction's decision, the same for both daemons.
 
-| reaction | errors |
-| --- | --- |
-| WAIT: sleep as long as Telegram asks, repeat | FLOOD_WAIT, FLOOD_PREMIUM_WAIT, SLOWMODE_WAIT |
-| MIGRATE: repeat on the data centre Telethon switched to | PHONE_MIGRATE, USER_MIGRATE, NETWORK_MIGRATE |
-| RESEND_PART: save the lost part again, repeat | FILE_PART_X_MISSING |
-| AS_DOCUMENT: send the picture again as a document | PHOTO_INVALID_DIMENSIONS, PHOTO_SAVE_FILE_INVALID, PHOTO_EXT_INVALID |
-| STOP (login): stop the uploader, exit 4 | AUTH_KEY_UNREGISTERED, SESSION_REVOKED, USER_DEACTIVATED, ACCESS_TOKEN_INVALID, … |
-| STOP (chat): stop the uploader, exit 4 | CHAT_WRITE_FORBIDDEN, CHANNEL_PRIVATE, USER_BANNED_IN_CHANNEL, PEER_ID_INVALID, … |
-| QUARANTINE: this file can never go as it is | MEDIA_INVALID, MEDIA_EMPTY, FILE_PARTS_INVALID, malformed parts, … |
-| RETRY: network or server trouble, retried for ever | connection loss, timeouts, 5xx, RPC_CALL_FAIL, RANDOM_ID_DUPLICATE |
-| BACK_OFF: anything else | backs off, quarantined after max_retries |
+| Telegram's error | the sender first | becomes | so tgvid.reaction |
+| --- | --- | --- | --- |
+| FLOOD_WAIT, FLOOD_PREMIUM_WAIT, SLOWMODE_WAIT | waits as long as Telegram asks, repeats | PASSING | retries |
+| PHONE_MIGRATE, USER_MIGRATE, NETWORK_MIGRATE | repeats on the data centre Telethon switched to | PASSING | retries |
+| FILE_PART_X_MISSING | saves the lost part again, repeats | REFUSED | quarantines |
+| PHOTO_INVALID_DIMENSIONS, PHOTO_SAVE_FILE_INVALID, PHOTO_EXT_INVALID | sends it as a document | REFUSED | quarantines |
+| AUTH_KEY_UNREGISTERED, SESSION_REVOKED, USER_DEACTIVATED, ACCESS_TOKEN_INVALID, … | — | ACCOUNT | stops, exit 4 |
+| CHAT_WRITE_FORBIDDEN, CHANNEL_PRIVATE, USER_BANNED_IN_CHANNEL, PEER_ID_INVALID, … | — | ACCOUNT | stops, exit 4 |
+| MEDIA_INVALID, MEDIA_EMPTY, FILE_PARTS_INVALID, malformed parts, … | — | REFUSED | quarantines |
+| connection loss, timeout, 5xx, RPC_CALL_FAIL, RANDOM_ID_DUPLICATE | repeats, backing off | PASSING | retries, never gives up |
+| anything else | — | UNKNOWN | retries, quarantines after `uploader.max_retries` naming it |
 
-MIGRATE, RESEND_PART and AS_DOCUMENT are done by the sender where it can (the part and the picture are at hand
-there); where it cannot, `failure` makes them a retry (MIGRATE) or a refusal of the file.
+An error Telegram adds later thus neither stops the daemon nor is retried for ever.
 """
 
 import enum
@@ -30,22 +29,32 @@ from telethon import errors
 from tgvid.errors import AccountError, SendFailed, TgvidError
 
 
-class Reaction(enum.StrEnum):
-    WAIT = "wait it out"
+class Handling(enum.StrEnum):
+    """What the sender does about an error itself, before it reaches the daemon."""
+
+    WAIT = "wait it out, repeat"
     MIGRATE = "repeat on the other data centre"
-    RESEND_PART = "save the part again"
+    RESEND_PART = "save the part again, repeat"
     AS_DOCUMENT = "send as a document"
-    STOP = "stop the uploader"
-    QUARANTINE = "quarantine the file"
-    RETRY = "retry with backoff"
-    BACK_OFF = "back off, then quarantine"
+    REPEAT = "repeat a few times with backoff"
+    NONE = "nothing"
+
+
+class Family(enum.StrEnum):
+    """The error of tgvid.errors a Telegram error becomes when the sender's handling does not settle it."""
+
+    ACCOUNT = "AccountError: the login or the chat"
+    REFUSED = "SendFailed(retry=False): this file can never go as it is"
+    PASSING = "SendFailed(network=True): network or server trouble, never the file's fault"
+    UNKNOWN = "SendFailed: maybe passing"
 
 
 @dataclass(frozen=True)
 class Row:
     types: tuple[type[BaseException], ...]
-    reaction: Reaction
-    advice: str = ""  # for STOP: what the person has to do
+    handling: Handling
+    family: Family
+    advice: str = ""  # for ACCOUNT: what the person has to do
 
 
 LOGIN_GONE = ("the Telegram login is gone: run `tgvid login` again (for a bot, check telegram.bot_token), and never "
@@ -54,51 +63,53 @@ CANNOT_POST = ("cannot post to {chat}: check telegram.chat and the account's rig
                "a channel needs the right to post. Every file is kept in outbox/")
 
 TABLE = (
-    Row((errors.FloodWaitError, errors.FloodPremiumWaitError, errors.SlowModeWaitError), Reaction.WAIT),
-    Row((errors.PhoneMigrateError, errors.UserMigrateError, errors.NetworkMigrateError), Reaction.MIGRATE),
-    Row((errors.FilePartMissingError, errors.FilePart0MissingError), Reaction.RESEND_PART),
+    Row((errors.FloodWaitError, errors.FloodPremiumWaitError, errors.SlowModeWaitError), Handling.WAIT,
+        Family.PASSING),
+    Row((errors.PhoneMigrateError, errors.UserMigrateError, errors.NetworkMigrateError), Handling.MIGRATE,
+        Family.PASSING),
+    Row((errors.FilePartMissingError, errors.FilePart0MissingError), Handling.RESEND_PART, Family.REFUSED),
     Row((errors.PhotoInvalidDimensionsError, errors.PhotoSaveFileInvalidError, errors.PhotoExtInvalidError),
-        Reaction.AS_DOCUMENT),
+        Handling.AS_DOCUMENT, Family.REFUSED),
     Row((errors.AuthKeyUnregisteredError, errors.SessionRevokedError, errors.SessionExpiredError,
          errors.UserDeactivatedError, errors.UserDeactivatedBanError, errors.AuthKeyDuplicatedError,
          errors.AccessTokenInvalidError, errors.AccessTokenExpiredError, errors.AuthKeyNotFound,
-         errors.UnauthorizedError), Reaction.STOP, LOGIN_GONE),
+         errors.UnauthorizedError), Handling.NONE, Family.ACCOUNT, LOGIN_GONE),
     Row((errors.ChatWriteForbiddenError, errors.ChatSendMediaForbiddenError, errors.ChatSendVideosForbiddenError,
          errors.ChannelPrivateError, errors.UserBannedInChannelError, errors.ChatAdminRequiredError,
          errors.PeerIdInvalidError, errors.ChannelInvalidError, errors.ChatIdInvalidError, errors.ChatRestrictedError,
-         errors.UsernameNotOccupiedError, errors.UsernameInvalidError, errors.ForbiddenError), Reaction.STOP,
-        CANNOT_POST),
+         errors.UsernameNotOccupiedError, errors.UsernameInvalidError, errors.ForbiddenError), Handling.NONE,
+        Family.ACCOUNT, CANNOT_POST),
     Row((errors.MediaInvalidError, errors.MediaEmptyError, errors.FilePartsInvalidError, errors.FilePartTooBigError,
          errors.FilePartSizeInvalidError, errors.FilePartSizeChangedError, errors.FilePartEmptyError,
          errors.Md5ChecksumInvalidError, errors.VideoContentTypeInvalidError, errors.VideoFileInvalidError,
-         errors.MediaCaptionTooLongError), Reaction.QUARANTINE),
+         errors.MediaCaptionTooLongError), Handling.NONE, Family.REFUSED),
     # Passing trouble: connection and timeout (OSError), a cut or garbled stream (EOFError, Telethon's buffer,
     # checksum and security errors: a proxy or captive portal answering in Telegram's place), server errors.
     # RANDOM_ID_DUPLICATE (a ServerError): the earlier send with this id is still in flight.
     Row((OSError, EOFError, errors.InvalidBufferError, errors.InvalidChecksumError, errors.SecurityError,
-         errors.ServerError, errors.RpcCallFailError, errors.TimedOutError), Reaction.RETRY),
+         errors.ServerError, errors.RpcCallFailError, errors.TimedOutError), Handling.REPEAT, Family.PASSING),
 )
+UNNAMED = Row((), Handling.NONE, Family.UNKNOWN)
 
 
 def row_for(error: BaseException) -> Row:
     for row in TABLE:
         if isinstance(error, row.types):
             return row
-    return Row((), Reaction.BACK_OFF)
+    return UNNAMED
 
 
-def reaction_to(error: BaseException) -> Reaction:
-    return row_for(error).reaction
+def handled_by(handling: Handling) -> tuple[type[BaseException], ...]:
+    """The error types whose row has this handling (for a caller that does it itself)."""
+    return tuple(kind for row in TABLE if row.handling is handling for kind in row.types)
 
 
 def failure(error: BaseException, path: Path | str, chat: str) -> TgvidError:
-    """The error the daemon acts on for `error`, met while sending `path` to `chat`."""
+    """The error of our family for `error`, met while sending `path` to `chat`."""
     row = row_for(error)
     name = f"{error.__class__.__name__}: {error}"
-    if row.reaction is Reaction.STOP:
+    if row.family is Family.ACCOUNT:
         return AccountError(path, f"{row.advice.format(chat=chat)} ({name})")
-    if row.reaction in (Reaction.RETRY, Reaction.WAIT, Reaction.MIGRATE):
+    if row.family is Family.PASSING:
         return SendFailed(path, f"network or server trouble: {name}", retry=True, network=True)
-    if row.reaction is Reaction.BACK_OFF:
-        return SendFailed(path, name, retry=True)
-    return SendFailed(path, name, retry=False)
+    return SendFailed(path, name, retry=row.family is Family.UNKNOWN)

@@ -8,15 +8,17 @@ from types import SimpleNamespace
 import pytest
 from conftest import Sleeps, hand_off
 from fake_telegram import FakeTelegram, Fault
+from telethon import errors
 from telethon.tl import functions
 from telethon_internals import fake_client
 
 from tgvid.errors import EXIT_ACCOUNT, AccountError, SendFailed
+from tgvid.reaction import Quarantine, Retry, RetryPolicy, Stop, reaction
 from uploader.delivery import Delivery
 from uploader.ledger import EntryState, Ledger, path_in
 from uploader.outbox import Outbox
 from uploader.telegram import TelegramSender
-from uploader.telegram_errors import TABLE, Reaction, reaction_to
+from uploader.telegram_errors import TABLE, Family, failure
 
 
 def deliver(root, sender, now):
@@ -96,9 +98,21 @@ def test_an_error_no_row_names_backs_off_and_quarantines_after_max_retries_namin
     assert "SOMETHING_TELEGRAM_ADDED_LATER" in (setup.root / "quarantine" / "a.pdf.reason.txt").read_text()
 
 
-def test_every_row_of_the_table_has_its_own_reaction_and_the_rest_backs_off():
-    assert len({row.reaction for row in TABLE} | {Reaction.BACK_OFF}) == len(Reaction)
-    assert reaction_to(KeyError("a bug in the uploader")) is Reaction.BACK_OFF
+@pytest.mark.parametrize(("error", "decision"), [
+    (errors.AuthKeyUnregisteredError(None), Stop()), (errors.ChatWriteForbiddenError(None), Stop()),
+    (errors.MediaInvalidError(None), Quarantine()), (errors.FilePartMissingError(None, 3), Quarantine()),
+    (ConnectionResetError(), Retry(5.0)), (errors.FloodWaitError(None, 3), Retry(5.0)),
+    (KeyError("a bug in the uploader"), Retry(5.0))])
+def test_each_family_the_table_maps_to_is_decided_by_the_one_reaction_table(error, decision):
+    policy = RetryPolicy(max_retries=3, base_seconds=5.0, cap_seconds=600.0)
+    assert reaction(failure(error, "a.pdf", "me"), 1, policy) == decision
+
+
+def test_only_an_error_no_row_names_is_quarantined_after_max_retries():
+    policy = RetryPolicy(max_retries=3, base_seconds=5.0, cap_seconds=600.0)
+    assert reaction(failure(KeyError("a bug"), "a.pdf", "me"), 3, policy) == Quarantine()
+    assert isinstance(reaction(failure(ConnectionResetError(), "a.pdf", "me"), 3, policy), Retry)
+    assert {row.family for row in TABLE} | {Family.UNKNOWN} == set(Family)
 
 
 def test_passing_trouble_at_start_is_not_taken_for_a_missing_login(tmp_path):
