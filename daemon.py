@@ -1,4 +1,5 @@
-"""tgvid's command line: run either daemon (or both), transcode one file, show status, inspect a checkpoint, log in.
+"""tgvid's command line: run either daemon (or both), transcode one file, show status, inspect a checkpoint, log in,
+check the Telegram set-up.
 
 Each sub-command only parses its arguments and calls into the packages; its function's docstring is its help.
 Exit codes: 0 done (or stopped by SIGTERM), 1 failure, 2 usage or a setting not allowed, 3 rejected input,
@@ -116,6 +117,13 @@ def do_login(args) -> int:
     return telegram.login(config)
 
 
+def do_check(args) -> int:
+    """Check that the uploader can send: log in, find the chat, check the right to post; exit 0 if it can, else 1."""
+    from uploader import daemon as uploader_daemon
+
+    return uploader_daemon.check(load_config(args))
+
+
 def version_text() -> str:
     import av
 
@@ -145,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(command("uploader", do_uploader))
     with_config(command("run", do_run))
     with_config(command("login", do_login))
+    with_config(command("check", do_check))
     status = with_config(command("status", do_status))
     status.add_argument("--json", action="store_true", help="machine-readable output")
 

@@ -137,11 +137,14 @@ def write_image(path: Path, width: int = 64, height: int = 48) -> Path:
 
 
 def video_bytes(seconds: float = 1.0, width: int = 64, height: int = 48, audio: bool = True,
-                container_format: str = "mp4") -> bytes:
-    """A small H.264 (+ mono AAC) video's bytes, MP4 unless told otherwise."""
+                container_format: str = "mp4", fast_start: bool = True) -> bytes:
+    """A small H.264 (+ mono AAC) video's bytes, MP4 unless told otherwise; an MP4 has its index first (as the
+    transcoder writes it) unless `fast_start` is False."""
+    options = {"movflags": "+faststart"} if fast_start and container_format == "mp4" else {}
     with tempfile.TemporaryDirectory() as folder:
         return write_video(Path(folder) / "video", seconds=seconds, width=width, height=height,
-                           audio_channels=(1,) if audio else (), container=container_format).read_bytes()
+                           audio_channels=(1,) if audio else (), container=container_format,
+                           options=options).read_bytes()
 
 
 def png_bytes(width: int = 40, height: int = 30) -> bytes:

@@ -24,7 +24,7 @@ def test_unknown_command_is_a_usage_error():
 
 def test_help_lists_every_command():
     result = tgvid("--help")
-    for name in ("transcoder", "uploader", "transcode", "status", "inspect", "login"):
+    for name in ("transcoder", "uploader", "transcode", "status", "inspect", "login", "check"):
         assert name in result.stdout
 
 

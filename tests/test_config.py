@@ -60,7 +60,8 @@ def test_bad_value_names_the_variable():
     ("TGVID_ROOT", " ", "a path"),
     ("TGVID_TELEGRAM_CHAT", "my archive", "@username"),
     ("TGVID_TELEGRAM_CHAT", "@ab", "@username"),
-    ("TGVID_TELEGRAM_CHAT", "my_archive", "@username"),
+    ("TGVID_TELEGRAM_CHAT", "t.me/+AbCdEf-12_x", "@username"),
+    ("TGVID_TELEGRAM_CHAT", "https://t.me/joinchat/AbCdEf", "@username"),
     ("TGVID_TELEGRAM_CHAT", "https://example.com/my_archive", "t.me"),
 ])
 def test_a_value_outside_what_is_allowed_is_refused_naming_setting_value_and_allowed(variable, value, allowed):
@@ -71,10 +72,10 @@ def test_a_value_outside_what_is_allowed_is_refused_naming_setting_value_and_all
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("chat", ["me", "@my_archive", "123456789", "-1001234567890", "https://t.me/my_archive",
-                                  "t.me/+AbCdEf-12_x", "https://t.me/joinchat/AbCdEf",
+@pytest.mark.parametrize("chat", ["me", "@my_archive", "my_archive", "123456789", "-4012345", "-1001234567890",
+                                  "https://t.me/my_archive", "https://t.me/c/1234567890/15",
                                   "https://telegram.me/my_archive/"])
-def test_every_form_of_chat_telegram_resolves_is_accepted(chat):
+def test_every_form_of_chat_the_uploader_understands_is_accepted(chat):
     assert config.load(None, environ={"TGVID_TELEGRAM_CHAT": chat}).telegram.chat == chat
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
+from tgvid import chatsetting
 from tgvid.errors import ConfigError
 
 
@@ -48,13 +49,7 @@ X264_PRESETS = one_of("ultrafast", "superfast", "veryfast", "faster", "fast", "m
                       "placebo")
 LOG_LEVELS = Allowed("DEBUG, INFO, WARNING, ERROR",
                      lambda value: value.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"))
-# What Telethon resolves (telethon.utils.parse_username): "me", a @username (3 to 32 letters, digits and single
-# underscores, from a letter), a t.me link (to a public name, a +invite or a joinchat/invite) or a numeric id (-100…
-# for channels). Only the form is checked here; whether the chat exists and takes posts is asked of Telegram.
-TELEGRAM_USERNAME = r"[A-Za-z](?:(?!__)\w){1,30}[A-Za-z0-9]"
-TELEGRAM_CHAT = matching(rf"me|@{TELEGRAM_USERNAME}|-?\d+|(https?://)?(www\.)?(t\.me|telegram\.(me|dog))/"
-                         rf"(@?{TELEGRAM_USERNAME}|(\+|joinchat/)[\w-]+)/?",
-                         "me, @username, a t.me/… link, or a numeric id (-100… for channels)")
+TELEGRAM_CHAT = Allowed(chatsetting.FORMS, chatsetting.names_a_chat)
 
 
 @dataclass(frozen=True)
@@ -107,7 +102,8 @@ SETTINGS = (
     Setting("uploader", "album_window_seconds", float, 10.0, "files of one folder arriving within this time form an album",
             NOT_NEGATIVE),
     Setting("uploader", "delete_after_send", bool, False, "delete sent files instead of moving them to sent/"),
-    Setting("uploader", "premium", bool, False, "the account is Telegram Premium (4000 MiB per file instead of 2000)"),
+    Setting("uploader", "premium", bool, False, "the account is Telegram Premium (4000 MiB per file instead of 2000); "
+            "the account's own flag wins once connected"),
     Setting("uploader", "max_retries", int, 5, "attempts before a failing file goes to quarantine", AT_LEAST_ONE),
     Setting("uploader", "force_polling", bool, False, "poll outbox/ instead of using inotify"),
     Setting("uploader", "ledger_keep_days", float, 30.0, "the ledger forgets sent files after this long (still counted)",

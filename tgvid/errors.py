@@ -14,12 +14,16 @@ subclass of that format's error, so one `except` catches both; catch `NewerVersi
 | CheckpointError | a checkpoint (or handoff marker) cannot be read: the job starts fresh (the source is untouched) |
 | ConfigError | stop: the person must fix the configuration, exit 2 |
 | Interrupted | Ctrl-C: the work so far is kept; the message says how to resume, exit 130 |
+| AccountError | a ConfigError about the Telegram account or chat (login gone, no right to post), exit 4 |
+
+Exits 2 and 4 never heal by themselves: the service files list them in `RestartPreventExitStatus=`.
 """
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_REJECTED = 3
+EXIT_ACCOUNT = 4
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a program ended by Ctrl-C
 
 
@@ -96,6 +100,12 @@ class Interrupted(TgvidError):
     """{path}: interrupted: {reason}"""
 
     exit_code = EXIT_INTERRUPTED
+
+
+class AccountError(ConfigError):
+    """{path}: Telegram account or chat problem: {reason}"""
+
+    exit_code = EXIT_ACCOUNT
 
 
 class SidecarError(TgvidError):

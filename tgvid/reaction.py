@@ -4,7 +4,7 @@
 | --- | --- |
 | Rejected, SendFailed with `retry=False` | Quarantine at once: it can never work here |
 | NoSpace | WaitForSpace: the job keeps its checkpoint and resumes when the disk has room, never counted |
-| ConfigError, LedgerError | Stop the daemon: a person must fix the setup; every file stays where it is |
+| ConfigError (AccountError too), LedgerError | Stop the daemon: a person must fix the setup; every file stays where it is |
 | SendFailed with `network=True` | Retry with backoff for as long as it lasts: never the file's fault |
 | anything else (TranscodeFailed, VerifyFailed, a passing SendFailed) | Retry with backoff; Quarantine after `max_retries` |
 """

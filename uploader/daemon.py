@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from tgvid import durable, instance, sd_notify
-from tgvid.errors import EXIT_INTERRUPTED, EXIT_OK, TgvidError
+from tgvid.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, ConfigError, TgvidError
 from tgvid.wakelock import WakeLock
 from uploader import status
 from uploader.delivery import Delivery
@@ -27,19 +27,53 @@ FOLDERS = ("outbox", "sent", "delivered", "quarantine")
 POLL_SECONDS = 1.0
 
 
-def telegram_configured(config) -> bool:
+def telegram_settings(config) -> tuple[list[str], list[str]]:
+    """(Telegram settings given, those still missing for a login); both empty when none is given at all."""
     telegram = config.telegram
-    has_login = telegram.bot_token or telegram.session or (Path(config.root) / telegram.session_file).exists()
-    return bool(telegram.api_id and telegram.api_hash and has_login)
+    session_file = Path(config.root) / telegram.session_file
+    login = [name for name, value in (("telegram.bot_token", telegram.bot_token), ("telegram.session",
+             telegram.session), (f"the session file {session_file}", session_file.exists())) if value]
+    given = [name for name, value in (("telegram.api_id", telegram.api_id), ("telegram.api_hash", telegram.api_hash),
+             ("telegram.chat", telegram.chat != "me")) if value] + login
+    missing = [name for name, value in (("telegram.api_id", telegram.api_id), ("telegram.api_hash",
+               telegram.api_hash)) if not value]
+    if not login:
+        missing.append("a login (telegram.bot_token, telegram.session, or run `tgvid login`)")
+    return given, missing if given else []
+
+
+def half_configured(given: list[str], missing: list[str]) -> str:
+    return f"{', '.join(given)} set, but {' and '.join(missing)} missing"
 
 
 def make_sender(config, should_stop) -> Sender:
-    """The Telegram sender when credentials are configured, else the local-folder sender into delivered/."""
-    if telegram_configured(config):
+    """The Telegram sender when Telegram is configured; the local-folder sender into delivered/ only when no
+    Telegram setting is given at all. Half a configuration is a ConfigError naming what is missing."""
+    given, missing = telegram_settings(config)
+    if missing:
+        raise ConfigError("telegram", f"{half_configured(given, missing)}; set them (README: Uploader), or remove "
+                                      "every Telegram setting to deliver into delivered/")
+    if given:
         from uploader import telegram
 
+        log.info("uploader: using the Telegram sender (%s)", ", ".join(given))
         return telegram.connect(config, should_stop)
+    log.info("uploader: using the local-folder sender: no Telegram setting is given, files go to delivered/")
     return FolderSender(Path(config.root) / "delivered", should_stop)
+
+
+def check(config) -> int:
+    """`tgvid check`: whether the uploader can send, and with what (exit 0), or why not (exit 1)."""
+    given, missing = telegram_settings(config)
+    if missing:
+        print(f"cannot send: {half_configured(given, missing)}")
+        return EXIT_FAILURE
+    if not given:
+        print(f"no Telegram setting is given: the uploader delivers into {Path(config.root) / 'delivered'}")
+        return EXIT_OK
+    from uploader import telegram
+
+    return telegram.check(config)
 
 
 def run(config) -> int:

@@ -1,9 +1,11 @@
 """Probing a file a person put into the outbox by hand: its kind, size, duration, thumbnail, as a sidecar.
 
-The result is a Sidecar, as the transcoder would have written it. Video (an MP4/MOV file): duration, width and
-height from the first video stream and a JPEG thumbnail of a representative frame (tgvid.thumbnail); other
+The result is a Sidecar, as the transcoder would have written it. Video (an MP4/MOV file): duration, the width and
+height a viewer sees (the display matrix's rotation applied: a phone's portrait video is coded sideways) and a JPEG
+thumbnail of a representative frame turned the same way (tgvid.thumbnail); other
 containers (MKV, WebM, AVI) never stream in Telegram, so they go as documents. Image (a single picture in an image
-container): a photo. Anything PyAV cannot open, or without a video stream: a document.
+container): a photo. Anything PyAV cannot open, or without a video stream: a document. `streams_from_start` tells
+whether an MP4 has its index (`moov`) before its media (`mdat`), which a video needs to stream in Telegram.
 
 The uploader probes in a child process (`probe_in_child`): a file that hangs or crashes FFmpeg's decoders costs
 that child, not the uploader, and goes as a document.
@@ -15,11 +17,12 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 
 from tgvid.child import Child
 from tgvid.formats import IMAGE_FORMATS
 from tgvid.sidecar import MediaKind, Sidecar
-from tgvid.thumbnail import thumbnail_of
+from tgvid.thumbnail import jpeg_of, representative_frame
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +69,37 @@ def probe(path: Path, relpath: str) -> Sidecar:
                 return document
             duration_seconds = _duration_seconds(container, stream)
             has_audio = bool(container.streams.audio)
-        thumbnail = thumbnail_of(path)
+        frame = representative_frame(path)
     except (av.FFmpegError, UnicodeDecodeError):
         return document
+    thumbnail = None
+    if frame is not None:
+        quarter_turns = round((frame.rotation or 0) / 90) % 4  # counter-clockwise, as av_display_rotation_get
+        if quarter_turns % 2:
+            width, height = height, width
+        shown = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), k=quarter_turns))
+        thumbnail = jpeg_of(av.VideoFrame.from_ndarray(shown, format="rgb24"))
     return Sidecar(MediaKind.VIDEO, size_bytes, duration_seconds, width, height, has_audio, relpath, path.name, thumbnail)
+
+
+def streams_from_start(path: Path) -> bool:
+    """Whether the MP4 at `path` has its `moov` box before its `mdat` (fast start), read from the top-level box
+    headers only; False when it does not or cannot be read as MP4 boxes."""
+    with path.open("rb") as handle:
+        while header := handle.read(8):
+            if len(header) < 8:
+                return False
+            size, kind = int.from_bytes(header[:4], "big"), header[4:]
+            if kind == b"moov":
+                return True
+            if kind == b"mdat":
+                return False
+            if size == 1:  # a 64-bit size follows
+                size = int.from_bytes(handle.read(8), "big") - 8
+            elif size < 8:
+                return False  # 0: the box runs to the end of the file
+            handle.seek(size - 8, 1)
+    return False
 
 
 def _duration_seconds(container, stream) -> float:

@@ -8,7 +8,6 @@ LoopbackDataCentre puts the same FakeTelegram behind MTProto on a TCP port, for 
 """
 
 import asyncio
-import datetime
 import hashlib
 import os
 import struct
@@ -29,19 +28,46 @@ from telethon.tl.core import GzipPacked, MessageContainer, RpcResult
 class FakeSender:
     """Stands in for MTProtoSender: `send` returns a future answered by the fake server."""
 
-    def __init__(self, server: FakeTelegram):
+    def __init__(self, server: FakeTelegram, dc: int = 2):
         self.server = server
+        self.dc = dc  # the data centre this sender talks to; Telethon's _switch_dc reconnects it elsewhere
+        self.connected = True
+        self._disconnected = None
+        self.auth_key = AuthKey(None)
         self.connection_drops = 0  # the next N requests fail with ConnectionError, as a dropped link does
         self.unanswered = 0  # the next N requests get no answer at all, as over a link that silently died
 
     def is_connected(self) -> bool:
+        return self.connected
+
+    @property
+    def disconnected(self) -> asyncio.Future:
+        """Awaited by Telethon's keep-alive loop after a connect(): done once disconnected."""
+        if self._disconnected is None:
+            self._disconnected = asyncio.get_running_loop().create_future()
+        return self._disconnected
+
+    def _transport_connected(self) -> bool:
+        return False  # no keep-alive pings
+
+    async def connect(self, connection) -> bool:
+        """Telethon reconnects through here after switching data centre; a fresh key stands for the key exchange."""
+        self.dc = connection._dc_id
+        if not self.auth_key:
+            self.auth_key.key = os.urandom(256)
+        self.connected = True
         return True
 
     async def disconnect(self) -> None:
-        pass
+        self.connected = False
+        if self._disconnected is not None and not self._disconnected.done():
+            self._disconnected.set_result(None)
+        self._disconnected = None
 
     def send(self, request, ordered=False):
         future = asyncio.get_running_loop().create_future()
+        while isinstance(request, WRAPPERS):
+            request = request.query
         if self.unanswered:
             self.unanswered -= 1
             return future
@@ -50,7 +76,7 @@ class FakeSender:
             future.set_exception(ConnectionError("connection reset by the fake"))
             return future
         try:
-            future.set_result(self.server.answer(request))
+            future.set_result(self.server.answer(request, self.dc))
         except Fault as fault:
             future.set_exception(errors.rpc_message_to_error(types.RpcError(fault.code, fault.message), request))
         except ConnectionError as error:
@@ -58,9 +84,16 @@ class FakeSender:
         return future
 
 
-def fake_client(server: FakeTelegram) -> tuple[TelegramClient, FakeSender]:
-    """A TelegramClient configured as uploader.telegram.new_client does, talking to `server`."""
-    client = TelegramClient(None, 1, "x", flood_sleep_threshold=0, request_retries=0, raise_last_call_error=True)
+def fake_client(server: FakeTelegram, request_retries: int = 0) -> tuple[TelegramClient, FakeSender]:
+    """A TelegramClient configured as uploader.telegram.new_client does, talking to `server` in data centre 2.
+
+    Telethon keeps help.getConfig's answer on the class (`TelegramClient._config`, read when switching data
+    centre); it is dropped here so that each fake's own data centres are used."""
+    TelegramClient._config = None
+    session = StringSession()
+    session.set_dc(2, *server.data_centres[2])
+    client = TelegramClient(session, 1, "x", flood_sleep_threshold=0, request_retries=request_retries,
+                            raise_last_call_error=True)
     client._sender = FakeSender(server)
     return client, client._sender
 
@@ -78,19 +111,21 @@ class LoopbackDataCentre:
     with MTProtoState's key derivation, unwraps containers, gzip, InvokeWithLayer and InitConnection, answers
     pings and the calls `connect()` makes, and passes everything else to the FakeTelegram. A Fault becomes an
     rpc_error; a ConnectionError raised while answering closes the connection without an answer.
-    `authorized` False answers AUTH_KEY_UNREGISTERED until a sign-in, as for a fresh login; `silent` True reads
+    `authorized` False makes the server answer AUTH_KEY_UNREGISTERED until a sign-in, as for a fresh login (the
+    data centre is the account's home: a second one would need the key exchange); `silent` True reads
     everything and answers nothing, like a link that died without closing.
     """
 
     def __init__(self, server: FakeTelegram, authorized: bool = True, silent: bool = False):
         self.server = server
-        self.authorized = authorized
+        server.authorized = authorized
         self.silent = silent
         self.auth_key = AuthKey(os.urandom(256))
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="loopback-dc", daemon=True)
         self.writers: set[asyncio.StreamWriter] = set()
         self.last_msg_id = 0
+        self.broken = False  # set when answering raised: the fake, not the uploader, is wrong
         self.listener = None
         self.port = 0
 
@@ -99,9 +134,12 @@ class LoopbackDataCentre:
         self.listener = asyncio.run_coroutine_threadsafe(
             asyncio.start_server(self._serve, "127.0.0.1", 0), self.loop).result(10)
         self.port = self.listener.sockets[0].getsockname()[1]
+        self.server.data_centres = {self.server.home_dc: ("127.0.0.1", self.port)}  # connect() reads help.getConfig
         return self
 
     def __exit__(self, *exc_info):
+        if exc_info[0] is None:
+            assert not self.broken, "the loopback data centre failed to answer a request (see the log)"
         async def shut_down():
             self.listener.close()
             for writer in list(self.writers):
@@ -135,6 +173,9 @@ class LoopbackDataCentre:
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        except Exception:  # a fake that cannot answer would otherwise look like a network fault
+            self.broken = True
+            raise
         finally:
             self.writers.discard(writer)
             writer.close()
@@ -178,36 +219,7 @@ class LoopbackDataCentre:
         return struct.pack("<Iq", RpcResult.CONSTRUCTOR_ID, msg_id) + serialize(result)
 
     def _result(self, request):
-        now = datetime.datetime.now(datetime.UTC)
-        me = types.User(id=1, is_self=True, access_hash=1, first_name="Fake")
-        if isinstance(request, functions.auth.SendCodeRequest):
-            return types.auth.SentCode(types.auth.SentCodeTypeApp(5), phone_code_hash="fake-hash")
-        if isinstance(request, functions.auth.SignInRequest | functions.auth.ImportBotAuthorizationRequest):
-            self.authorized = True
-            return types.auth.Authorization(me)
-        if isinstance(request, functions.help.GetConfigRequest):
-            return self._config(now)
-        if not self.authorized:
-            raise Fault(401, "AUTH_KEY_UNREGISTERED")
-        if isinstance(request, functions.users.GetUsersRequest):
-            return [me]
-        if isinstance(request, functions.updates.GetDifferenceRequest):
-            return types.updates.DifferenceEmpty(now, 0)
-        return self.server.answer(request)
-
-    def _config(self, now):
-        """help.getConfig's answer, with this address as the only data centre (connect() waits for it)."""
-        numbers = dict.fromkeys(
-            ("chat_size_max", "megagroup_size_max", "forwarded_count_max", "online_update_period_ms",
-             "offline_blur_timeout_ms", "offline_idle_timeout_ms", "online_cloud_timeout_ms", "notify_cloud_delay_ms",
-             "notify_default_delay_ms", "push_chat_period_ms", "push_chat_limit", "edit_time_limit",
-             "revoke_time_limit", "revoke_pm_time_limit", "rating_e_decay", "stickers_recent_limit",
-             "channels_read_media_period", "call_receive_timeout_ms", "call_ring_timeout_ms",
-             "call_connect_timeout_ms", "call_packet_timeout_ms"), 1000)
-        return types.Config(date=now, expires=now + datetime.timedelta(hours=1), test_mode=False, this_dc=2,
-                            dc_options=[types.DcOption(2, "127.0.0.1", self.port)], dc_txt_domain_name="",
-                            me_url_prefix="", caption_length_max=1024, message_length_max=4096, webfile_dc_id=2,
-                            **numbers)
+        return self.server.answer(request, self.server.home_dc)
 
 
 WRAPPERS = (functions.InvokeWithLayerRequest, functions.InitConnectionRequest, functions.InvokeWithoutUpdatesRequest,

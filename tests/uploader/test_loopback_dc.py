@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import hand_off, hand_off_video
-from fake_telegram import FakeTelegram, file_names
+from fake_telegram import FakeTelegram, Fault, file_names
 from telethon.tl import functions
 from telethon_internals import LoopbackDataCentre
 
@@ -117,9 +117,12 @@ def kill(process_holder, apply_first: bool):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dedup", [True, False], ids=["server-dedup", "history-lookup-only"])
-def test_sigkill_at_chosen_points_leaves_every_file_posted_exactly_once(dc, tmp_path, uploader_processes, dedup):
-    dc.server.dedup = dedup
+@pytest.mark.parametrize("bot", [True, False], ids=["bot-server-dedup", "user-history-lookup-only"])
+def test_sigkill_at_chosen_points_leaves_every_file_posted_exactly_once(dc, tmp_path, uploader_processes, bot):
+    """A bot may not read history (BOT_METHOD_INVALID): the random_id alone must do. A user's look-up must do
+    alone too, with the server's dedup off."""
+    dc.server.bot = bot
+    dc.server.dedup = dedup = bot
     rng = random.Random(7 if dedup else 8)
     root = tmp_path / "root"
     names = []
@@ -169,6 +172,7 @@ def test_sigkill_at_chosen_points_leaves_every_file_posted_exactly_once(dc, tmp_
     assert kills >= 4, "the batch finished before the uploader was killed often enough to mean anything"
     final = uploader_processes(root, environment(dc))
     wait_for(lambda: sent_count() == len(names), deadline_seconds=60, what="every file in sent/")
+    assert final.process.poll() is None, "the uploader stopped"
     assert final.stop() == 0
     posted = sorted(name for p in dc.server.posted for name in file_names(p.message.media))
     assert posted == sorted(names), "a file was lost or posted twice"
@@ -179,7 +183,7 @@ def test_sigkill_at_chosen_points_leaves_every_file_posted_exactly_once(dc, tmp_
 def test_sigterm_while_telegram_does_not_answer_stops_the_daemon_within_seconds(tmp_path, uploader_processes):
     with LoopbackDataCentre(FakeTelegram(), silent=True) as silent:
         process = uploader_processes(tmp_path / "root", environment(silent))
-        wait_for(lambda: "Connecting to 127.0.0.1" in process.log(), what="the connect")
+        wait_for(lambda: "telegram: connecting to data centre" in process.log(), what="the connect")
         process.process.send_signal(signal.SIGTERM)
         assert process.process.wait(timeout=10) == 0
     assert "stopped while connecting" in process.log()
@@ -201,3 +205,17 @@ def test_login_asks_for_phone_and_code_and_writes_the_session_file_0600(tmp_path
     assert session_file.read_text().startswith("1")
     for secret in (PHONE, API_HASH, session_file.read_text()):
         assert secret not in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_a_chat_that_refuses_posts_stops_the_daemon_with_exit_4_in_one_line_keeping_the_file(dc, tmp_path,
+                                                                                            uploader_processes):
+    root = tmp_path / "root"
+    kept = hand_off(root, "notes.pdf", b"%PDF-1.4")
+    dc.server.fail(functions.messages.SendMediaRequest, Fault(403, "CHAT_WRITE_FORBIDDEN"))
+    process = uploader_processes(root, environment(dc))
+    assert process.process.wait(timeout=30) == 4
+    [line] = [line for line in process.log().splitlines() if line.startswith("tgvid: ")]
+    assert "cannot post to me" in line and "ChatWriteForbiddenError" in line
+    assert "Traceback" not in process.log()
+    assert kept.exists() and not list((root / "quarantine").iterdir())

@@ -10,9 +10,9 @@ import time
 import av
 import pytest
 
-from tests.media import png_bytes, video_bytes
+from tests.media import Orientation, png_bytes, video_bytes, write_video
 from tgvid.sidecar import MediaKind
-from uploader.probe import ProbeInterrupted, probe, probe_in_child
+from uploader.probe import ProbeInterrupted, probe, probe_in_child, streams_from_start
 
 
 def test_a_video_gets_duration_size_audio_and_a_small_jpeg_thumbnail(tmp_path):
@@ -79,3 +79,24 @@ def test_a_probe_stopped_with_the_uploader_gives_no_answer_rather_than_a_wrong_o
             probe_in_child(path, "clip.mp4")
     finally:
         stopper.join()
+
+
+@pytest.mark.parametrize("degrees", [90, 270])
+def test_a_turned_video_gets_its_shown_size_and_a_thumbnail_the_right_way_up(tmp_path, degrees):
+    path = write_video(tmp_path / "portrait.mp4", seconds=1.0, width=96, height=160,
+                       orientation=Orientation(degrees), audio_channels=())
+    meta = probe(path, "portrait.mp4")
+    assert (meta.width, meta.height) == (96, 160)
+    with av.open(io.BytesIO(meta.thumbnail_jpeg)) as container:
+        thumb = next(container.decode(video=0)).to_ndarray(format="gray")
+    height, width = thumb.shape
+    assert width < height
+    marker = thumb[: height // 5, : width // 5].mean()  # tests.media draws a bright marker top-left of the shown picture
+    assert marker > thumb[-height // 5:, -width // 5:].mean() + 60
+
+
+def test_only_a_video_with_its_index_first_claims_to_stream(tmp_path):
+    first, last = tmp_path / "first.mp4", tmp_path / "last.mp4"
+    first.write_bytes(video_bytes())
+    last.write_bytes(video_bytes(fast_start=False))
+    assert streams_from_start(first) and not streams_from_start(last)
