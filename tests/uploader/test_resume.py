@@ -38,9 +38,9 @@ class Run:
     def should_stop(self) -> bool:
         return self.stop_after is not None and len(self.server.part_numbers()) >= self.stop_after
 
-    def send(self, item: Item):
+    def send(self, items: Item | list[Item]):
         try:
-            return self.sender.send([item], "", lambda *_: None)
+            return self.sender.send(items if isinstance(items, list) else [items], "", lambda *_: None)
         finally:
             self.sender.close()
 
@@ -113,6 +113,22 @@ def test_an_upload_older_than_telegram_keeps_parts_starts_afresh(tmp_path):
     [posted] = server.posted
     assert posted.media.file.id != file_id
     assert server.file_bytes(posted.media.file) == data
+
+
+def test_an_album_resumes_item_by_item(tmp_path):
+    server, ledger = FakeTelegram(), Ledger(path_in(tmp_path))
+    data = {name: os.urandom(20 * PART_BYTES) for name in ("a.bin", "b.bin")}
+    items = [recorded_item(tmp_path, ledger, f"trip/{name}", content) for name, content in data.items()]
+    items = [Item(i.path, i.sidecar, i.random_id, "trip", i.intent_at, i.key) for i in items]
+    with pytest.raises(Interrupted):
+        Run(server, ledger, stop_after=30).send(items)  # the first item is up, the second half-way
+    first_run = server.part_numbers()
+    Run(server, Ledger(path_in(tmp_path))).send(items)
+    assert len(server.posted) == 2
+    for posted, (name, content) in zip(server.posted, data.items(), strict=True):
+        origin = server.uploaded_media[posted.message.media.document.id][0]
+        assert file_names(origin) == [name] and server.file_bytes(origin.file) == content
+    assert len(server.part_numbers()) - len(first_run) <= 40 - 30 + PARALLEL  # what was missing, and those in flight
 
 
 def test_the_pace_limit_spreads_parts_over_the_time_their_bytes_need():
