@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 
 LIMIT_BYTES = 2000 * MIB  # until help.getAppConfig says otherwise: upload_max_fileparts_default parts of 512 KiB
 PREMIUM_LIMIT_BYTES = 4000 * MIB  # upload_max_fileparts_premium
-LARGEST_PART_BYTES = 512 * 1024
 CAPTION_LIMIT = 1024
 NETWORK_ATTEMPTS = 5
 STOP_POLL_SECONDS = 0.5
@@ -266,9 +265,10 @@ class TelegramSender:
             return
         values = getattr(getattr(answer, "config", None), "value", [])
         key = "upload_max_fileparts_premium" if self.premium else "upload_max_fileparts_default"
-        parts = next((v.value.value for v in values if v.key == key and isinstance(v.value, types.JsonNumber)), None)
-        if parts:
-            self.max_file_bytes = int(parts) * LARGEST_PART_BYTES
+        part_count = next((v.value.value for v in values if v.key == key and isinstance(v.value, types.JsonNumber)),
+                          None)
+        if part_count:
+            self.max_file_bytes = int(part_count) * parts.BIG_FILE_PART_BYTES
 
     async def _send(self, items: list[Item], caption: str, progress: Progress) -> list[Receipt]:
         receipts = await self._send_items(items, caption, progress)
