@@ -80,7 +80,7 @@ def client_tgvid(session: str, path: str, parallel: int) -> None:
 
 
 def run_client(*arguments: str) -> float:
-    output = subprocess.run([sys.executable, __file__, "client", *arguments], check=True, capture_output=True,
+    output = subprocess.run([sys.executable, __file__, "client", *arguments], check=True, stdout=subprocess.PIPE,
                             text=True).stdout
     return json.loads(output.splitlines()[-1])["seconds"]
 

@@ -164,10 +164,18 @@ class Ledger:
         self.save()
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.write(self.snapshot())
+
+    def snapshot(self) -> bytes:
+        """The ledger as it is now, packed; `write` makes it durable (the part engine does so in a thread of its
+        own, so that an fsync does not hold up the parts in flight)."""
         document = {"version": FORMAT_VERSION, "entries": {key: _dump(e) for key, e in self.entries.items()},
                     "sent_forgotten": self.sent_forgotten}
-        durable.atomic_write(self.path, msgpack.packb(document, use_bin_type=True))
+        return msgpack.packb(document, use_bin_type=True)
+
+    def write(self, snapshot: bytes) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        durable.atomic_write(self.path, snapshot)
 
     def sent_count(self) -> int:
         """Files sent in all, the forgotten ones included."""

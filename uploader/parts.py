@@ -16,11 +16,12 @@ import hashlib
 import os
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from tgvid.units import MIB
-from uploader.ledger import UploadRecord
+from uploader.ledger import Ledger, UploadRecord
 
 KIB = 1024
 BIG_FILE_BYTES = 10 * MIB  # above this, parts go up with saveBigFilePart (Telethon's threshold)
@@ -132,15 +133,19 @@ async def send_parts(parts: list[int], parallel: int, send: Callable[[int], Awai
 
 
 class Recorder:
-    """Keeps an UploadRecord's confirmed parts and saves them (`save()`) every few parts and at the end."""
+    """Keeps an UploadRecord's confirmed parts and writes the ledger every few parts, in a thread of its own (an
+    fsync takes milliseconds to a second, while parts keep going); `finish()` waits for the last write and raises
+    a write's error."""
 
-    def __init__(self, record: UploadRecord | None, save: Callable[[], None], clock=time.monotonic):
-        self.record = record
-        self.save = save
+    def __init__(self, record: UploadRecord | None, ledger: Ledger | None, clock=time.monotonic):
+        self.record = record if ledger is not None else None
+        self.ledger = ledger
         self.clock = clock
         self.confirmed = record.confirmed_parts() if record else set()
         self.unsaved = 0
         self.saved_at = clock()
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger") if self.record else None
+        self.writes: list[Future] = []
 
     def confirm(self, part: int) -> None:
         self.confirmed.add(part)
@@ -148,11 +153,21 @@ class Recorder:
             return
         self.unsaved += 1
         if self.unsaved >= RECORD_EVERY_PARTS or self.clock() - self.saved_at >= RECORD_SECONDS:
-            self.flush()
+            self._write()
 
-    def flush(self) -> None:
-        if self.record is None or not self.unsaved:
-            return
+    def _write(self) -> None:
+        for write in [w for w in self.writes if w.done()]:
+            write.result()  # a failed write (a full disk) fails the upload
+            self.writes.remove(write)
         self.record.set_confirmed(self.confirmed)
-        self.save()
+        self.writes.append(self.writer.submit(self.ledger.write, self.ledger.snapshot()))  # one thread: in order
         self.unsaved, self.saved_at = 0, self.clock()
+
+    def finish(self) -> None:
+        if self.record is None:
+            return
+        if self.unsaved:
+            self._write()
+        self.writer.shutdown(wait=True)
+        for write in self.writes:
+            write.result()

@@ -457,7 +457,7 @@ class TelegramSender:
         part_bytes = record.part_bytes if record else parts.part_bytes_for(size, self.part_bytes)
         upload = Upload(record.file_id if record else parts.new_file_id(), part_bytes, max(1, -(-size // part_bytes)),
                         size > parts.BIG_FILE_BYTES, source)
-        recorder = parts.Recorder(record, self.ledger.save if record else lambda: None)
+        recorder = parts.Recorder(record, self.ledger if record else None)
         already = sum(upload.size_of(part, size) for part in recorder.confirmed)
         if resumed:
             log.info("%s: resuming its upload: %d of %d parts (%.1f of %.1f MiB) are with Telegram already", item.name,
@@ -479,7 +479,7 @@ class TelegramSender:
             await parts.send_parts([p for p in range(upload.parts) if p not in recorder.confirmed],
                                    self.parallel_parts, send)
         finally:
-            recorder.flush()
+            recorder.finish()
         if isinstance(source, Path):
             seconds = time.monotonic() - started
             log.info("%s: %.1f MiB up in %.1f s, %.2f MiB/s on average%s", item.name, (done - already) / MIB, seconds,
