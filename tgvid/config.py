@@ -49,6 +49,8 @@ X264_PRESETS = one_of("ultrafast", "superfast", "veryfast", "faster", "fast", "m
                       "placebo")
 LOG_LEVELS = Allowed("DEBUG, INFO, WARNING, ERROR",
                      lambda value: value.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"))
+PART_KIB = Allowed("0, or 1, 2, 4 … 512 (Telegram's part sizes)", lambda value: value == 0 or (
+    0 < value <= 512 and 512 % value == 0))
 TELEGRAM_CHAT = Allowed(chatsetting.FORMS, chatsetting.names_a_chat)
 
 
@@ -106,6 +108,12 @@ SETTINGS = (
             "the account's own flag wins once connected"),
     Setting("uploader", "max_retries", int, 5, "attempts before a failing file goes to quarantine", AT_LEAST_ONE),
     Setting("uploader", "force_polling", bool, False, "poll outbox/ instead of using inotify"),
+    Setting("uploader", "parallel_parts", int, 8, "upload parts in flight at once (bench/upload.py measures the gain)",
+            between(1, 32)),
+    Setting("uploader", "part_kib", int, 0, "upload part size; 0 chooses (128 KiB up to 10 MB, 512 KiB above)",
+            PART_KIB),
+    Setting("uploader", "max_upload_mib_per_second", float, 0.0, "upload speed limit, e.g. on mobile data (0: none)",
+            NOT_NEGATIVE),
     Setting("uploader", "ledger_keep_days", float, 30.0, "the ledger forgets sent files after this long (still counted)",
             POSITIVE),
     Setting("telegram", "api_id", int, 0, "API id from my.telegram.org (secret)", NOT_NEGATIVE, secret=True),

@@ -46,7 +46,7 @@ def half_configured(given: list[str], missing: list[str]) -> str:
     return f"{', '.join(given)} set, but {' and '.join(missing)} missing"
 
 
-def make_sender(config, should_stop) -> Sender:
+def make_sender(config, should_stop, ledger: Ledger | None = None) -> Sender:
     """The Telegram sender when Telegram is configured; the local-folder sender into delivered/ only when no
     Telegram setting is given at all. Half a configuration is a ConfigError naming what is missing."""
     given, missing = telegram_settings(config)
@@ -57,7 +57,7 @@ def make_sender(config, should_stop) -> Sender:
         from uploader import telegram
 
         log.info("uploader: using the Telegram sender (%s)", ", ".join(given))
-        return telegram.connect(config, should_stop)
+        return telegram.connect(config, should_stop, ledger)
     log.info("uploader: using the local-folder sender: no Telegram setting is given, files go to delivered/")
     return FolderSender(Path(config.root) / "delivered", should_stop)
 
@@ -108,7 +108,7 @@ def _run(config, root: Path) -> int:
     ledger = Ledger(path_in(root), keep_sent_seconds=config.uploader.ledger_keep_days * 86400, outbox=root / "outbox")
     progress = status.ProgressReporter(root)
     try:
-        sender = make_sender(config, should_stop)
+        sender = make_sender(config, should_stop, ledger)
     except Interrupted:
         log.info("uploader: stopped while connecting; nothing was sent yet")
         return EXIT_INTERRUPTED if signals[0] == signal.SIGINT else EXIT_OK

@@ -209,7 +209,7 @@ class Delivery:
 
     def _item(self, entry: Entry) -> Item:
         arrival, meta = self.ready[entry.key]
-        return Item(arrival.path, meta, entry.random_id, arrival.folder, entry.created_at)
+        return Item(arrival.path, meta, entry.random_id, arrival.folder, entry.created_at, entry.key)
 
     def _record_all(self, entries: list[Entry], receipts: list[Receipt]) -> None:
         by_random_id = {receipt.random_id: receipt for receipt in receipts}

@@ -8,8 +8,12 @@ whole ledger is rewritten atomically (tgvid.durable) on each change, so it is ke
 than `uploader.ledger_keep_days` is dropped at the next change and only counted (its file left outbox/ long ago,
 unless moving it keeps failing, which keeps the entry; a new file of the same name is a new entry anyway).
 
-File `<root>/sent/ledger.msgpack`, format version 1 — a msgpack map
-`{"version": 1, "entries": {key: entry}, "sent_forgotten": int}`; `sent_forgotten` (0 when missing) counts the
+While a file goes up, its entry also holds the upload: the file_id its parts carry, the part plan and the parts
+Telegram has confirmed, written before the first part and then every few parts (uploader.parts), so that a
+restart sends only the parts not yet confirmed, under the same file_id.
+
+File `<root>/sent/ledger.msgpack`, format version 2 — a msgpack map
+`{"version": 2, "entries": {key: entry}, "sent_forgotten": int}`; `sent_forgotten` (0 when missing) counts the
 `sent` entries dropped so far.
 The key is `"<size_bytes>:<mtime_ns>:<relpath>"`, so a new file that reuses a sent file's name is a new entry.
 An entry is a map:
@@ -27,8 +31,21 @@ An entry is a map:
 | message_ids | list of int | the messages the send produced (local-folder sender: the delivered file's inode) |
 | where | str | the chat, or the delivered file's path; for people |
 | created_at, updated_at, sent_at | float | Unix times; sent_at is 0.0 until sent |
+| upload | map or nil | the upload under way (below); nil when none, and once sent |
 
-Older versions are upgraded on read; a newer version raises LedgerError.NewerVersion naming the version.
+An upload is a map:
+
+| key | type | meaning |
+| --- | --- | --- |
+| file_id | int | the signed 64-bit id all of the file's parts carry |
+| part_bytes, parts | int | the part size (never changed within one file_id) and the number of parts |
+| size_bytes, mtime_ns | int | the file's size and modification time when the upload started |
+| fingerprint | str | hex SHA-256 of the file's first and last part: a file changed in place starts afresh |
+| started_at | float | Unix time of the first part: Telegram keeps parts minutes to hours, an old upload starts afresh |
+| confirmed | list of [int, int] | the parts Telegram confirmed, as [first, end) ranges in order |
+
+Older versions are upgraded on read (version 1 had no `upload`); a newer version raises LedgerError.NewerVersion
+naming the version.
 """
 
 import os
@@ -42,7 +59,7 @@ import msgpack
 from tgvid import durable
 from tgvid.errors import LedgerError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 FILE_NAME = "ledger.msgpack"
 
 
@@ -55,6 +72,32 @@ class EntryState(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+
+
+@dataclass
+class UploadRecord:
+    """An upload under way, as the ledger keeps it (see the table above)."""
+
+    file_id: int
+    part_bytes: int
+    parts: int
+    size_bytes: int
+    mtime_ns: int
+    fingerprint: str
+    started_at: float
+    confirmed: list[list[int]] = field(default_factory=list)
+
+    def confirmed_parts(self) -> set[int]:
+        return {part for first, end in self.confirmed for part in range(first, end)}
+
+    def set_confirmed(self, parts: set[int]) -> None:
+        ranges: list[list[int]] = []
+        for part in sorted(parts):
+            if ranges and ranges[-1][1] == part:
+                ranges[-1][1] = part + 1
+            else:
+                ranges.append([part, part + 1])
+        self.confirmed = ranges
 
 
 @dataclass
@@ -73,6 +116,7 @@ class Entry:
     created_at: float = 0.0
     updated_at: float = 0.0
     sent_at: float = 0.0
+    upload: UploadRecord | None = None
 
     @property
     def key(self) -> str:
@@ -120,10 +164,18 @@ class Ledger:
         self.save()
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.write(self.snapshot())
+
+    def snapshot(self) -> bytes:
+        """The ledger as it is now, packed; `write` makes it durable (the part engine does so in a thread of its
+        own, so that an fsync does not hold up the parts in flight)."""
         document = {"version": FORMAT_VERSION, "entries": {key: _dump(e) for key, e in self.entries.items()},
                     "sent_forgotten": self.sent_forgotten}
-        durable.atomic_write(self.path, msgpack.packb(document, use_bin_type=True))
+        return msgpack.packb(document, use_bin_type=True)
+
+    def write(self, snapshot: bytes) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        durable.atomic_write(self.path, snapshot)
 
     def sent_count(self) -> int:
         """Files sent in all, the forgotten ones included."""
@@ -141,6 +193,14 @@ def _dump(entry: Entry) -> dict:
     return {**asdict(entry), "state": str(entry.state)}
 
 
+def _upgraded(version: int, document: dict) -> dict:
+    """`document` in the current format: version 1 entries gain `upload` (none was under way as far as they say)."""
+    if version < 2:
+        for raw in document["entries"].values():
+            raw["upload"] = None
+    return document
+
+
 def _load(path: Path) -> tuple[list[Entry], int]:
     try:
         document = msgpack.unpackb(path.read_bytes(), raw=False, strict_map_key=False)
@@ -155,8 +215,9 @@ def _load(path: Path) -> tuple[list[Entry], int]:
     names = Entry.__dataclass_fields__
     try:
         entries = [
-            Entry(**{**{k: v for k, v in raw.items() if k in names}, "state": EntryState(raw["state"])})
-            for raw in document["entries"].values()
+            Entry(**{**{k: v for k, v in raw.items() if k in names}, "state": EntryState(raw["state"]),
+                     "upload": UploadRecord(**raw["upload"]) if raw.get("upload") else None})
+            for raw in _upgraded(version, document)["entries"].values()
         ]
         return entries, int(document.get("sent_forgotten", 0))
     except (KeyError, ValueError, TypeError, AttributeError) as error:

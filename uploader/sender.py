@@ -28,6 +28,7 @@ class Item:
     random_id: int
     folder: str  # relative to outbox/, "" at the top
     intent_at: float = 0.0  # Unix time the ledger first recorded the intent to send it; older messages are not it
+    key: str = ""  # its ledger entry's key, where a sender records an upload under way
 
     @property
     def name(self) -> str:

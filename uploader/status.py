@@ -2,7 +2,8 @@
 
 Read from folders and files only, never from the running daemon: the outbox, the ledger, and
 `<root>/uploader.progress.msgpack`, which the daemon rewrites (atomically, at most once a second) while a
-file goes up: a msgpack map with `file` (str), `done_bytes`, `total_bytes` (int), `bytes_per_second` (float)
+file goes up: a msgpack map with `file` (str), `done_bytes`, `total_bytes` (int), `bytes_per_second` (float, over
+the bytes sent by this run: a resumed upload starts with the parts Telegram already has), `eta_seconds` (float)
 and `updated_at` (Unix time). The same reporter writes the progress lines of the log.
 """
 
@@ -40,20 +41,23 @@ class ProgressReporter:
         self.current: Path | None = None
         self.started = self.last_report = 0.0
         self.reported = False
+        self.first_done_bytes = 0  # already up when this run took the file on (a resumed upload)
 
     def __call__(self, item: Item, done_bytes: int, total_bytes: int) -> None:
         now = self.clock()
         if item.path != self.current:
             self.current, self.started, self.last_report, self.reported = item.path, now, now, False
+            self.first_done_bytes = done_bytes
         finished_after_a_report = done_bytes >= total_bytes and self.reported
         if now - self.last_report < REPORT_INTERVAL_SECONDS and not finished_after_a_report:
             return
         self.last_report, self.reported = now, True
-        speed = done_bytes / max(now - self.started, 1e-6)
+        speed = (done_bytes - self.first_done_bytes) / max(now - self.started, 1e-6)
         percent = 100 * done_bytes / max(total_bytes, 1)
+        eta = (total_bytes - done_bytes) / speed if speed > 0 else -1.0
         log.info("%s: %.0f %% of %.1f MiB sent, %.2f MiB/s", item.name, percent, total_bytes / MIB, speed / MIB)
         record = {"file": item.name, "done_bytes": done_bytes, "total_bytes": total_bytes,
-                  "bytes_per_second": speed, "updated_at": time.time()}
+                  "bytes_per_second": speed, "eta_seconds": eta, "updated_at": time.time()}
         durable.atomic_write(self.path, msgpack.packb(record))
 
     def clear(self) -> None:
@@ -91,6 +95,13 @@ def collect(config) -> dict:
     }
 
 
+def time_left(eta_seconds: float) -> str:
+    if eta_seconds < 0:
+        return "time left unknown"
+    minutes, seconds = divmod(round(eta_seconds), 60)
+    return f"{minutes} min {seconds:02d} s left" if minutes else f"{seconds} s left"
+
+
 def render(report: dict) -> str:
     name = "uploader" if report["daemon_running"] else "uploader (not running)"
     if report["ledger_error"]:
@@ -101,8 +112,9 @@ def render(report: dict) -> str:
     sending = report["sending"]
     if sending:
         percent = 100 * sending["done_bytes"] / max(sending["total_bytes"], 1)
-        lines.append(f"  sending {sending['file']}: {percent:.0f} % of {sending['total_bytes'] / MIB:.1f} MiB, "
-                     f"{sending['bytes_per_second'] / MIB:.2f} MiB/s")
+        lines.append(f"  sending {sending['file']}: {percent:.0f} % ({sending['done_bytes'] / MIB:.1f} of "
+                     f"{sending['total_bytes'] / MIB:.1f} MiB), {sending['bytes_per_second'] / MIB:.2f} MiB/s, "
+                     f"{time_left(sending.get('eta_seconds', -1.0))}")
     lines += [f"  pending {name}" for name in report["pending"]]
     lines += [f"  retrying {r['file']} (attempt {r['attempts']}): {r['last_error']}" for r in report["retrying"]]
     lines += [f"  failed {f['file']} → {f['where']}" for f in report["failed"]]

@@ -1,7 +1,8 @@
 """The Telegram sender (Telethon over MTProto), `tgvid login` and `tgvid check`.
 
-Uploads go through our own part loop (`upload.saveFilePart`, or `saveBigFilePart` above 10 MB, with Telethon's
-part sizes), so a flood-waited or missing part is saved again under the same file_id. Sends are hand-built
+Uploads go through our own part engine (uploader.parts: `upload.saveFilePart`, or `saveBigFilePart` above 10 MB,
+`uploader.parallel_parts` in flight, resumed after a restart from the ledger), so a flood-waited or missing part is
+saved again under the same file_id. Sends are hand-built
 `messages.sendMedia` / `messages.sendMultiMedia` requests carrying the random_ids stored in the ledger: Telethon's
 `send_file` would draw new ids and, for albums, drop each item's thumbnail and attributes. Album items are first
 turned into server media with `messages.uploadMedia`, each right after its upload. Every error goes through the
@@ -24,13 +25,11 @@ at Telegram's test servers or at a local fake needs no code change.
 import asyncio
 import contextlib
 import hashlib
-import io
 import itertools
 import logging
 import mimetypes
-import os
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from telethon import TelegramClient, errors, utils
@@ -43,18 +42,18 @@ from tgvid.chatsetting import ChatKind, ChatRef
 from tgvid.errors import EXIT_FAILURE, EXIT_OK, AccountError, ConfigError, SendFailed, TgvidError
 from tgvid.sidecar import MediaKind
 from tgvid.units import MIB
-from uploader import chat
+from uploader import chat, parts
 from uploader.album import sends_as_photo
+from uploader.ledger import Ledger
+from uploader.parts import Upload
 from uploader.probe import streams_from_start
 from uploader.sender import Interrupted, Item, Progress, Receipt
 from uploader.telegram_errors import Handling, failure, handled_by, row_for
 
 log = logging.getLogger(__name__)
 
-BIG_FILE_BYTES = 10 * MIB  # above this, parts go up with saveBigFilePart (Telethon's threshold)
 LIMIT_BYTES = 2000 * MIB  # until help.getAppConfig says otherwise: upload_max_fileparts_default parts of 512 KiB
 PREMIUM_LIMIT_BYTES = 4000 * MIB  # upload_max_fileparts_premium
-LARGEST_PART_BYTES = 512 * 1024
 CAPTION_LIMIT = 1024
 NETWORK_ATTEMPTS = 5
 STOP_POLL_SECONDS = 0.5
@@ -69,32 +68,32 @@ DIALOG_PAGES = 50  # a user's chat by id is looked for among their 5000 most rec
 STALE_PEER = (errors.ChannelInvalidError, errors.PeerIdInvalidError, errors.ChannelPrivateError)
 
 
-@dataclass(frozen=True)
-class Upload:
-    """How a file went up: needed to save a part again under the same file_id."""
+def aes_backend() -> str:
+    """Which AES-IGE implementation Telethon encrypts every part with: cryptg, libssl (ctypes) or pure Python."""
+    from telethon.crypto import aes, libssl
 
-    file_id: int
-    part_bytes: int
-    parts: int
-    big: bool
-    source: Path | bytes  # the file, or the bytes of a thumbnail
-
-    def read(self, part: int) -> bytes:
-        if isinstance(self.source, bytes):
-            return self.source[part * self.part_bytes:(part + 1) * self.part_bytes]
-        with self.source.open("rb") as handle:
-            handle.seek(part * self.part_bytes)
-            return handle.read(self.part_bytes)
+    if aes.cryptg is not None:
+        return "cryptg"
+    if libssl.encrypt_ige and libssl.decrypt_ige:
+        return "libssl (install cryptg for faster uploads)"
+    return "pure Python, about 0.5 MiB/s (install cryptg)"
 
 
 class TelegramSender:
     def __init__(self, client: TelegramClient, loop: asyncio.AbstractEventLoop, chat: str, premium: bool,
                  should_stop: Callable[[], bool], sleep=asyncio.sleep, sign_in: Callable | None = None,
-                 root: Path | None = None):
+                 root: Path | None = None, ledger: Ledger | None = None, parallel_parts: int = 8,
+                 part_bytes: int = 0, max_bytes_per_second: float = 0):
         """`sign_in(client)` is awaited when the session is not logged in; without it that is an AccountError.
         `premium` is the setting; the account's own flag wins once it is known. The resolved chat is remembered
-        under `root` (uploader.chat), when given."""
+        under `root` (uploader.chat), when given. Uploads are recorded in `ledger` (in the entry named by each
+        item's key) and resumed from it; `parallel_parts` part requests are in flight at once, of `part_bytes`
+        (0: uploader.parts chooses), at most `max_bytes_per_second` in all (0: no limit)."""
         self.client = client
+        self.ledger = ledger
+        self.parallel_parts = parallel_parts
+        self.part_bytes = part_bytes
+        self.pace = parts.Pace(max_bytes_per_second, self._wait)
         self.root = root
         self.sign_in = sign_in
         self.loop = loop
@@ -266,11 +265,20 @@ class TelegramSender:
             return
         values = getattr(getattr(answer, "config", None), "value", [])
         key = "upload_max_fileparts_premium" if self.premium else "upload_max_fileparts_default"
-        parts = next((v.value.value for v in values if v.key == key and isinstance(v.value, types.JsonNumber)), None)
-        if parts:
-            self.max_file_bytes = int(parts) * LARGEST_PART_BYTES
+        part_count = next((v.value.value for v in values if v.key == key and isinstance(v.value, types.JsonNumber)),
+                          None)
+        if part_count:
+            self.max_file_bytes = int(part_count) * parts.BIG_FILE_PART_BYTES
 
     async def _send(self, items: list[Item], caption: str, progress: Progress) -> list[Receipt]:
+        receipts = await self._send_items(items, caption, progress)
+        for item in items:  # sent: the parts are no longer needed (the delivery's next ledger write drops them)
+            entry = self.ledger.get(item.key) if self.ledger is not None else None
+            if entry is not None:
+                entry.upload = None
+        return receipts
+
+    async def _send_items(self, items: list[Item], caption: str, progress: Progress) -> list[Receipt]:
         peer = await self._peer(items[0].path)
         if len(items) == 1:
             item = items[0]
@@ -299,6 +307,7 @@ class TelegramSender:
         """Call `request()` (made anew for each try, with the same random_id): save missing parts of `uploads`
         (the file and its thumbnail) again. Telegram names only the part's number, so each upload that has a part
         of that number saves it again."""
+        losses = 0
         for _ in range(NETWORK_ATTEMPTS):
             try:
                 result = await self._invoke(request(), item.path, network_retries=1 if not answer else NETWORK_ATTEMPTS,
@@ -308,9 +317,15 @@ class TelegramSender:
                 lost = [upload for upload in uploads if which < upload.parts]
                 if not lost:
                     raise SendFailed(item.path, f"Telegram lost a part ({error})", retry=True) from error
-                log.warning("%s: Telegram lost part %d; saving it again", item.name, which)
+                # A second loss in one send means the storage dropped more (parts expire, api/files): save all
+                # parts from that one on, rather than learning of them one send at a time.
+                again = "it" if not losses else "it and every later part"
+                log.warning("%s: Telegram lost part %d; saving %s again", item.name, which, again)
                 for upload in lost:
-                    await self._invoke(self._part_request(upload, which, upload.read(which)), item.path)
+                    numbers = [which] if not losses else list(range(which, upload.parts))
+                    await parts.send_parts(numbers, self.parallel_parts, lambda part, upload=upload: self._invoke(
+                        self._part_request(upload, part, upload.read(part)), item.path))
+                losses += 1
                 continue
             return result if answer else self._receipts(item, result)
         raise SendFailed(item.path, "Telegram kept losing uploaded parts", retry=True)
@@ -400,16 +415,14 @@ class TelegramSender:
     async def _upload_media(self, item: Item, progress: Progress):
         meta = item.sidecar
         size = item.path.stat().st_size
-        with item.path.open("rb") as handle:
-            file, upload = await self._upload(item, handle, size, lambda done: progress(item, done, size), item.path)
+        file, upload = await self._upload(item, size, lambda done: progress(item, done, size), item.path)
         if sends_as_photo(meta, item.name):
             return types.InputMediaUploadedPhoto(file), (upload,)
         if meta.kind is not MediaKind.VIDEO:
             return self._document(item, file), (upload,)
         thumb, uploads = None, (upload,)
         if meta.thumbnail_jpeg:
-            thumb_stream = io.BytesIO(meta.thumbnail_jpeg)
-            thumb, thumb_upload = await self._upload(item, thumb_stream, len(meta.thumbnail_jpeg), lambda done: None,
+            thumb, thumb_upload = await self._upload(item, len(meta.thumbnail_jpeg), lambda done: None,
                                                      meta.thumbnail_jpeg, "thumb.jpg")
             uploads = (upload, thumb_upload)
         attributes = [
@@ -426,24 +439,56 @@ class TelegramSender:
         return types.InputMediaUploadedDocument(file, mime, [types.DocumentAttributeFilename(item.name)],
                                                 force_file=True)
 
-    async def _upload(self, item: Item, handle, size: int, progress: Callable[[int], None], source: Path | bytes,
+    async def _upload(self, item: Item, size: int, progress: Callable[[int], None], source: Path | bytes,
                       name: str = ""):
-        """Save `size` bytes from `handle` (read from `source`) in parts under a fresh file_id; return the InputFile
-        and the Upload."""
-        part_bytes = utils.get_appropriated_part_size(size) * 1024
-        upload = Upload(int.from_bytes(os.urandom(8), "big", signed=True), part_bytes,
-                        max(1, -(-size // part_bytes)), size > BIG_FILE_BYTES, source)
-        md5 = hashlib.md5()
-        done = 0
-        for part in range(upload.parts):
-            data = handle.read(part_bytes)
-            md5.update(data)
+        """Save `size` bytes of `source` in parts, several in flight; return the InputFile and the Upload.
+
+        A file (not a thumbnail) whose ledger entry holds an upload that may be resumed (uploader.parts) goes on
+        under that file_id with the parts not yet confirmed; otherwise a new upload is recorded before the first
+        part."""
+        entry = self.ledger.get(item.key) if self.ledger is not None and item.key and isinstance(source, Path) else None
+        resumed = entry is not None and parts.resumable(entry.upload, source, time.time())
+        if entry is not None and not resumed:
+            if entry.upload is not None:
+                log.info("%s: the earlier upload is too old or the file changed; starting afresh", item.name)
+            entry.upload = parts.new_record(source, parts.part_bytes_for(size, self.part_bytes), time.time())
+            self.ledger.save()
+        record = entry.upload if entry is not None else None
+        part_bytes = record.part_bytes if record else parts.part_bytes_for(size, self.part_bytes)
+        upload = Upload(record.file_id if record else parts.new_file_id(), part_bytes, max(1, -(-size // part_bytes)),
+                        size > parts.BIG_FILE_BYTES, source)
+        recorder = parts.Recorder(record, self.ledger if record else None)
+        already = sum(upload.size_of(part, size) for part in recorder.confirmed)
+        if resumed:
+            log.info("%s: resuming its upload: %d of %d parts (%.1f of %.1f MiB) are with Telegram already", item.name,
+                     len(recorder.confirmed), upload.parts, already / MIB, size / MIB)
+        done = already
+        started = time.monotonic()
+        progress(done)
+
+        async def send(part: int) -> None:
+            nonlocal done
+            data = upload.read(part)
+            await self.pace.take(len(data))
             await self._invoke(self._part_request(upload, part, data), item.path)
+            recorder.confirm(part)
             done += len(data)
             progress(done)
+
+        try:
+            await parts.send_parts([p for p in range(upload.parts) if p not in recorder.confirmed],
+                                   self.parallel_parts, send)
+        finally:
+            recorder.finish()
+        if isinstance(source, Path):
+            seconds = time.monotonic() - started
+            log.info("%s: %.1f MiB up in %.1f s, %.2f MiB/s on average%s", item.name, (done - already) / MIB, seconds,
+                     (done - already) / MIB / max(seconds, 1e-6),
+                     f" ({already / MIB:.1f} MiB were up already)" if already else "")
         name = name or item.name
         if upload.big:
             return types.InputFileBig(upload.file_id, upload.parts, name), upload
+        md5 = hashlib.md5(source) if isinstance(source, bytes) else file_md5(source)
         return types.InputFile(upload.file_id, upload.parts, name, md5.hexdigest()), upload
 
     @staticmethod
@@ -494,6 +539,15 @@ class TelegramSender:
                         and message.date.timestamp() >= item.intent_at - CLOCK_SKEW_SECONDS):
                     found.append(Receipt(item.random_id, message.id, self.description, exact=False))
         return found
+
+
+def file_md5(path: Path):
+    """The MD5 of a small file (≤ 10 MB: InputFile carries it), read once more since parts go out of order."""
+    md5 = hashlib.md5()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(MIB), b""):
+            md5.update(chunk)
+    return md5
 
 
 def remembered(entity) -> chat.Remembered:
@@ -563,14 +617,18 @@ def bot_sign_in(config) -> Callable:
     return sign_in
 
 
-def connect(config, should_stop: Callable[[], bool]) -> TelegramSender:
+def connect(config, should_stop: Callable[[], bool], ledger: Ledger | None = None) -> TelegramSender:
     """A TelegramSender for the configured login and chat, started when Telegram can be reached.
 
     Raises ConfigError when there is no login or no such chat. When Telegram cannot be reached, the sender
     is returned all the same and connects when files are waiting, so a daemon started offline keeps running.
     """
-    sender = TelegramSender(new_client(config), asyncio.new_event_loop(), config.telegram.chat,
-                            config.uploader.premium, should_stop, sign_in=bot_sign_in(config), root=Path(config.root))
+    settings = config.uploader
+    log.info("telegram: %d parts in flight, AES-IGE through %s", settings.parallel_parts, aes_backend())
+    sender = TelegramSender(new_client(config), asyncio.new_event_loop(), config.telegram.chat, settings.premium,
+                            should_stop, sign_in=bot_sign_in(config), root=Path(config.root), ledger=ledger,
+                            parallel_parts=settings.parallel_parts, part_bytes=settings.part_kib * 1024,
+                            max_bytes_per_second=settings.max_upload_mib_per_second * MIB)
     try:
         sender.start()
     except SendFailed as error:

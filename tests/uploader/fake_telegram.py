@@ -1,6 +1,7 @@
 """A model of the Telegram server side an uploader talks to, built from real TL objects.
 
-It keeps what the tests assert on: every request received, the parts saved per file_id, the messages posted
+It keeps what the tests assert on: every request received (`part_numbers` lists the parts among them), the
+parts saved per file_id, the messages posted
 (with the random_id each carried) and the server's random_id dedup, which can be switched off to test the
 uploader's own history lookup. Faults are queued per request type. `answer(request, dc)` returns the TL answer or
 raises Fault(code, message); telethon_internals puts it behind a real TelegramClient, and the loopback data
@@ -109,6 +110,11 @@ class FakeTelegram:
     def expire_parts(self) -> None:
         """The storage dropped every part it held (api/files: parts live minutes to hours)."""
         self.parts.clear()
+
+    def part_numbers(self, file_id: int | None = None) -> list[int]:
+        """The part numbers received so far, in order of arrival, repeats included (of one file_id, when given)."""
+        return [r.file_part for r in list(self.requests) if isinstance(r, PART_REQUESTS)
+                and (file_id is None or r.file_id == file_id)]
 
     def fail(self, request_type, *faults) -> None:
         """Answer the next requests of `request_type` with `faults` in turn: a Fault, or a callable of the request
@@ -343,6 +349,7 @@ class FakeTelegram:
         return types.messages.Messages(newest_first, [], [], [])
 
 
+PART_REQUESTS = (functions.upload.SaveFilePartRequest, functions.upload.SaveBigFilePartRequest)
 LOGIN_REQUESTS = (functions.auth.SignInRequest, functions.auth.ImportBotAuthorizationRequest,
                   functions.auth.CheckPasswordRequest)
 OPEN_REQUESTS = (functions.auth.SendCodeRequest, functions.help.GetConfigRequest, functions.account.GetPasswordRequest)

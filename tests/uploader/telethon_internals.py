@@ -113,18 +113,23 @@ class LoopbackDataCentre:
     rpc_error; a ConnectionError raised while answering closes the connection without an answer.
     `authorized` False makes the server answer AUTH_KEY_UNREGISTERED until a sign-in, as for a fresh login (the
     data centre is the account's home: a second one would need the key exchange); `silent` True reads
-    everything and answers nothing, like a link that died without closing.
+    everything and answers nothing, like a link that died without closing. `part_delay_seconds` answers each
+    upload part that much later, parts concurrently (a long round trip to a storage that takes parts in
+    parallel, api/files): the part is stored on arrival, so parts in flight at a kill are with the server.
     """
 
-    def __init__(self, server: FakeTelegram, authorized: bool = True, silent: bool = False):
+    def __init__(self, server: FakeTelegram, authorized: bool = True, silent: bool = False,
+                 part_delay_seconds: float = 0.0):
         self.server = server
         server.authorized = authorized
         self.silent = silent
+        self.part_delay_seconds = part_delay_seconds
         self.auth_key = AuthKey(os.urandom(256))
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="loopback-dc", daemon=True)
         self.writers: set[asyncio.StreamWriter] = set()
         self.last_msg_id = 0
+        self.pending: set[asyncio.Task] = set()  # parts answered after part_delay_seconds
         self.broken = False  # set when answering raised: the fake, not the uploader, is wrong
         self.listener = None
         self.port = 0
@@ -141,6 +146,8 @@ class LoopbackDataCentre:
         if exc_info[0] is None:
             assert not self.broken, "the loopback data centre failed to answer a request (see the log)"
         async def shut_down():
+            for task in self.pending:
+                task.cancel()
             self.listener.close()
             for writer in list(self.writers):
                 writer.close()
@@ -167,8 +174,14 @@ class LoopbackDataCentre:
                 packet = (await reader.readexactly(length - 8))[:-4]
                 session_id, msg_id, obj = self._decrypt(packet)
                 for inner_id, request in self._unwrap(msg_id, obj):
-                    answer = None if self.silent else self._answer(inner_id, request)
-                    if answer is not None:
+                    if self.silent:
+                        continue
+                    answer = self._answer(inner_id, request)
+                    if self.part_delay_seconds and isinstance(request, PART_REQUESTS):
+                        later = self._write_later(writer, codec.encode_packet(self._encrypt(session_id, answer)))
+                        self.pending = {task for task in self.pending if not task.done()}
+                        self.pending.add(asyncio.ensure_future(later))
+                    elif answer is not None:
                         writer.write(codec.encode_packet(self._encrypt(session_id, answer)))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -179,6 +192,12 @@ class LoopbackDataCentre:
         finally:
             self.writers.discard(writer)
             writer.close()
+
+    async def _write_later(self, writer: asyncio.StreamWriter, frame: bytes) -> None:
+        """Write a part's answer after the delay: the part is stored on arrival, its confirmation comes later."""
+        await asyncio.sleep(self.part_delay_seconds)
+        if not writer.is_closing():
+            writer.write(frame)
 
     def _decrypt(self, packet: bytes):
         msg_key = packet[8:24]
@@ -222,6 +241,7 @@ class LoopbackDataCentre:
         return self.server.answer(request, self.server.home_dc)
 
 
+PART_REQUESTS = (functions.upload.SaveFilePartRequest, functions.upload.SaveBigFilePartRequest)
 WRAPPERS = (functions.InvokeWithLayerRequest, functions.InitConnectionRequest, functions.InvokeWithoutUpdatesRequest,
             functions.InvokeAfterMsgRequest)
 

@@ -21,7 +21,7 @@ PHONE = "+15550123456"
 def settings(root, bot_token="123:secret"):
     return SimpleNamespace(root=root, telegram=SimpleNamespace(
         api_id=1, api_hash="x", bot_token=bot_token, session="", session_file="telegram.session", chat="me"),
-        uploader=SimpleNamespace(premium=False))
+        uploader=SimpleNamespace(premium=False, parallel_parts=8, part_kib=0, max_upload_mib_per_second=0.0))
 
 
 @pytest.mark.parametrize("password", ["", "hunter2"], ids=["code", "code-and-2fa"])

@@ -5,7 +5,7 @@ import pytest
 
 from tgvid import durable
 from tgvid.errors import LedgerError
-from uploader.ledger import Entry, EntryState, Ledger, new_random_id
+from uploader.ledger import FORMAT_VERSION, Entry, EntryState, Ledger, UploadRecord, new_random_id
 
 
 def test_entries_survive_a_reload(tmp_path):
@@ -17,6 +17,26 @@ def test_entries_survive_a_reload(tmp_path):
     again = Ledger(tmp_path / "ledger.msgpack")
     assert again.get(entry.key) == entry
     assert again.get(entry.key).state is EntryState.SENT
+
+
+def test_an_upload_under_way_survives_a_reload_with_its_confirmed_parts_as_ranges(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.msgpack")
+    upload = UploadRecord(-5, 512 * 1024, 10, 5_000_000, 123, "ab" * 32, 40.0)
+    upload.set_confirmed({0, 1, 2, 5, 7, 8})
+    assert upload.confirmed == [[0, 3], [5, 6], [7, 9]]
+    ledger.put([Entry("big.mp4", 5_000_000, 123, new_random_id(), upload=upload)], now=50.0)
+    [again] = Ledger(tmp_path / "ledger.msgpack").entries.values()
+    assert again.upload == upload and again.upload.confirmed_parts() == {0, 1, 2, 5, 7, 8}
+
+
+def test_a_version_1_ledger_is_read_with_no_upload_under_way(tmp_path):
+    path = tmp_path / "ledger.msgpack"
+    old = {"relpath": "a.mp4", "size_bytes": 1, "mtime_ns": 2, "random_id": 3, "state": "sending"}
+    path.write_bytes(msgpack.packb({"version": 1, "entries": {"1:2:a.mp4": old}, "sent_forgotten": 4}))
+    ledger = Ledger(path)
+    assert ledger.get("1:2:a.mp4").random_id == 3 and ledger.get("1:2:a.mp4").upload is None
+    ledger.save()
+    assert msgpack.unpackb(path.read_bytes())["version"] == FORMAT_VERSION == 2
 
 
 def test_sent_entries_older_than_the_keep_time_are_forgotten_but_counted(tmp_path):
@@ -64,8 +84,8 @@ def test_random_ids_are_signed_64_bit():
 
 def test_newer_version_is_refused(tmp_path):
     path = tmp_path / "ledger.msgpack"
-    path.write_bytes(msgpack.packb({"version": 2, "entries": {}}))
-    with pytest.raises(LedgerError.NewerVersion, match="format version 2"):
+    path.write_bytes(msgpack.packb({"version": FORMAT_VERSION + 1, "entries": {}}))
+    with pytest.raises(LedgerError.NewerVersion, match=f"format version {FORMAT_VERSION + 1}"):
         Ledger(path)
 
 

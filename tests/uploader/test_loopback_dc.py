@@ -39,7 +39,7 @@ def settings(dc, root: Path):
         root=root,
         telegram=SimpleNamespace(api_id=1, api_hash=API_HASH, bot_token="", session=dc.session_string(),
                                  session_file="telegram.session", chat="me"),
-        uploader=SimpleNamespace(premium=False))
+        uploader=SimpleNamespace(premium=False, parallel_parts=8, part_kib=0, max_upload_mib_per_second=0.0))
 
 
 def environment(dc) -> dict:

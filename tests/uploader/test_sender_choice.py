@@ -14,7 +14,8 @@ from uploader.folder import FolderSender
 def config(root, **telegram):
     values = {"api_id": 0, "api_hash": "", "bot_token": "", "session": "", "session_file": "telegram.session",
               "chat": "me", **telegram}
-    return SimpleNamespace(root=root, telegram=SimpleNamespace(**values), uploader=SimpleNamespace(premium=False))
+    uploader = SimpleNamespace(premium=False, parallel_parts=8, part_kib=0, max_upload_mib_per_second=0.0)
+    return SimpleNamespace(root=root, telegram=SimpleNamespace(**values), uploader=uploader)
 
 
 def test_no_telegram_setting_at_all_delivers_into_the_local_folder_and_says_so(tmp_path, caplog):

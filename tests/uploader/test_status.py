@@ -25,12 +25,24 @@ def test_a_file_going_up_shows_with_percent_and_speed(tmp_path, caplog):
     reporter(item, 10 * 2**20, 40 * 2**20)
     text = status.render(status.collect(SimpleNamespace(root=tmp_path)))
     assert "1 pending, 0 sent today" in text
-    assert "sending big.mp4: 25 % of 40.0 MiB, 2.50 MiB/s" in text
+    assert "sending big.mp4: 25 % (10.0 of 40.0 MiB), 2.50 MiB/s, 12 s left" in text
     reporter(item, 40 * 2**20, 40 * 2**20)
     assert "big.mp4: 100 % of 40.0 MiB sent" in caplog.text
     reporter.clear()
     assert "sending" not in status.render(status.collect(SimpleNamespace(root=tmp_path)))
     uploader_lock.close()
+
+
+def test_a_resumed_upload_counts_its_speed_from_the_bytes_this_run_sent(tmp_path):
+    clock = SimpleNamespace(now=0.0)
+    reporter = status.ProgressReporter(tmp_path, clock=lambda: clock.now)
+    item = Item(hand_off(tmp_path, "a.mp4", b"x" * 4), Sidecar(MediaKind.VIDEO, 400 * 2**20), 1, "")
+    reporter(item, 300 * 2**20, 400 * 2**20)  # three quarters were up before the restart
+    clock.now = 10.0
+    reporter(item, 320 * 2**20, 400 * 2**20)
+    with instance.hold(tmp_path, "uploader"):
+        text = status.render(status.collect(SimpleNamespace(root=tmp_path)))
+    assert "80 % (320.0 of 400.0 MiB), 2.00 MiB/s, 40 s left" in text
 
 
 def test_a_file_sent_within_a_second_is_not_reported(tmp_path, caplog):
