@@ -144,8 +144,11 @@ def _unpack_child(root: str, relpath: str, job_dir: str, settings, job_label: st
 
 
 def _at_process_boundary(source: str, job_label: str, work):
-    """`work()`'s result, or the error it ended in: a bug fails this one job, never the daemon, and is an
-    InternalError (logged with its traceback), not the file's fault."""
+    """`work()`'s result, or the error it ended in: an error fails this one job, never the daemon. What the
+    system or FFmpeg raised (an OSError, MemoryError or av.FFmpegError the job did not name) is a TranscodeFailed
+    that may pass; anything else is a bug in tgvid, an InternalError logged with its traceback, not the file's fault."""
+    import av
+
     try:
         return work()
     except TgvidError as error:
@@ -154,7 +157,9 @@ def _at_process_boundary(source: str, job_label: str, work):
         if not Path(source).exists():
             # Deleted or moved away mid-job: what failed is no bug (the daemon sees the source gone and says so).
             return TranscodeFailed(source, "the source is gone from the inbox")
-        log.exception("%s: unexpected error", job_label)
+        if isinstance(error, OSError | MemoryError | av.FFmpegError):
+            return TranscodeFailed(source, f"{type(error).__name__}: {error}")
+        log.exception("%s: unexpected error, a bug in tgvid", job_label)
         return InternalError(source, f"{type(error).__name__}: {error}")
 
 

@@ -1,9 +1,10 @@
 """A bug in tgvid is not the file's fault: set aside with a reason that says so, taken back at the next start."""
 
+import errno
 import logging
 
 from tgvid import config as settings
-from tgvid.errors import InternalError, tgvid_version
+from tgvid.errors import InternalError, TranscodeFailed, tgvid_version
 from transcoder import daemon as transcoder_daemon
 from transcoder.daemon import TranscoderDaemon
 from transcoder.verdict import Kind
@@ -48,3 +49,16 @@ def test_a_file_quarantined_for_itself_stays_in_quarantine_at_the_next_start(tmp
     TranscoderDaemon(config).quarantine("bad.mkv", "probing the file", "rejected: no video stream")
     TranscoderDaemon(config).recover()
     assert (tmp_path / "quarantine" / "bad.mkv").exists() and not (tmp_path / "inbox" / "bad.mkv").exists()
+
+
+def test_what_the_system_raised_in_a_job_is_a_failure_that_may_pass_not_a_bug(tmp_path, caplog):
+    source = tmp_path / "clip.mov"
+    source.write_bytes(b"a video")
+
+    def flaky_card():
+        raise OSError(errno.EIO, "Input/output error", str(source))
+
+    with caplog.at_level(logging.ERROR):
+        error = transcoder_daemon._at_process_boundary(str(source), "job 1 clip.mov", flaky_card)
+    assert isinstance(error, TranscodeFailed) and "Input/output error" in error.message
+    assert "Traceback" not in caplog.text
