@@ -4,7 +4,7 @@ Both daemons quarantine files, but only the uploader talks to Telegram (the tran
 so the notice is made from the folder they share: each new `NAME.reason.txt` in quarantine/ (tgvid.quarantine) is
 one line of it, the file and its error. Lines are batched: a notice goes once no new reason file has come for
 `uploader.notify_batch_seconds` (or the oldest has waited ten times that), so a burst of failures makes one
-message. Which reason files were told is kept in `sent/notified-until`, one line of text: the modification time,
+message. Which reason files were told is kept in `<root>/notified-until`, one line of text: the modification time,
 in nanoseconds, of the newest reason file told; a reason file no newer is not told again, also after a restart.
 Without that file (a first start), the reasons already in quarantine/ are taken as told.
 A notice that cannot go (no network) is tried again a batch time later.
@@ -67,7 +67,7 @@ class Notices:
 
     def __init__(self, root: Path, batch_seconds: float):
         self.quarantine = Path(root) / "quarantine"
-        self.mark_path = Path(root) / "sent" / MARK_FILE
+        self.mark_path = Path(root) / MARK_FILE
         self.batch_seconds = batch_seconds
         self.pending: dict[Path, Reason] = {}
         try:
