@@ -3,8 +3,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tgvid.errors import ConfigError, LedgerError, NoSpace, Rejected, SendFailed, TranscodeFailed, VerifyFailed
-from tgvid.reaction import Quarantine, Retry, RetryPolicy, Stop, WaitForSpace, reaction
+from tgvid.errors import ConfigError, InternalError, LedgerError, NoSpace, Rejected, SendFailed, TranscodeFailed, VerifyFailed
+from tgvid.reaction import Quarantine, Retry, RetryAtStart, RetryPolicy, Stop, WaitForSpace, reaction
 
 POLICY = RetryPolicy(max_retries=3, base_seconds=5.0, cap_seconds=600.0)
 failures = st.integers(1, 50)
@@ -35,3 +35,8 @@ def test_passing_failures_back_off_and_then_go_to_quarantine(error, count):
         assert action == Quarantine()
     else:
         assert action == Retry(min(600.0, 5.0 * 2 ** (count - 1)))
+
+
+@given(failures)
+def test_a_bug_in_tgvid_waits_for_the_next_start_however_often_it_failed(count):
+    assert reaction(InternalError("a.mov", "KeyError: 'x'", version="1.0"), count, POLICY) == RetryAtStart()

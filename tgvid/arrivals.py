@@ -7,6 +7,13 @@ managers and copy tools. The inbox and the outbox once had two lists (the outbox
 is one now, so the uploader too leaves a `.crdownload` or `~lock.pdf` alone rather than send it half-written.
 A file that is not temporary has arrived once its size and mtime have not changed for the quiet time and no
 process holds it open for writing (tgvid.openfiles).
+
+The same rule tells the uploader which files of a dropped folder are still coming (`folders_with_files` on inbox/):
+the transcoder keeps each source in its inbox folder until the output is in outbox/ (a pass-through source is that
+output), and an archive's media are unpacked into an inbox folder before any of them is converted; a file that goes
+to quarantine leaves the inbox too. So a folder of inbox/ that holds a file not yet handed on names an album that is
+not whole yet, whichever path (pass, audio fix, transcode, unpack) its files take, and the daemons share nothing but
+the folders.
 """
 
 import os
@@ -82,6 +89,12 @@ def walk(folder: Path, unreadable: dict[str, str] | None = None) -> list[Entry]:
                 continue
             found.append(Entry(relpath, path, stat))
     return found
+
+
+def folders_with_files(folder: Path) -> set[str]:
+    """The folders below `folder` ("/"-separated, "" for `folder` itself) that directly hold a file whose name is not
+    temporary: in inbox/, the folders whose files are not all handed on yet."""
+    return {entry.relpath.rpartition("/")[0] for entry in walk(folder)}
 
 
 class Tracker:

@@ -52,6 +52,9 @@ LOG_LEVELS = Allowed("DEBUG, INFO, WARNING, ERROR",
 PART_KIB = Allowed("0, or 1, 2, 4 … 512 (Telegram's part sizes)", lambda value: value == 0 or (
     0 < value <= 512 and 512 % value == 0))
 TELEGRAM_CHAT = Allowed(chatsetting.FORMS, chatsetting.names_a_chat)
+SAME_CHAT = "same"  # not a username: Telegram's are 5 characters or more
+NOTIFY_CHAT = Allowed(f"{SAME_CHAT} (telegram.chat), empty (no notifications), or {chatsetting.FORMS}",
+                      lambda value: value in ("", SAME_CHAT) or chatsetting.names_a_chat(value))
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,8 @@ SETTINGS = (
             PART_KIB),
     Setting("uploader", "max_upload_mib_per_second", float, 0.0, "upload speed limit, e.g. on mobile data (0: none)",
             NOT_NEGATIVE),
+    Setting("uploader", "notify_batch_seconds", float, 60.0, "a notification goes once no new failure came for this "
+            "long, so that a burst of failures makes one message", NOT_NEGATIVE),
     Setting("uploader", "ledger_keep_days", float, 30.0, "the ledger forgets sent files after this long (still counted)",
             POSITIVE),
     Setting("telegram", "api_id", int, 0, "API id from my.telegram.org (secret)", NOT_NEGATIVE, secret=True),
@@ -125,6 +130,9 @@ SETTINGS = (
     Setting("telegram", "session_file", str, "telegram.session", "user session file, relative to root; made 0600",
             A_PATH),
     Setting("telegram", "chat", str, "me", "where to send", TELEGRAM_CHAT),
+    Setting("telegram", "notify_chat", str, SAME_CHAT, "where a short message says that files went to quarantine or "
+            "that the uploader stopped on an account problem (the local-folder sender writes it into delivered/)",
+            NOTIFY_CHAT),
 )
 
 TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}

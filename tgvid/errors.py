@@ -9,6 +9,7 @@ subclass of that format's error, so one `except` catches both; catch `NewerVersi
 | --- | --- |
 | Rejected | the input can never work: quarantine at once, exit 3 |
 | TranscodeFailed, VerifyFailed | may be passing (disk, a hung decoder): retry with backoff, then quarantine |
+| InternalError | a bug in tgvid, not the file's fault: set aside until the daemon starts again (a new version may fix it) |
 | SendFailed | the uploader retries or quarantines, per its `retry` field |
 | SidecarError, LedgerError | unreadable uploader file: a sidecar is made again by probing; a ledger stops the uploader |
 | CheckpointError | a checkpoint (or handoff marker) cannot be read: the job starts fresh (the source is untouched) |
@@ -69,6 +70,23 @@ class TranscodeFailed(TgvidError):
 
 class VerifyFailed(TgvidError):
     """{path}: output failed verification: {reason}"""
+
+
+class InternalError(TgvidError):
+    """{path}: internal error in tgvid {version}: {reason}"""
+
+    def __init__(self, path="", reason="", version="", **fields):
+        super().__init__(path, reason, version=version or tgvid_version(), **fields)
+
+
+def tgvid_version() -> str:
+    """The installed tgvid's version, for a report of a bug."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("tgvid")
+    except metadata.PackageNotFoundError:
+        return "(version unknown: not installed)"
 
 
 class NoSpace(TgvidError):

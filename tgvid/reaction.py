@@ -3,6 +3,7 @@
 | error | reaction |
 | --- | --- |
 | Rejected, SendFailed with `retry=False` | Quarantine at once: it can never work here |
+| InternalError | RetryAtStart: a bug in tgvid; set aside with its reason until the daemon starts again, never counted |
 | NoSpace | WaitForSpace: the job keeps its checkpoint and resumes when the disk has room, never counted |
 | ConfigError (AccountError too), LedgerError | Stop the daemon: a person must fix the setup; every file stays where it is |
 | SendFailed with `network=True` | Retry with backoff for as long as it lasts: never the file's fault |
@@ -12,7 +13,7 @@
 from dataclasses import dataclass
 
 from tgvid.backoff import backoff_seconds
-from tgvid.errors import ConfigError, LedgerError, NoSpace, Rejected, SendFailed
+from tgvid.errors import ConfigError, InternalError, LedgerError, NoSpace, Rejected, SendFailed
 
 NO_SPACE_RETRY_SECONDS = 60.0
 
@@ -33,6 +34,11 @@ class WaitForSpace:
 
 
 @dataclass(frozen=True)
+class RetryAtStart:
+    pass
+
+
+@dataclass(frozen=True)
 class Stop:
     pass
 
@@ -46,10 +52,12 @@ class RetryPolicy:
     cap_seconds: float
 
 
-def reaction(error: Exception, failures: int, policy: RetryPolicy) -> Quarantine | Retry | WaitForSpace | Stop:
+def reaction(error: Exception, failures: int, policy: RetryPolicy) -> Quarantine | Retry | RetryAtStart | WaitForSpace | Stop:
     """What to do after the `failures`-th failed attempt (counting this one) that ended in `error`."""
     if isinstance(error, ConfigError | LedgerError):
         return Stop()
+    if isinstance(error, InternalError):
+        return RetryAtStart()
     if isinstance(error, NoSpace):
         return WaitForSpace()
     if isinstance(error, Rejected) or (isinstance(error, SendFailed) and not error.retry):

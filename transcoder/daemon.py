@@ -21,8 +21,17 @@ from pathlib import Path
 from tgvid import arrivals, instance, quarantine, sd_notify, sidecar
 from tgvid.backoff import backoff_seconds
 from tgvid.child import ANSWER_AFTER_END_SECONDS, CONTEXT, Child
-from tgvid.errors import EXIT_INTERRUPTED, EXIT_OK, CheckpointError, NoSpace, Rejected, TgvidError, TranscodeFailed
-from tgvid.reaction import NO_SPACE_RETRY_SECONDS, Quarantine, RetryPolicy, Stop, WaitForSpace, reaction
+from tgvid.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    CheckpointError,
+    InternalError,
+    NoSpace,
+    Rejected,
+    TgvidError,
+    TranscodeFailed,
+)
+from tgvid.reaction import NO_SPACE_RETRY_SECONDS, Quarantine, RetryAtStart, RetryPolicy, Stop, WaitForSpace, reaction
 from tgvid.thumbnail import thumbnail_of
 from tgvid.wakelock import WakeLock
 from tgvid.watching import FolderWatcher
@@ -45,6 +54,9 @@ FOLDERS = ("inbox", "work", "outbox", "quarantine", "originals", "sent", "delive
 LOOP_SECONDS = 1.0
 CLASSIFY_TIMEOUT_SECONDS = 120.0
 MAX_BACKOFF_SECONDS = 3600.0
+BY = "the transcoder"
+INTERNAL_ADVICE = ("This is a bug in tgvid, not a fault of the file. The transcoder tries the file again when it next "
+                   "starts (after an upgrade, say); please report the error with the log's traceback.")
 
 
 def job_id(relpath: str) -> str:
@@ -81,7 +93,7 @@ class Unpacked:
     left_out: int
 
 
-def _classify_child(source: str, salvage: bool) -> Classified | Rejected:
+def _classify_child(source: str, salvage: bool) -> Classified | TgvidError:
     from transcoder.archive import format_of
     from transcoder.probe import probe
     from transcoder.verdict import decide
@@ -89,10 +101,9 @@ def _classify_child(source: str, salvage: bool) -> Classified | Rejected:
     archive_format = format_of(source)
     if archive_format:
         return Classified(Kind.ARCHIVE, f"{archive_format} archive: unpacked into a folder of the inbox")
-    try:
-        verdict = decide(probe(Path(source)), salvage)
-    except Rejected as error:
-        return error
+    verdict = _at_process_boundary(source, source, lambda: decide(probe(Path(source)), salvage))
+    if isinstance(verdict, TgvidError):
+        return verdict
     if verdict.kind == Kind.REJECT:
         return Rejected(source, "; ".join(verdict.reasons))
     return Classified(verdict.kind, "; ".join(verdict.reasons))
@@ -133,7 +144,11 @@ def _unpack_child(root: str, relpath: str, job_dir: str, settings, job_label: st
 
 
 def _at_process_boundary(source: str, job_label: str, work):
-    """`work()`'s result, or the error it ended in: a bug fails this one job, never the daemon."""
+    """`work()`'s result, or the error it ended in: an error fails this one job, never the daemon. What the
+    system or FFmpeg raised (an OSError, MemoryError or av.FFmpegError the job did not name) is a TranscodeFailed
+    that may pass; anything else is a bug in tgvid, an InternalError logged with its traceback, not the file's fault."""
+    import av
+
     try:
         return work()
     except TgvidError as error:
@@ -142,8 +157,10 @@ def _at_process_boundary(source: str, job_label: str, work):
         if not Path(source).exists():
             # Deleted or moved away mid-job: what failed is no bug (the daemon sees the source gone and says so).
             return TranscodeFailed(source, "the source is gone from the inbox")
-        log.exception("%s: unexpected error", job_label)
-        return TranscodeFailed(source, f"unexpected {type(error).__name__}: {error}")
+        if isinstance(error, OSError | MemoryError | av.FFmpegError):
+            return TranscodeFailed(source, f"{type(error).__name__}: {error}")
+        log.exception("%s: unexpected error, a bug in tgvid", job_label)
+        return InternalError(source, f"{type(error).__name__}: {error}")
 
 
 # --- the daemon -------------------------------------------------------------------------------------------
@@ -240,7 +257,11 @@ class TranscoderDaemon:
             child.stop()
 
     def recover(self) -> None:
-        """Rebuild the state from the folders: finish interrupted handoffs, drop folders no source needs."""
+        """Rebuild the state from the folders: finish interrupted handoffs, drop folders no source needs, and take
+        back into the inbox the files set aside for a bug (a new version may convert them)."""
+        for returned in quarantine.take_back(self.root / "quarantine", BY, self.inbox):
+            log.info("inbox/%s: back from quarantine, where a bug in tgvid had set it aside; trying it again",
+                     returned.relative_to(self.inbox).as_posix())
         in_inbox = {job_id(entry.relpath) for entry in arrivals.walk(self.inbox)}
         for entry in sorted(self.work.iterdir()):
             try:
@@ -492,7 +513,7 @@ class TranscoderDaemon:
         keeps its place (`started_at`)."""
         doing = "probing the file" if kind is None else f"a {kind} job"
         what = error.message.removeprefix(f"{error.path}: ")
-        counted = not isinstance(error, Rejected | NoSpace)
+        counted = not isinstance(error, Rejected | NoSpace | InternalError)
         failures = self.failures.get(relpath, 0) + counted
         action = reaction(error, failures, self.retry_policy)
         if counted:
@@ -500,6 +521,9 @@ class TranscoderDaemon:
             self.failures[relpath] = failures
         if isinstance(action, Stop):
             raise error
+        if isinstance(action, RetryAtStart):
+            self.quarantine(relpath, doing, what, internal=True)
+            return
         if isinstance(action, Quarantine):
             self.quarantine(relpath, f"{doing}, {failures} attempt(s)" if counted else doing, what)
             return
@@ -514,21 +538,25 @@ class TranscoderDaemon:
         else:
             self.waiting[relpath] = Waiting(relpath, kind, now, now + action.delay_seconds)
 
-    def quarantine(self, relpath: str, tried: str, error: str) -> None:
-        reason = quarantine.reason_text(f"inbox/{relpath}", time.time(), "the transcoder", tried, error,
-                                        "Fix the file, or move it back into inbox/ to try again.")
+    def quarantine(self, relpath: str, tried: str, error: str, internal: bool = False) -> None:
+        """Move the source to quarantine/ with its reason; `internal`: set aside for a bug in tgvid, not counted as
+        a bad input, and taken back into the inbox at the next start."""
+        advice = INTERNAL_ADVICE if internal else "Fix the file, or move it back into inbox/ to try again."
+        reason = quarantine.reason_text(f"inbox/{relpath}", time.time(), BY, tried, error, advice,
+                                        retry_at_start=internal)
         try:
             target = quarantine.put(self.inbox / relpath, self.root / "quarantine" / relpath, reason, missing_ok=True)
         except OSError as move_error:
             self.leave_alone(relpath, f"moving it to quarantine ({error})", move_error)
             return
         shutil.rmtree(self.work / job_id(relpath), ignore_errors=True)
-        self.history.quarantined += 1
+        self.history.quarantined += not internal
         self.failures.pop(relpath, None)
         self.handoff_failures.pop(relpath, None)
         self.waiting.pop(relpath, None)
         self.probe_after.pop(relpath, None)
-        log.error("%s: quarantined as %s: %s", label(relpath), target.relative_to(self.root), error)
+        log.error("%s: %s as %s: %s", label(relpath), "a bug in tgvid: set aside until the next start" if internal
+                  else "quarantined", target.relative_to(self.root), error)
 
     def handoff_failed(self, job: Waiting, error: OSError, now: float) -> None:
         """The file system refused a handoff (a full disk, a read-only outbox/): not the file's fault, so it is tried

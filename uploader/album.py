@@ -1,7 +1,8 @@
 """Album grouping: which files go out together, as a pure function of plain data (no I/O, `now` passed in).
 
-Files of one outbox subfolder that arrived together — none newer than `window_seconds` — go out as albums of
-up to ten, in name order. Photos and videos may mix; documents go only with documents (Telegram refuses other
+Files of one outbox subfolder that arrived together — none newer than `window_seconds`, and none of the folder's
+files still coming (still in its inbox folder, not yet handed on by the transcoder: tgvid.arrivals) — go out as
+albums of up to ten, in name order. Photos and videos may mix; documents go only with documents (Telegram refuses other
 mixes with MEDIA_GROUPED_INVALID), and a picture beyond Telegram's photo limits is sent as a document, so it
 counts as one (`album_kind`). A group of one is sent alone. Files at the top of the outbox are sent alone at
 once. Files whose album was already recorded in the ledger keep exactly that album, so a send repeated after a
@@ -40,8 +41,10 @@ class Batch:
         return self.folder
 
 
-def group(candidates: list[Candidate], now: float, window_seconds: float) -> list[Batch]:
-    """The batches ready to send now. Candidates of a folder that is still filling up are left out."""
+def group(candidates: list[Candidate], now: float, window_seconds: float,
+          still_coming: frozenset[str] = frozenset()) -> list[Batch]:
+    """The batches ready to send now. Candidates of a folder that is still filling up, or one of `still_coming`
+    (folders some of whose files are still on their way), are left out."""
     batches = []
     recorded = sorted((c for c in candidates if c.album), key=lambda c: (c.album, c.relpath))
     for album, members in groupby(recorded, key=lambda c: c.album):
@@ -53,7 +56,7 @@ def group(candidates: list[Candidate], now: float, window_seconds: float) -> lis
         if not folder:
             batches.extend(Batch("", "", (c.key,)) for c in members)
             continue
-        if now - max(c.first_seen for c in members) < window_seconds:
+        if folder in still_coming or now - max(c.first_seen for c in members) < window_seconds:
             continue
         for is_document in (False, True):
             same_class = [c for c in members if (c.kind == "document") == is_document]

@@ -3,7 +3,8 @@
 Signal handlers only record the signal; the loop stops at the next safe point (between files, or between
 upload parts through the sender's `should_stop`), within seconds. Every send is resumable from the ledger, so
 a stop, crash or SIGKILL anywhere loses nothing and sends nothing twice. The daemon tells systemd READY,
-STATUS, WATCHDOG and STOPPING (tgvid.sd_notify).
+STATUS, WATCHDOG and STOPPING (tgvid.sd_notify). Between scans it tells `telegram.notify_chat` of new files in
+quarantine/ (uploader.notice), and before it stops on an account problem it tries to say so there too.
 """
 
 import logging
@@ -12,12 +13,13 @@ import time
 from pathlib import Path
 
 from tgvid import durable, instance, sd_notify
-from tgvid.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, ConfigError, TgvidError
+from tgvid.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, AccountError, ConfigError, TgvidError
 from tgvid.wakelock import WakeLock
 from uploader import status
 from uploader.delivery import Delivery
 from uploader.folder import FolderSender
 from uploader.ledger import Ledger, path_in
+from uploader.notice import Notices, stopped_text
 from uploader.outbox import Outbox
 from uploader.sender import Interrupted, Sender
 
@@ -76,6 +78,20 @@ def check(config) -> int:
     return telegram.check(config)
 
 
+def notify(sender: Sender, config, text: str) -> bool:
+    """Send `text` to `telegram.notify_chat`; whether it went. A failure is logged, never raised: a notice is
+    worth less than the daemon's work."""
+    try:
+        sender.notify(text, config.telegram.notify_chat)
+    except Interrupted:
+        return False  # stopping: the notice is told after the next start
+    except (TgvidError, OSError) as error:
+        log.warning("uploader: the notification to %s did not go: %s", config.telegram.notify_chat,
+                    getattr(error, "message", error))
+        return False
+    return True
+
+
 def run(config) -> int:
     root = Path(config.root)
     for name in FOLDERS:
@@ -115,6 +131,7 @@ def _run(config, root: Path) -> int:
     outbox = Outbox(root / "outbox", config.uploader.quiet_seconds, config.uploader.force_polling)
     delivery = Delivery(root, ledger, sender, config.uploader, progress)
     wake_lock = WakeLock(root, "uploader")
+    notices = Notices(root, config.uploader.notify_batch_seconds) if config.telegram.notify_chat else None
     outbox.start()
     try:
         log.info("uploader: watching %s, sending to %s", root / "outbox", sender.description)
@@ -133,10 +150,14 @@ def _run(config, root: Path) -> int:
                 break
             finally:
                 progress.clear()
+            if notices is not None:
+                tell(notices, sender, config, time.time())
             should_stop()
             outbox.wait(min(POLL_SECONDS, watchdog_seconds or POLL_SECONDS))
     except TgvidError as error:
         log.error("uploader: stopping: %s", error.message)
+        if notices is not None and isinstance(error, AccountError):
+            notify(sender, config, stopped_text(error.message, root))
         raise
     finally:
         sd_notify.notify("STOPPING=1")
@@ -149,3 +170,15 @@ def _run(config, root: Path) -> int:
     log.info("uploader: %s; every file not yet sent stays in %s and is sent when `tgvid uploader` starts again",
              "interrupted" if interrupted else "stopped", root / "outbox")
     return EXIT_INTERRUPTED if interrupted else EXIT_OK
+
+
+def tell(notices: Notices, sender: Sender, config, now: float) -> None:
+    """Send the notice of new quarantined files once it is due (uploader.notice); a failed one waits a batch time."""
+    notices.scan(now)
+    text = notices.due(now)
+    if text is None:
+        return
+    if notify(sender, config, text):
+        notices.told()
+    else:
+        notices.postpone(now)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tgvid import durable, quarantine, sidecar
+from tgvid.arrivals import folders_with_files
 from tgvid.backoff import backoff_seconds
 from tgvid.errors import SendFailed, SidecarError, TgvidError
 from tgvid.filenames import is_utf8, printable
@@ -56,6 +57,7 @@ class Delivery:
         # Sent files the file system would not let us move to sent/: (failed tries, not before). They are
         # delivered, so this never leads to quarantine; it only spaces the tries out.
         self.unmoved: dict[str, tuple[int, float]] = {}
+        self.waiting_for_inbox: set[str] = set()  # outbox folders whose album waits for files still in inbox/
 
     def run(self, arrivals: list[Arrival], should_stop: Callable[[], bool]) -> None:
         """Send what is ready among `arrivals`; return early once `should_stop()` turns true."""
@@ -70,13 +72,24 @@ class Delivery:
                 continue
             if candidate is not None:
                 candidates.append(candidate)
-        for batch in album.group(candidates, now, self.settings.album_window_seconds):
+        still_coming = self._still_coming(candidates)
+        for batch in album.group(candidates, now, self.settings.album_window_seconds, still_coming):
             if should_stop():
                 return
             try:
                 self._send_batch(batch)
             except OSError as error:
                 log.error("%s: %s; trying again at the next scan", self.ready[batch.keys[0]][0].relpath, error)
+
+    def _still_coming(self, candidates: list[album.Candidate]) -> frozenset[str]:
+        """The folders of `candidates` with files still in their inbox folder, not yet handed on: their album waits
+        for them (told once a folder)."""
+        folders = {c.folder for c in candidates if c.folder and not c.album}
+        coming = frozenset(folders & folders_with_files(self.root / "inbox")) if folders else frozenset()
+        for folder in sorted(coming - self.waiting_for_inbox):
+            log.info("%s: the album waits for the folder's files still in inbox/%s", folder, folder)
+        self.waiting_for_inbox = set(coming)
+        return coming
 
     def _candidate(self, arrival: Arrival, now: float) -> album.Candidate | None:
         if not is_utf8(arrival.relpath):

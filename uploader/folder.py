@@ -7,6 +7,9 @@ after a crash returns the first delivery. The record is the delivery itself: the
 `<folder>/<subfolder>/`. The link's inode is the "message id". A repeat finds the receipt, looks for its inode
 among the shown names and links it only if it is not there yet. The folder must support hard links.
 
+A notification (`notify`) is a text file, `notices/<UTC time>.txt` in the folder, written atomically; the chat
+setting is not used (empty turns notifications off before they get here).
+
 The copy goes in steps of CHUNK_BYTES, asking the daemon's `should_stop` after each (which also tells systemd's
 watchdog that the daemon is alive), so a long copy to a slow card neither holds up a stop nor gets the daemon
 killed as hung. A stop raises Interrupted and leaves no receipt: the partial copy is scratch, and the ledger's
@@ -15,14 +18,16 @@ intent has the next start copy the file again.
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tgvid import durable
-from tgvid.freename import numbered
+from tgvid.freename import free_name, numbered
 from tgvid.units import MIB
 from uploader.sender import Interrupted, Item, Progress, Receipt
 
 RECEIPTS = ".receipts"
+NOTICES = "notices"
 CHUNK_BYTES = MIB
 
 
@@ -49,6 +54,12 @@ class FolderSender:
             if shown is not None:
                 found.append(self._receipt(item, shown))
         return found
+
+    def notify(self, text: str, chat: str) -> None:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
+        notices = self.folder / NOTICES
+        notices.mkdir(parents=True, exist_ok=True)
+        durable.atomic_write(free_name(notices / f"{stamp}.txt"), f"{text}\n".encode())
 
     def close(self) -> None:
         pass

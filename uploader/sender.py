@@ -11,6 +11,9 @@ A sender raises SendFailed (tgvid.errors) naming the file: `retry=True` for pass
 `network=True` when it is not about the file at all (connection, server errors: retried for ever, never
 quarantined), `retry=False` when the file or album was refused; ConfigError when nothing can be sent (no
 rights in the chat, login gone); Interrupted when the daemon is stopping.
+
+`notify` delivers a short text (uploader.notice) to the chat the `telegram.notify_chat` setting names: Telegram
+posts it as a message; the local-folder sender, which has no chats, writes it as a text file into its folder.
 """
 
 from collections.abc import Callable
@@ -57,5 +60,7 @@ class Sender(Protocol):
     def send(self, items: list[Item], caption: str, progress: Progress) -> list[Receipt]: ...
 
     def find_sent(self, items: list[Item]) -> list[Receipt]: ...
+
+    def notify(self, text: str, chat: str) -> None: ...
 
     def close(self) -> None: ...

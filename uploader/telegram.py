@@ -33,12 +33,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from telethon import TelegramClient, errors, utils
+from telethon.helpers import generate_random_long
 from telethon.sessions import StringSession
 from telethon.tl import functions, types
 
 from tgvid import chatsetting, durable
 from tgvid.backoff import backoff_seconds
 from tgvid.chatsetting import ChatKind, ChatRef
+from tgvid.config import SAME_CHAT
 from tgvid.errors import EXIT_FAILURE, EXIT_OK, AccountError, ConfigError, SendFailed, TgvidError
 from tgvid.sidecar import MediaKind
 from tgvid.units import MIB
@@ -55,6 +57,7 @@ log = logging.getLogger(__name__)
 LIMIT_BYTES = 2000 * MIB  # until help.getAppConfig says otherwise: upload_max_fileparts_default parts of 512 KiB
 PREMIUM_LIMIT_BYTES = 4000 * MIB  # upload_max_fileparts_premium
 CAPTION_LIMIT = 1024
+MESSAGE_LIMIT = 4096  # help.getConfig's message_length_max
 NETWORK_ATTEMPTS = 5
 STOP_POLL_SECONDS = 0.5
 HISTORY_LIMIT = 100
@@ -108,12 +111,26 @@ class TelegramSender:
         self.chat_title = ""
         self.peer_remembered = False  # the peer came from the memory file: a refusal may mean it is stale
         self.lookup_failure_logged = False
+        self.notifiers: dict[str, TelegramSender] = {}  # senders to other chats, for notifications
 
     def send(self, items: list[Item], caption: str, progress: Progress) -> list[Receipt]:
         return self.loop.run_until_complete(self._send(items, caption[:CAPTION_LIMIT], progress))
 
     def find_sent(self, items: list[Item]) -> list[Receipt]:
         return self.loop.run_until_complete(self._find_sent(items))
+
+    def notify(self, text: str, chat: str) -> None:
+        """Post `text` as a message to `chat` (a chat setting; "same" is this sender's), resolved as the sender's
+        own chat is, on the same connection, once a run (only the sender's own chat is remembered under the root)."""
+        target = self if chat in (SAME_CHAT, self.chat) else self.notifiers.setdefault(chat, TelegramSender(
+            self.client, self.loop, chat, self.premium, self.should_stop, self.sleep))
+        target.me = target.me or self.me
+        self.loop.run_until_complete(target._notify(text[:MESSAGE_LIMIT]))
+
+    async def _notify(self, text: str) -> None:
+        path = Path("notification")
+        request = functions.messages.SendMessageRequest(await self._peer(path), text, random_id=generate_random_long())
+        await self._invoke(request, path, network_retries=1)  # a lost answer may have posted it: not twice
 
     def close(self) -> None:
         close_client(self.client, self.loop)

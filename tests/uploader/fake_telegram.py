@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from telethon.tl import functions, types
 
 PART_LIMIT = 4000
+MESSAGE_LENGTH_MAX = 4096  # help.getConfig's message_length_max
 ACCOUNT_ID = 1
 USER_ONLY = (functions.messages.GetHistoryRequest, functions.messages.SearchRequest,
              functions.messages.GetDialogsRequest, functions.help.GetAppConfigRequest)
@@ -237,6 +238,21 @@ class FakeTelegram:
                 raise Fault(400, "PEER_ID_INVALID")
             return types.PeerChat(peer_id)
         raise Fault(400, "PEER_ID_INVALID")
+
+    def _SendMessageRequest(self, request):
+        """messages.sendMessage: a text post, with the same right to post and random_id dedup as media; an empty
+        text is MESSAGE_EMPTY, one over message_length_max MESSAGE_TOO_LONG (core.telegram.org/method/messages.sendMessage)."""
+        peer = self._check_peer(request.peer, posting=True)
+        if not request.message.strip():
+            raise Fault(400, "MESSAGE_EMPTY")
+        if len(request.message) > MESSAGE_LENGTH_MAX:
+            raise Fault(400, "MESSAGE_TOO_LONG")
+        message = self._post(request.random_id, None, request.message, request, peer)
+        return self._updates([(request.random_id, message)])
+
+    def texts(self) -> list[types.Message]:
+        """The text messages posted (notifications), oldest first."""
+        return [p.message for p in self.posted if p.message.media is None]
 
     def _SendMediaRequest(self, request):
         peer = self._check_peer(request.peer, posting=True)

@@ -80,3 +80,10 @@ def test_after_the_window_every_file_is_sent(candidates, now):
     latest = max((c.first_seen for c in candidates), default=0)
     batches = group(candidates, now=max(now, latest + 11), window_seconds=10)
     assert sorted(key for batch in batches for key in batch.keys) == sorted(c.key for c in candidates)
+
+
+def test_a_folder_with_files_still_coming_waits_however_long_ago_the_others_arrived():
+    files = [candidate("a.mp4", first_seen=0), candidate("b.mp4", first_seen=1)]
+    assert group(files, now=500, window_seconds=10, still_coming=frozenset({"trip"})) == []
+    assert [b.keys for b in group(files, now=500, window_seconds=10, still_coming=frozenset({"party"}))] == [
+        ("trip/a.mp4", "trip/b.mp4")]
