@@ -9,6 +9,7 @@ cheaper work is ready. The loop tells systemd READY, STATUS, WATCHDOG and STOPPI
 """
 
 import contextlib
+import copy
 import hashlib
 import logging
 import os
@@ -61,6 +62,7 @@ def label(relpath: str) -> str:
 class Classified:
     kind: Kind
     reasons: str
+    media_seconds: float = 0.0  # the source's duration, for the queue's ETA
 
 
 @dataclass(frozen=True)
@@ -90,12 +92,15 @@ def _classify_child(source: str, salvage: bool) -> Classified | Rejected:
     if archive_format:
         return Classified(Kind.ARCHIVE, f"{archive_format} archive: unpacked into a folder of the inbox")
     try:
-        verdict = decide(probe(Path(source)), salvage)
+        probed = probe(Path(source))
+        verdict = decide(probed, salvage)
     except Rejected as error:
         return error
     if verdict.kind == Kind.REJECT:
         return Rejected(source, "; ".join(verdict.reasons))
-    return Classified(verdict.kind, "; ".join(verdict.reasons))
+    span = probed.span_of(probed.video.index) if verdict.kind != Kind.IMAGE else None
+    media_seconds = (span[1] - span[0]) if span else 0.0
+    return Classified(verdict.kind, "; ".join(verdict.reasons), media_seconds)
 
 
 def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked, log_level: str) -> Done | Yielded | TgvidError:
@@ -235,13 +240,17 @@ class TranscoderDaemon:
         children = list(self.classifying.values())
         if self.running is not None:
             children.append(self.running.child)
+            self.stretch_ended(self.running, time.time())
             log.info("%s: stopped mid-job; it resumes from its checkpoint", label(self.running.relpath))
         for child in children:
             child.stop()
 
     def recover(self) -> None:
         """Rebuild the state from the folders: finish interrupted handoffs, drop folders no source needs."""
-        in_inbox = {job_id(entry.relpath) for entry in arrivals.walk(self.inbox)}
+        in_inbox_relpaths = {entry.relpath for entry in arrivals.walk(self.inbox)}
+        in_inbox = {job_id(relpath) for relpath in in_inbox_relpaths}
+        for gone in self.history.jobs.keys() - in_inbox_relpaths:
+            del self.history.jobs[gone]  # the tally of a file taken away while the daemon was stopped
         for entry in sorted(self.work.iterdir()):
             try:
                 self.recover_one(entry, in_inbox)
@@ -315,7 +324,8 @@ class TranscoderDaemon:
                 continue
             name_problem = inbox.name_problem(relpath)
             if name_problem:
-                self.quarantine(relpath, "reading its name", f"{name_problem}; rename it and move it back into inbox/")
+                self.quarantine(relpath, "reading its name", f"{name_problem}; rename it and move it back into inbox/",
+                                rejected=True)
                 continue
             self.classify(relpath, now)
         for gone in (self.waiting.keys() | self.left_alone.keys() | self.probe_after.keys()) - self.arrivals.seen.keys():
@@ -342,6 +352,7 @@ class TranscoderDaemon:
                 answer = TranscodeFailed(self.inbox / relpath, f"probing did not finish (exit code {child.exitcode})")
             if isinstance(answer, Classified):
                 self.waiting[relpath] = Waiting(relpath, answer.kind, now)
+                self.history.job(relpath)["media_seconds"] = answer.media_seconds
                 log.info("%s: queued as %s (%s)", label(relpath), answer.kind, answer.reasons)
             else:
                 self.react(relpath, None, answer, now)
@@ -419,6 +430,7 @@ class TranscoderDaemon:
             if not running.child.is_alive():
                 running.child.stop()
                 self.running = None
+                self.stretch_ended(running, now)
                 if not source.exists():
                     self.source_gone(running.relpath)
                     return
@@ -429,6 +441,7 @@ class TranscoderDaemon:
             if now - last_progress > self.settings.stall_seconds:
                 running.child.stop()
                 self.running = None
+                self.stretch_ended(running, now)
                 stalled = TranscodeFailed(source, f"stalled: no progress for {int(now - last_progress)} s (a hung "
                                           "decoder?)")
                 self.react(running.relpath, running.kind, stalled, now)
@@ -441,20 +454,28 @@ class TranscoderDaemon:
             return
         running.child.stop()
         self.running = None
+        self.stretch_ended(running, now)
         if isinstance(answer, Unpacked):  # the archive is put away by now: no source left to check
             self.failures.pop(running.relpath, None)
+            self.history.jobs.pop(running.relpath, None)
             log.info("%s: unpacked %d file(s) into inbox/%s (%d left out); the archive is put away",
                      label(running.relpath), answer.media, answer.folder, answer.left_out)
         elif not source.exists():
             self.source_gone(running.relpath)
         elif isinstance(answer, Yielded):
             self.history.deferred += 1
+            self.history.job(running.relpath)["deferrals"] += 1
             log.info("%s: deferred for cheaper work; it resumes from its checkpoint", label(running.relpath))
             self.waiting[running.relpath] = Waiting(running.relpath, running.kind, running.started_at)
         elif isinstance(answer, Done):
             self.finish(running, answer.output, answer.meta, now)
         else:
             self.react(running.relpath, running.kind, answer, now, started_at=running.started_at)
+
+    def stretch_ended(self, running: Running, now: float) -> None:
+        """Add the stretch a job just ran (to its end, a deferral, a failure or a stop) to its tally: its conversion
+        time is the sum of them all."""
+        self.history.job(running.relpath)["ran_seconds"] += max(0.0, now - running.started_at)
 
     def checkpoint_time(self, relpath: str) -> float:
         """When the job's checkpoint (a transcode's, or an unpack's) last moved; 0 when it has none yet."""
@@ -477,13 +498,15 @@ class TranscoderDaemon:
             self.handoff_failed(Waiting(relpath, running.kind, running.started_at), error, now)
             return
         self.handed_on(relpath, target)
+        tally = self.history.jobs.pop(relpath)  # made by stretch_ended, at the latest
         self.history.completed += 1
-        self.history.conversion_seconds += now - running.started_at
+        self.history.conversion_seconds += tally["ran_seconds"]
+        self.history.media_seconds += meta.duration_seconds
         if running.recovered:
             self.history.recoveries_succeeded += 1
             self.recovered.discard(job_id(relpath))
         self.failures.pop(relpath, None)
-        log.info("%s: completed in %.1f s: outbox/%s", label(relpath), now - running.started_at,
+        log.info("%s: completed in %.1f s: outbox/%s", label(relpath), tally["ran_seconds"],
                  target.relative_to(self.root / "outbox"))
 
     def react(self, relpath: str, kind: Kind | None, error: TgvidError, now: float, started_at: float = 0.0) -> None:
@@ -497,11 +520,13 @@ class TranscoderDaemon:
         action = reaction(error, failures, self.retry_policy)
         if counted:
             self.history.failed += 1
+            self.history.job(relpath)["failed_attempts"] += 1
             self.failures[relpath] = failures
         if isinstance(action, Stop):
             raise error
         if isinstance(action, Quarantine):
-            self.quarantine(relpath, f"{doing}, {failures} attempt(s)" if counted else doing, what)
+            self.quarantine(relpath, f"{doing}, {failures} attempt(s)" if counted else doing, what,
+                            rejected=isinstance(error, Rejected))
             return
         if isinstance(action, WaitForSpace):
             log.warning("%s: %s; trying again in %.0f s", label(relpath), what, action.delay_seconds)
@@ -514,7 +539,9 @@ class TranscoderDaemon:
         else:
             self.waiting[relpath] = Waiting(relpath, kind, now, now + action.delay_seconds)
 
-    def quarantine(self, relpath: str, tried: str, error: str) -> None:
+    def quarantine(self, relpath: str, tried: str, error: str, rejected: bool = False) -> None:
+        """Put the source in quarantine with its reason file; `rejected`: an input that can never work, which the
+        success rate leaves out."""
         reason = quarantine.reason_text(f"inbox/{relpath}", time.time(), "the transcoder", tried, error,
                                         "Fix the file, or move it back into inbox/ to try again.")
         try:
@@ -524,6 +551,8 @@ class TranscoderDaemon:
             return
         shutil.rmtree(self.work / job_id(relpath), ignore_errors=True)
         self.history.quarantined += 1
+        self.history.rejected += rejected
+        self.history.jobs.pop(relpath, None)
         self.failures.pop(relpath, None)
         self.handoff_failures.pop(relpath, None)
         self.waiting.pop(relpath, None)
@@ -556,6 +585,7 @@ class TranscoderDaemon:
         if removed:
             shutil.rmtree(job_dir, ignore_errors=True)
         self.history.sources_gone += 1
+        self.history.jobs.pop(relpath, None)
         self.waiting_for_space.discard(relpath)
         self.failures.pop(relpath, None)
         self.handoff_failures.pop(relpath, None)
@@ -582,7 +612,7 @@ class TranscoderDaemon:
         self.history.running = None if self.running is None else {
             "relpath": self.running.relpath, "kind": str(self.running.kind), "job_id": job_id(self.running.relpath),
             "started_at": self.running.started_at}
-        snapshot = replace(self.history, updated_at=0.0)
+        snapshot = replace(copy.deepcopy(self.history), updated_at=0.0)  # deep: the tallies change in place
         if snapshot != self.saved:
             history.save(self.work, self.history)
             self.saved = snapshot

@@ -1,6 +1,7 @@
 """`tgvid status` reads folders and checkpoints only: it works with the daemon stopped."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -12,6 +13,11 @@ from tests.waiting import wait_for
 def status(root, *extra):
     return subprocess.run([sys.executable, str(DAEMON), "status", "--root", str(root), *extra],
                           capture_output=True, text=True, timeout=60)
+
+
+def inspect(job_dir):
+    return subprocess.run([sys.executable, str(DAEMON), "inspect", str(job_dir)], capture_output=True, text=True,
+                          timeout=60).stdout
 
 
 def test_status_of_an_empty_root_says_nothing_is_waiting(tmp_path):
@@ -36,20 +42,25 @@ def test_status_after_a_run_shows_counts_queue_and_job_progress(tmp_path, daemon
     assert "success rate 100%" in text and "later.mp4" in text
 
 
-def test_status_shows_the_running_transcode_and_later_the_paused_one(tmp_path, daemon):
-    running = daemon(segment_seconds=0.5)
+def test_status_shows_the_running_transcode_with_its_phase_and_later_the_paused_one(tmp_path, daemon):
+    running = daemon(segment_seconds=0.5, preset="medium")
     write_video(tmp_path / "inbox" / "long.mkv", codec="mpeg4", seconds=12, width=640, height=480)
-    wait_for(lambda: "running, " in status(tmp_path).stdout, 60, "the transcode to show as running")
+    shown = wait_for(lambda: re.search(r"running: encoding segment (\d+)/(\d+), ", status(tmp_path).stdout), 60,
+                     "the transcode to show the segment it encodes")
+    assert int(shown[2]) > 1 and int(shown[1]) <= int(shown[2])
     text = status(tmp_path).stdout
     assert text.startswith("transcoder\n")
-    assert "  running         long.mkv (transcode)" in text
-    assert "    long.mkv (job " in text and "segment " in text
+    assert re.search(r"  running         long.mkv \(transcode\): (probing|encoding segment \d+/\d+)", text), text
+    assert "    long.mkv (job " in text
+    assert "queue ETA" in text
+    job_dir = next(entry for entry in (tmp_path / "work").iterdir() if entry.is_dir())
+    wait_for(lambda: re.search(r"#\d+ .* encoding", inspect(job_dir)), 60, "inspect to show a segment as encoding")
     running.stop()
     text = status(tmp_path).stdout
     assert text.startswith("transcoder (not running)\n")
     assert "  running         -" in text
     assert "waiting transcodes:              1  (long.mkv)" in text
-    assert "waiting its turn; resumes from its checkpoint" in text
+    assert "waiting its turn at encoding segment " in text and "resumes from its checkpoint" in text
 
 
 def test_a_second_transcoder_on_the_same_root_refuses_to_start(tmp_path, daemon):
@@ -59,3 +70,32 @@ def test_a_second_transcoder_on_the_same_root_refuses_to_start(tmp_path, daemon)
     assert second.returncode == 2
     assert "another transcoder is already running on this root" in second.stderr
     assert first.stop() == 0
+
+
+def test_rejected_inputs_are_counted_apart_from_failed_conversions(tmp_path, daemon):
+    running = daemon()
+    (tmp_path / "inbox" / "notes.mp4").write_bytes(b"no video in here")
+    write_video(tmp_path / "inbox" / "fine.mp4", seconds=1)
+    wait_for(lambda: (tmp_path / "outbox" / "fine.mp4").exists() and (tmp_path / "quarantine" / "notes.mp4").exists(),
+             60, "the file handed on and the bad input in quarantine")
+    running.stop()
+    transcoder = json.loads(status(tmp_path, "--json").stdout)["transcoder"]
+    assert (transcoder["completed"], transcoder["quarantined"], transcoder["rejected"]) == (1, 1, 1)
+    assert transcoder["success_rate"] == 1.0
+    assert "quarantined     1  (1 rejected input(s), 0 failed conversion(s)" in status(tmp_path).stdout
+
+
+def test_a_transcode_stopped_and_resumed_counts_every_stretch_it_ran(tmp_path, daemon):
+    first = daemon(segment_seconds=0.5, preset="medium")
+    write_video(tmp_path / "inbox" / "long.mkv", codec="mpeg4", seconds=6, width=640, height=360)
+    wait_for(lambda: "segment 2/" in first.log(), 60, "two segments")
+    assert first.stop() == 0
+    jobs = json.loads(status(tmp_path, "--json").stdout)["transcoder"]["jobs"]
+    first_stretch = next(job for job in jobs if job["source"] == "long.mkv")["ran_seconds"]
+    assert first_stretch > 0
+    second = daemon(segment_seconds=0.5, preset="medium")
+    wait_for(lambda: (tmp_path / "outbox" / "long.mp4").exists(), 120, "the transcode to finish")
+    second.stop()
+    transcoder = json.loads(status(tmp_path, "--json").stdout)["transcoder"]
+    assert transcoder["completed"] == 1
+    assert transcoder["conversion_seconds"] > first_stretch
