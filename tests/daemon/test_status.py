@@ -1,13 +1,18 @@
 """`tgvid status` reads folders and checkpoints only: it works with the daemon stopped."""
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.media import write_video
 from tests.processes import DAEMON
 from tests.waiting import wait_for
+from transcoder import history
 
 
 def status(root, *extra):
@@ -99,3 +104,34 @@ def test_a_transcode_stopped_and_resumed_counts_every_stretch_it_ran(tmp_path, d
     transcoder = json.loads(status(tmp_path, "--json").stdout)["transcoder"]
     assert transcoder["completed"] == 1
     assert transcoder["conversion_seconds"] > first_stretch
+
+
+def test_watch_redraws_every_second_until_ctrl_c_ends_it_with_130(tmp_path):
+    output, errors = tmp_path / "watch.out", tmp_path / "watch.err"
+    with output.open("wb") as sink, errors.open("wb") as error_sink:
+        watching = subprocess.Popen([sys.executable, str(DAEMON), "status", "--watch", "--root", str(tmp_path)],
+                                    stdout=sink, stderr=error_sink, start_new_session=True)
+    wait_for(lambda: output.read_text().count("every 1 s: tgvid status") >= 2, 30, "two redraws")
+    assert output.read_text().count("\x1b[H\x1b[2J") >= 2, "each redraw clears the screen first"
+    os.killpg(watching.pid, signal.SIGINT)  # Ctrl-C, as a terminal sends it to the foreground group
+    assert watching.wait(timeout=30) == 130
+    assert "Traceback" not in errors.read_text() and "interrupted" in errors.read_text()
+
+
+def test_prometheus_text_holds_the_counters_and_gauges(tmp_path):
+    (tmp_path / "work").mkdir()
+    history.save(tmp_path / "work", history.History(completed=3, quarantined=2, rejected=1, failed=4,
+                                                    conversion_seconds=12.5, media_seconds=30.0))
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "new.mp4").write_bytes(b"x" * 1000)
+    result = status(tmp_path, "--prometheus")
+    assert result.returncode == 0, result.stderr
+    samples = {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+               for family in text_string_to_metric_families(result.stdout) for sample in family.samples}
+    assert samples[("tgvid_transcoder_completed_total", ())] == 3
+    assert samples[("tgvid_transcoder_rejected_total", ())] == 1
+    assert samples[("tgvid_transcoder_conversion_seconds_total", ())] == 12.5
+    assert samples[("tgvid_transcoder_up", ())] == 0
+    assert samples[("tgvid_transcoder_waiting", (("class", "not yet looked at"),))] == 1
+    assert samples[("tgvid_folder_bytes", (("folder", "inbox"),))] == 1000
+    assert samples[("tgvid_free_bytes", ())] > 0
