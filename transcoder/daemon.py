@@ -23,6 +23,7 @@ from tgvid import arrivals, instance, quarantine, sd_notify, sidecar
 from tgvid.backoff import backoff_seconds
 from tgvid.child import ANSWER_AFTER_END_SECONDS, CONTEXT, Child
 from tgvid.errors import EXIT_INTERRUPTED, EXIT_OK, CheckpointError, NoSpace, Rejected, TgvidError, TranscodeFailed
+from tgvid.pruning import Pruner
 from tgvid.reaction import NO_SPACE_RETRY_SECONDS, Quarantine, RetryPolicy, Stop, WaitForSpace, reaction
 from tgvid.thumbnail import thumbnail_of
 from tgvid.wakelock import WakeLock
@@ -187,6 +188,7 @@ class TranscoderDaemon:
         self.history = history.load(self.work)
         self.wake_lock = WakeLock(self.root, "transcoder")
         self.saved: history.History | None = None
+        self.originals = Pruner(self.root / "originals", self.settings.originals_keep_days)
 
     # Start and stop --------------------------------------------------------------------------------------
 
@@ -305,6 +307,7 @@ class TranscoderDaemon:
         if self.running is None:
             self.start_next(now)
         self.wake_lock.hold_while(bool(self.running or self.waiting or self.classifying))
+        self.originals.step(now)
         self.save_history()
         sd_notify.status(self.status_line())
 

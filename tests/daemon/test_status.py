@@ -135,3 +135,11 @@ def test_prometheus_text_holds_the_counters_and_gauges(tmp_path):
     assert samples[("tgvid_transcoder_waiting", (("class", "not yet looked at"),))] == 1
     assert samples[("tgvid_folder_bytes", (("folder", "inbox"),))] == 1000
     assert samples[("tgvid_free_bytes", ())] > 0
+
+
+def test_originals_older_than_the_setting_are_removed(tmp_path, daemon):
+    running = daemon(originals_keep_days=0.00001)  # under a second
+    write_video(tmp_path / "inbox" / "fine.mp4", seconds=1)
+    wait_for(lambda: "originals: removed 1 file(s)" in running.log(), 60, "the source pruned from originals/")
+    assert (tmp_path / "outbox" / "fine.mp4").exists()
+    assert list((tmp_path / "originals").iterdir()) == []
