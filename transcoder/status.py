@@ -102,6 +102,7 @@ def disk(root: Path) -> dict:
 
 
 def collect(config) -> dict:
+    """A JSON-able report of the transcoder's state under `config.root` (see the module docstring)."""
     root = Path(config.root)
     work = root / "work"
     past = history.load(work) if work.is_dir() else history.History()
@@ -112,6 +113,19 @@ def collect(config) -> dict:
     running = past.running if daemon_running else None
     if past.running and not daemon_running:
         queued[past.running["relpath"]] = past.running  # stopped mid-job: it waits like the others
+    jobs, left_by_relpath = [], {}  # a checkpointed transcode's media still to convert, by inbox path
+    for entry in sorted(work.iterdir()) if work.is_dir() else []:
+        if entry.is_dir():
+            is_running = running is not None and running["job_id"] == entry.name
+            job = job_progress(entry, running if is_running else None)
+            if job is None:
+                continue
+            relpath = _inbox_relpath(root, job)
+            if relpath:
+                job |= past.jobs.get(relpath, {})
+                if job["segments_total"]:
+                    left_by_relpath[relpath] = job["remaining_media_seconds"]
+            jobs.append(job)
     queued_media_seconds = 0.0
     for seen in arrivals.walk(root / "inbox") if (root / "inbox").is_dir() else []:
         if running and running["relpath"] == seen.relpath:
@@ -120,15 +134,8 @@ def collect(config) -> dict:
         group = CLASS_NAMES[work_class(Kind(item["kind"]))] if item else "not yet looked at"
         waiting[group].append(seen.relpath)
         if item:
-            queued_media_seconds += past.jobs.get(seen.relpath, {}).get("media_seconds", 0.0)
-    jobs = []
-    for entry in sorted(work.iterdir()) if work.is_dir() else []:
-        if entry.is_dir():
-            is_running = running is not None and running["job_id"] == entry.name
-            job = job_progress(entry, running if is_running else None)
-            if job is not None:
-                relpath = _inbox_relpath(root, job)
-                jobs.append(job | past.jobs.get(relpath, {}) if relpath else job)
+            whole = past.jobs.get(seen.relpath, {}).get("media_seconds", 0.0)
+            queued_media_seconds += left_by_relpath.get(seen.relpath, whole)
     if running:
         job_dir = work / running["job_id"]
         running = running | {"phase": running_phase(job_dir, running)}

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.media import write_video
 from tests.processes import DAEMON
 from tests.waiting import wait_for
-from transcoder import history
+from transcoder import checkpoint, history
 
 
 def status(root, *extra):
@@ -29,6 +29,7 @@ def test_status_of_an_empty_root_says_nothing_is_waiting(tmp_path):
     result = status(tmp_path)
     assert result.returncode == 0, result.stderr
     assert "transcoder" in result.stdout and "completed       0" in result.stdout
+    assert "free on the root's file system" in result.stdout
 
 
 def test_status_after_a_run_shows_counts_queue_and_job_progress(tmp_path, daemon):
@@ -59,6 +60,9 @@ def test_status_shows_the_running_transcode_with_its_phase_and_later_the_paused_
     assert "    long.mkv (job " in text
     assert "queue ETA" in text
     job_dir = next(entry for entry in (tmp_path / "work").iterdir() if entry.is_dir())
+    checkpoint_written = checkpoint.path_in(job_dir).stat().st_mtime
+    last_activity = json.loads(status(tmp_path, "--json").stdout)["transcoder"]["last_activity_at"]
+    assert last_activity >= checkpoint_written, "the last checkpoint (or heartbeat) is the last sign of life"
     wait_for(lambda: re.search(r"#\d+ .* encoding", inspect(job_dir)), 60, "inspect to show a segment as encoding")
     running.stop()
     text = status(tmp_path).stdout
