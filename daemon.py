@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from tgvid import logs
 from tgvid.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ConfigError, TgvidError
 
 EXIT_PIPE_CLOSED = 128 + signal.SIGPIPE  # what a shell reports for a program ended by a closed pipe
+WATCH_SECONDS = 1.0  # how often `status --watch` redraws, as `watch` does by default (2 s there)
+CLEAR_SCREEN = "\x1b[H\x1b[2J"  # cursor home, clear the screen: what `watch` does between two draws
 
 
 def load_config(args, make_root: bool = True) -> object:
@@ -90,13 +93,28 @@ def do_status(args) -> int:
     from uploader import status as uploader_status
 
     config = load_config(args, make_root=False)
-    report = {"transcoder": transcoder_status.collect(config), "uploader": uploader_status.collect(config)}
+
+    def report() -> dict:
+        return {"transcoder": transcoder_status.collect(config), "uploader": uploader_status.collect(config)}
+
+    def text(now: dict) -> str:
+        return f"{transcoder_status.render(now['transcoder'])}\n\n{uploader_status.render(now['uploader'])}"
+
     if args.json:
-        print(json.dumps(report, indent=2, default=str))
+        print(json.dumps(report(), indent=2, default=str))
+    elif args.prometheus:
+        from tgvid import metrics
+
+        sys.stdout.write(metrics.text(report()))
+    elif args.watch:
+        while True:  # until Ctrl-C, which main() turns into exit 130
+            shown = text(report())
+            header = f"every {WATCH_SECONDS:g} s: tgvid status --root {config.root}    {time.strftime('%H:%M:%S')}"
+            sys.stdout.write(f"{CLEAR_SCREEN}{header}    (Ctrl-C ends)\n\n{shown}\n")
+            sys.stdout.flush()
+            time.sleep(WATCH_SECONDS)
     else:
-        print(transcoder_status.render(report["transcoder"]))
-        print()
-        print(uploader_status.render(report["uploader"]))
+        print(text(report()))
     return EXIT_OK
 
 
@@ -155,7 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(command("login", do_login))
     with_config(command("check", do_check))
     status = with_config(command("status", do_status))
-    status.add_argument("--json", action="store_true", help="machine-readable output")
+    shown_as = status.add_mutually_exclusive_group()
+    shown_as.add_argument("--json", action="store_true", help="machine-readable output")
+    shown_as.add_argument("--watch", action="store_true", help=f"redraw every {WATCH_SECONDS:g} s until Ctrl-C")
+    shown_as.add_argument("--prometheus", action="store_true",
+                          help="counters and gauges in Prometheus text format (node_exporter's textfile collector)")
 
     transcode = command("transcode", do_transcode)
     transcode.add_argument("source", type=Path, metavar="SRC", help="the video (or picture) to convert")

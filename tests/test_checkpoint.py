@@ -46,8 +46,42 @@ def test_newer_format_names_the_version_it_needs(job):
     path = checkpoint.path_in(job_dir)
     data = msgpack.unpackb(path.read_bytes())
     path.write_bytes(msgpack.packb(data | {"version": 7}))
-    with pytest.raises(CheckpointError.NewerVersion, match="format version 7, this one reads up to 1"):
+    supported = checkpoint.FORMAT_VERSION
+    with pytest.raises(CheckpointError.NewerVersion, match=f"format version 7, this one reads up to {supported}"):
         checkpoint.load(job_dir)
+
+
+def test_a_version_1_checkpoint_is_read_and_resumed(tmp_path, job):
+    source, job_dir = job
+    path = checkpoint.path_in(job_dir)
+    path.write_bytes(msgpack.packb(msgpack.unpackb(path.read_bytes()) | {"version": 1}))
+    assert checkpoint.load(job_dir).segments_done() == 2
+    assert run_job(source, job_dir, tmp_path / "out.mp4", SETTINGS).status == "done"
+
+
+def test_the_segment_in_flight_shows_as_encoding_and_is_redone_after_a_crash(tmp_path, job):
+    source, job_dir = job
+    state = checkpoint.load(job_dir)
+    state.segments[2].state = checkpoint.UnitState.ENCODING  # as a job killed while encoding it leaves it
+    checkpoint.save(job_dir, state)
+    text = checkpoint.describe(job_dir)
+    assert re.search(r"#2 .* encoding", text) and re.search(r"#3 .* pending", text)
+    assert checkpoint.phase(checkpoint.load(job_dir)) == f"encoding segment 3/{len(state.segments)}"
+    assert run_job(source, job_dir, tmp_path / "out.mp4", SETTINGS).status == "done"
+    checks.assert_faithful(checks.facts(source), checks.facts(tmp_path / "out.mp4"))
+
+
+def test_the_phase_names_the_audio_the_join_the_verification_and_the_handoff(job):
+    _, job_dir = job
+    state = checkpoint.load(job_dir)
+    for segment in state.segments:
+        segment.state = checkpoint.UnitState.DONE
+    assert checkpoint.phase(state) == "audio"  # the clip's AC-3 is re-encoded after the segments
+    state.audio.state = checkpoint.UnitState.DONE
+    assert checkpoint.phase(state) == "joining"
+    for job_state, shown in (("joining", "joining"), ("verifying", "verifying"), ("done", "handing off")):
+        state.state = checkpoint.JobState(job_state)
+        assert checkpoint.phase(state) == shown
 
 
 def test_torn_checkpoint_restarts_the_job_and_still_finishes(tmp_path, job):

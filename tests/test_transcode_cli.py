@@ -15,7 +15,7 @@ from tests import checks
 from tests.media import write_video
 from tests.processes import DAEMON
 from tgvid.errors import CheckpointError
-from transcoder.checkpoint import load
+from transcoder.checkpoint import FORMAT_VERSION, load
 
 FAST = ["--segment-seconds", "0.5", "--preset", "ultrafast", "--crf", "30"]
 
@@ -140,7 +140,7 @@ def test_inspect_prints_a_checkpoint_as_text_and_json(tmp_path, long_source):
     assert "verdict  transcode: video codec mpeg4 is not H.264" in text.stdout
     assert "segments " in text.stdout and " done" in text.stdout and "pending" in text.stdout
     as_json = json.loads(tgvid("inspect", job_dir / "checkpoint.msgpack", "--json").stdout)
-    assert as_json["version"] == 1
+    assert as_json["version"] == FORMAT_VERSION
     assert as_json["verdict"]["kind"] == "transcode"
     assert sum(s["state"] == "done" for s in as_json["segments"]) >= 2
 

@@ -102,6 +102,8 @@ SETTINGS = (
     Setting("transcoder", "archive_max_entries", int, 10000, "an archive with more entries is quarantined as a bomb",
             AT_LEAST_ONE),
     Setting("transcoder", "force_polling", bool, False, "poll the inbox instead of using inotify (some Android storage)"),
+    Setting("transcoder", "originals_keep_days", float, 0.0, "remove sources from originals/ after this long (0 keeps "
+            "them forever)", NOT_NEGATIVE),
     Setting("uploader", "quiet_seconds", float, 5.0, "a hand-placed file in outbox/ is taken once unchanged this long",
             NOT_NEGATIVE),
     Setting("uploader", "album_window_seconds", float, 10.0, "files of one folder arriving within this time form an album",
@@ -119,6 +121,8 @@ SETTINGS = (
             NOT_NEGATIVE),
     Setting("uploader", "notify_batch_seconds", float, 60.0, "a notification goes once no new failure came for this "
             "long, so that a burst of failures makes one message", NOT_NEGATIVE),
+    Setting("uploader", "sent_keep_days", float, 0.0, "remove sent files from sent/ after this long (0 keeps them "
+            "forever; the ledger stays)", NOT_NEGATIVE),
     Setting("uploader", "ledger_keep_days", float, 30.0, "the ledger forgets sent files after this long (still counted)",
             POSITIVE),
     Setting("telegram", "api_id", int, 0, "API id from my.telegram.org (secret)", NOT_NEGATIVE, secret=True),

@@ -5,9 +5,9 @@ rewritten atomically (tgvid.durable) after every state change. A unit (segment, 
 done only when its file exists with the recorded size and SHA-256; any other file in the folder (but the
 tone-mapping table, `tonemap-*.cube`) is scratch.
 
-Format, version 1: a msgpack map with these keys (times in seconds unless the name says otherwise).
+Format, version 2: a msgpack map with these keys (times in seconds unless the name says otherwise).
 
-- `version` (int): the format version, 1.
+- `version` (int): the format version, 2.
 - `job_id` (str): the job folder's name.
 - `created_at`, `updated_at` (float): Unix time of creation and of the last write.
 - `source` (map): `path` (str; a name whose bytes are not UTF-8 is kept as those bytes), `size_bytes` (int),
@@ -26,11 +26,15 @@ Format, version 1: a msgpack map with these keys (times in seconds unless the na
 
 A segment map: `index` (int), `start_pts`, `end_pts` (int, end exclusive; nil for "to the end"),
 `decode_from_pts` (the keyframe decoding starts at), `start_seconds`, `end_seconds` (for people),
-`state` (UnitState: pending, done), `file`, `size_bytes`, `sha256`, `planned_frames` (the source packets in
+`state` (UnitState: pending, encoding, done), `file`, `size_bytes`, `sha256`, `planned_frames` (the source packets in
 its range), `frames` (frames encoded),
 `encode_seconds` (wall time spent), `attempts`, `last_error`. A segment in which no source frame falls
 (a gap in a variable-frame-rate file) is done with `frames` 0 and no `file`.
 
+A unit is `encoding` while a job works on it, so that a person sees what is in flight (`tgvid inspect`,
+`tgvid status`); the audio unit likewise. Left so by a crash or a stop, it counts as not done and is redone.
+
+Version history: 1 had no `encoding` state (nothing else differs; read as it is).
 Older versions are upgraded on read; a newer version raises CheckpointError.NewerVersion naming the version.
 A checkpoint that is not msgpack, or whose keys or value types differ from the above, raises CheckpointError
 naming the field. Such a damaged checkpoint is set aside (`set_aside`: renamed to `checkpoint.damaged.msgpack`
@@ -51,7 +55,7 @@ from tgvid import fields as field_checks
 from tgvid.errors import CheckpointError
 from transcoder.verdict import Kind, Verdict
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 FILE_NAME = "checkpoint.msgpack"
 FINGERPRINT_EDGE_BYTES = 1 << 20
 SET_ASIDE_NAME = "checkpoint.damaged.msgpack"
@@ -70,6 +74,7 @@ class JobState(StrEnum):
 
 class UnitState(StrEnum):
     PENDING = "pending"
+    ENCODING = "encoding"  # in flight; a crash or stop leaves it to be redone
     DONE = "done"
 
 
@@ -188,12 +193,14 @@ def save(job_dir: Path, checkpoint: Checkpoint) -> None:
 
 
 def _upgrade(data: dict, path: Path) -> dict:
-    """Bring an older format up to FORMAT_VERSION (there is none older than 1 yet)."""
+    """Bring an older format up to FORMAT_VERSION (see the module docstring's version history)."""
     version = data.get("version")
     if not isinstance(version, int):
         raise CheckpointError(path, "no version field")
     if version > FORMAT_VERSION:
         raise CheckpointError.NewerVersion(path, found=version, supported=FORMAT_VERSION)
+    if version == 1:
+        data = data | {"version": 2}  # version 2 only adds the `encoding` state
     return data
 
 
@@ -263,6 +270,22 @@ def set_aside(job_dir: Path) -> Path:
     return target
 
 
+def phase(checkpoint: Checkpoint) -> str:
+    """What the job was doing when the checkpoint was last written, for a person: "encoding segment 3/12", "audio",
+    "joining", "verifying", "handing off" (done: the daemon moves it on), "planned"."""
+    if checkpoint.state == JobState.DONE:
+        return "handing off"
+    if checkpoint.state != JobState.ENCODING:
+        return str(checkpoint.state)
+    if checkpoint.audio is not None and checkpoint.audio.state == UnitState.ENCODING:
+        return "audio"
+    in_flight = [s for s in checkpoint.segments if s.state == UnitState.ENCODING]
+    next_up = in_flight or [s for s in checkpoint.segments if s.state != UnitState.DONE]
+    if next_up:
+        return f"encoding segment {next_up[0].index + 1}/{len(checkpoint.segments)}"
+    return "audio" if checkpoint.audio is not None and checkpoint.audio.state != UnitState.DONE else "joining"
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -319,7 +342,7 @@ def describe(path: Path, as_json: bool = False) -> str:
             end = f"{'end':>8}" if s.end_seconds is None else f"{s.end_seconds:8.3f}"
             detail = f"{s.frames} frames, {s.size_bytes} bytes, {s.encode_seconds:.1f} s" if s.state == "done" else ""
             error = f"  last error: {s.last_error}" if s.last_error else ""
-            lines.append(f"  #{s.index:<3} {s.start_seconds:8.3f} → {end}  {s.state:<7} {detail}{error}")
+            lines.append(f"  #{s.index:<3} {s.start_seconds:8.3f} → {end}  {s.state:<8} {detail}{error}")
     if checkpoint.audio is not None:
         lines.append(f"audio    re-encoded to AAC: {_unit_text(checkpoint.audio)}")
     elif verdict.get("audio_index") is not None:

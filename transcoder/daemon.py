@@ -9,6 +9,7 @@ cheaper work is ready. The loop tells systemd READY, STATUS, WATCHDOG and STOPPI
 """
 
 import contextlib
+import copy
 import hashlib
 import logging
 import os
@@ -31,6 +32,7 @@ from tgvid.errors import (
     TgvidError,
     TranscodeFailed,
 )
+from tgvid.pruning import Pruner
 from tgvid.reaction import NO_SPACE_RETRY_SECONDS, Quarantine, RetryAtStart, RetryPolicy, Stop, WaitForSpace, reaction
 from tgvid.thumbnail import thumbnail_of
 from tgvid.wakelock import WakeLock
@@ -73,6 +75,7 @@ def label(relpath: str) -> str:
 class Classified:
     kind: Kind
     reasons: str
+    media_seconds: float = 0.0  # the source's duration, for the queue's ETA
 
 
 @dataclass(frozen=True)
@@ -101,12 +104,17 @@ def _classify_child(source: str, salvage: bool) -> Classified | TgvidError:
     archive_format = format_of(source)
     if archive_format:
         return Classified(Kind.ARCHIVE, f"{archive_format} archive: unpacked into a folder of the inbox")
-    verdict = _at_process_boundary(source, source, lambda: decide(probe(Path(source)), salvage))
+    probed = _at_process_boundary(source, source, lambda: probe(Path(source)))
+    if isinstance(probed, TgvidError):
+        return probed
+    verdict = _at_process_boundary(source, source, lambda: decide(probed, salvage))
     if isinstance(verdict, TgvidError):
         return verdict
     if verdict.kind == Kind.REJECT:
         return Rejected(source, "; ".join(verdict.reasons))
-    return Classified(verdict.kind, "; ".join(verdict.reasons))
+    span = probed.span_of(probed.video.index) if verdict.kind != Kind.IMAGE else None
+    media_seconds = (span[1] - span[0]) if span else 0.0
+    return Classified(verdict.kind, "; ".join(verdict.reasons), media_seconds)
 
 
 def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked, log_level: str) -> Done | Yielded | TgvidError:
@@ -199,6 +207,7 @@ class TranscoderDaemon:
         self.history = history.load(self.work)
         self.wake_lock = WakeLock(self.root, "transcoder")
         self.saved: history.History | None = None
+        self.originals = Pruner(self.root / "originals", self.settings.originals_keep_days)
 
     # Start and stop --------------------------------------------------------------------------------------
 
@@ -252,6 +261,7 @@ class TranscoderDaemon:
         children = list(self.classifying.values())
         if self.running is not None:
             children.append(self.running.child)
+            self.stretch_ended(self.running, time.time())
             log.info("%s: stopped mid-job; it resumes from its checkpoint", label(self.running.relpath))
         for child in children:
             child.stop()
@@ -262,7 +272,10 @@ class TranscoderDaemon:
         for returned in quarantine.take_back(self.root / "quarantine", BY, self.inbox):
             log.info("inbox/%s: back from quarantine, where a bug in tgvid had set it aside; trying it again",
                      returned.relative_to(self.inbox).as_posix())
-        in_inbox = {job_id(entry.relpath) for entry in arrivals.walk(self.inbox)}
+        in_inbox_relpaths = {entry.relpath for entry in arrivals.walk(self.inbox)}
+        in_inbox = {job_id(relpath) for relpath in in_inbox_relpaths}
+        for gone in self.history.jobs.keys() - in_inbox_relpaths:
+            del self.history.jobs[gone]  # the tally of a file taken away while the daemon was stopped
         for entry in sorted(self.work.iterdir()):
             try:
                 self.recover_one(entry, in_inbox)
@@ -317,6 +330,7 @@ class TranscoderDaemon:
         if self.running is None:
             self.start_next(now)
         self.wake_lock.hold_while(bool(self.running or self.waiting or self.classifying))
+        self.originals.step(now)
         self.save_history()
         sd_notify.status(self.status_line())
 
@@ -336,7 +350,8 @@ class TranscoderDaemon:
                 continue
             name_problem = inbox.name_problem(relpath)
             if name_problem:
-                self.quarantine(relpath, "reading its name", f"{name_problem}; rename it and move it back into inbox/")
+                self.quarantine(relpath, "reading its name", f"{name_problem}; rename it and move it back into inbox/",
+                                rejected=True)
                 continue
             self.classify(relpath, now)
         for gone in (self.waiting.keys() | self.left_alone.keys() | self.probe_after.keys()) - self.arrivals.seen.keys():
@@ -363,6 +378,7 @@ class TranscoderDaemon:
                 answer = TranscodeFailed(self.inbox / relpath, f"probing did not finish (exit code {child.exitcode})")
             if isinstance(answer, Classified):
                 self.waiting[relpath] = Waiting(relpath, answer.kind, now)
+                self.history.job(relpath)["media_seconds"] = answer.media_seconds
                 log.info("%s: queued as %s (%s)", label(relpath), answer.kind, answer.reasons)
             else:
                 self.react(relpath, None, answer, now)
@@ -440,6 +456,7 @@ class TranscoderDaemon:
             if not running.child.is_alive():
                 running.child.stop()
                 self.running = None
+                self.stretch_ended(running, now)
                 if not source.exists():
                     self.source_gone(running.relpath)
                     return
@@ -450,6 +467,7 @@ class TranscoderDaemon:
             if now - last_progress > self.settings.stall_seconds:
                 running.child.stop()
                 self.running = None
+                self.stretch_ended(running, now)
                 stalled = TranscodeFailed(source, f"stalled: no progress for {int(now - last_progress)} s (a hung "
                                           "decoder?)")
                 self.react(running.relpath, running.kind, stalled, now)
@@ -462,20 +480,28 @@ class TranscoderDaemon:
             return
         running.child.stop()
         self.running = None
+        self.stretch_ended(running, now)
         if isinstance(answer, Unpacked):  # the archive is put away by now: no source left to check
             self.failures.pop(running.relpath, None)
+            self.history.jobs.pop(running.relpath, None)
             log.info("%s: unpacked %d file(s) into inbox/%s (%d left out); the archive is put away",
                      label(running.relpath), answer.media, answer.folder, answer.left_out)
         elif not source.exists():
             self.source_gone(running.relpath)
         elif isinstance(answer, Yielded):
             self.history.deferred += 1
+            self.history.job(running.relpath)["deferrals"] += 1
             log.info("%s: deferred for cheaper work; it resumes from its checkpoint", label(running.relpath))
             self.waiting[running.relpath] = Waiting(running.relpath, running.kind, running.started_at)
         elif isinstance(answer, Done):
             self.finish(running, answer.output, answer.meta, now)
         else:
             self.react(running.relpath, running.kind, answer, now, started_at=running.started_at)
+
+    def stretch_ended(self, running: Running, now: float) -> None:
+        """Add the stretch a job just ran (to its end, a deferral, a failure or a stop) to its tally: its conversion
+        time is the sum of them all."""
+        self.history.job(running.relpath)["ran_seconds"] += max(0.0, now - running.started_at)
 
     def checkpoint_time(self, relpath: str) -> float:
         """When the job's checkpoint (a transcode's, or an unpack's) last moved; 0 when it has none yet."""
@@ -498,13 +524,15 @@ class TranscoderDaemon:
             self.handoff_failed(Waiting(relpath, running.kind, running.started_at), error, now)
             return
         self.handed_on(relpath, target)
+        tally = self.history.jobs.pop(relpath)  # made by stretch_ended, at the latest
         self.history.completed += 1
-        self.history.conversion_seconds += now - running.started_at
+        self.history.conversion_seconds += tally["ran_seconds"]
+        self.history.media_seconds += meta.duration_seconds
         if running.recovered:
             self.history.recoveries_succeeded += 1
             self.recovered.discard(job_id(relpath))
         self.failures.pop(relpath, None)
-        log.info("%s: completed in %.1f s: outbox/%s", label(relpath), now - running.started_at,
+        log.info("%s: completed in %.1f s: outbox/%s", label(relpath), tally["ran_seconds"],
                  target.relative_to(self.root / "outbox"))
 
     def react(self, relpath: str, kind: Kind | None, error: TgvidError, now: float, started_at: float = 0.0) -> None:
@@ -518,6 +546,7 @@ class TranscoderDaemon:
         action = reaction(error, failures, self.retry_policy)
         if counted:
             self.history.failed += 1
+            self.history.job(relpath)["failed_attempts"] += 1
             self.failures[relpath] = failures
         if isinstance(action, Stop):
             raise error
@@ -525,7 +554,8 @@ class TranscoderDaemon:
             self.quarantine(relpath, doing, what, internal=True)
             return
         if isinstance(action, Quarantine):
-            self.quarantine(relpath, f"{doing}, {failures} attempt(s)" if counted else doing, what)
+            self.quarantine(relpath, f"{doing}, {failures} attempt(s)" if counted else doing, what,
+                            rejected=isinstance(error, Rejected))
             return
         if isinstance(action, WaitForSpace):
             log.warning("%s: %s; trying again in %.0f s", label(relpath), what, action.delay_seconds)
@@ -538,9 +568,10 @@ class TranscoderDaemon:
         else:
             self.waiting[relpath] = Waiting(relpath, kind, now, now + action.delay_seconds)
 
-    def quarantine(self, relpath: str, tried: str, error: str, internal: bool = False) -> None:
+    def quarantine(self, relpath: str, tried: str, error: str, internal: bool = False, rejected: bool = False) -> None:
         """Move the source to quarantine/ with its reason; `internal`: set aside for a bug in tgvid, not counted as
-        a bad input, and taken back into the inbox at the next start."""
+        a bad input, and taken back into the inbox at the next start; `rejected`: an input that can never work,
+        which the success rate leaves out."""
         advice = INTERNAL_ADVICE if internal else "Fix the file, or move it back into inbox/ to try again."
         reason = quarantine.reason_text(f"inbox/{relpath}", time.time(), BY, tried, error, advice,
                                         retry_at_start=internal)
@@ -551,6 +582,8 @@ class TranscoderDaemon:
             return
         shutil.rmtree(self.work / job_id(relpath), ignore_errors=True)
         self.history.quarantined += not internal
+        self.history.rejected += rejected
+        self.history.jobs.pop(relpath, None)
         self.failures.pop(relpath, None)
         self.handoff_failures.pop(relpath, None)
         self.waiting.pop(relpath, None)
@@ -584,6 +617,7 @@ class TranscoderDaemon:
         if removed:
             shutil.rmtree(job_dir, ignore_errors=True)
         self.history.sources_gone += 1
+        self.history.jobs.pop(relpath, None)
         self.waiting_for_space.discard(relpath)
         self.failures.pop(relpath, None)
         self.handoff_failures.pop(relpath, None)
@@ -610,7 +644,7 @@ class TranscoderDaemon:
         self.history.running = None if self.running is None else {
             "relpath": self.running.relpath, "kind": str(self.running.kind), "job_id": job_id(self.running.relpath),
             "started_at": self.running.started_at}
-        snapshot = replace(self.history, updated_at=0.0)
+        snapshot = replace(copy.deepcopy(self.history), updated_at=0.0)  # deep: the tallies change in place
         if snapshot != self.saved:
             history.save(self.work, self.history)
             self.saved = snapshot

@@ -4,13 +4,18 @@ Written atomically by the daemon whenever they change; `tgvid status` reads it w
 status works whether the daemon runs or not. An unreadable file starts the counters afresh (they are
 statistics, not state: nothing is redone or lost because of them).
 
-Format, version 1: a msgpack map with `version` (1), `updated_at` (Unix time), the counters `completed`,
-`failed` (attempts that failed), `quarantined`, `deferred` (transcodes that yielded to cheaper work),
+Format, version 2: a msgpack map with `version` (2), `updated_at` (Unix time), the counters `completed`,
+`failed` (attempts that failed), `quarantined`, `rejected` (of the quarantined, inputs that can never work:
+not counted against the success rate), `deferred` (transcodes that yielded to cheaper work),
 `recoveries` (jobs resumed after a restart), `recoveries_succeeded`, `sources_gone` (sources deleted or moved
-away before their job ended; 0 when missing), `conversion_seconds` (wall time of the completed conversions,
-summed), and `queue`: a list of maps `relpath`, `kind` (the verdict), `arrived_at`,
-`not_before` (a failed job's next try), with the running job's map also holding `job_id` and `started_at`
-under `running` (nil when idle).
+away before their job ended), `conversion_seconds` (wall time of the completed conversions, every stretch
+of each summed), `media_seconds` (the completed conversions' media duration), `jobs`: a map from each
+unfinished file's inbox path to a map `media_seconds` (its duration, 0 for pictures and archives),
+`ran_seconds` (wall time of its stretches so far), `failed_attempts` and `deferrals` (int), and `queue`: a list
+of maps `relpath`, `kind` (the verdict), `arrived_at`, `not_before` (a failed job's next try), with the
+running job's map also holding `job_id` and `started_at` under `running` (nil when idle).
+
+Version history: 1 had no `rejected`, `media_seconds` nor `jobs` (read as 0 and empty).
 """
 
 import logging
@@ -25,7 +30,7 @@ from transcoder.verdict import Kind
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 FILE_NAME = "history.msgpack"
 
 
@@ -34,24 +39,38 @@ class History:
     completed: int = 0
     failed: int = 0
     quarantined: int = 0
+    rejected: int = 0
     deferred: int = 0
     recoveries: int = 0
     recoveries_succeeded: int = 0
     sources_gone: int = 0
     conversion_seconds: float = 0.0
+    media_seconds: float = 0.0
+    jobs: dict = field(default_factory=dict)
     queue: list = field(default_factory=list)
     running: dict | None = None
     updated_at: float = 0.0
 
     def success_rate(self) -> float | None:
-        finished = self.completed + self.quarantined
+        """Completed conversions among those that ended; inputs that can never work (rejected) are no failure."""
+        finished = self.completed + self.quarantined - self.rejected
         return self.completed / finished if finished else None
 
     def average_conversion_seconds(self) -> float | None:
         return self.conversion_seconds / self.completed if self.completed else None
 
+    def speed_x_realtime(self) -> float | None:
+        """Media seconds converted per second of work, over every completed conversion."""
+        return self.media_seconds / self.conversion_seconds if self.media_seconds and self.conversion_seconds else None
+
+    def job(self, relpath: str) -> dict:
+        """The tally of one unfinished file (see the format), made when missing."""
+        return self.jobs.setdefault(relpath, {"media_seconds": 0.0, "ran_seconds": 0.0, "failed_attempts": 0,
+                                              "deferrals": 0})
+
 
 QUEUED_FIELDS = {"relpath": str, "kind": str, "arrived_at": float, "not_before": float}
+JOB_FIELDS = {"media_seconds": float, "ran_seconds": float, "failed_attempts": int, "deferrals": int}
 RUNNING_FIELDS = {"relpath": str, "kind": str, "job_id": str, "started_at": float}
 
 
@@ -65,12 +84,20 @@ def load(work: Path) -> History:
     except (OSError, ValueError, msgpack.UnpackException) as error:
         found = f"not a readable msgpack file ({error})"
     else:
+        data = _upgrade(data) if isinstance(data, dict) else data
         found = _problem(data)
     if found:
         log.warning("%s: %s; the counters start afresh", path, found)
         return History()
     del data["version"]
     return History(**data)
+
+
+def _upgrade(data: dict) -> dict:
+    """Bring an older format up to FORMAT_VERSION (see the module docstring's version history)."""
+    if data.get("version") == 1:
+        data = data | {"version": 2, "rejected": 0, "media_seconds": 0.0, "jobs": {}}
+    return data
 
 
 def _problem(data) -> str | None:
@@ -83,6 +110,10 @@ def _problem(data) -> str | None:
     found = fields.problem(data, declared | {"version": int}, required=())
     if found:
         return found
+    for relpath, tally in data.get("jobs", {}).items():
+        found = fields.problem(tally, JOB_FIELDS, where=f"jobs: {relpath!r}")
+        if found:
+            return found
     items = [(item, QUEUED_FIELDS, "queue") for item in data.get("queue", [])]
     if data.get("running") is not None:
         items.append((data["running"], RUNNING_FIELDS, "running"))

@@ -208,6 +208,9 @@ def _plan(job: Job, verdict: Verdict, probed: Probe) -> Checkpoint:
             if state.segments:
                 log.info("%s: resumed from its checkpoint: %s", label, state.segments_to_do_text())
             _remove_scratch(job_dir, state)
+            for unit in [*state.segments, state.audio]:
+                if unit is not None and unit.state == UnitState.ENCODING:
+                    unit.state = UnitState.PENDING  # in flight when the last run ended: not started yet in this one
             return state
         why = "the source changed" if not same_source else "the settings changed"
         log.info("%s: %s since the checkpoint was written; starting afresh", label, why)
@@ -299,12 +302,15 @@ def _encode_segments(job: Job, probed: Probe, state: Checkpoint) -> bool:
             return False
         name = f"segment-{segment.index:04d}.mp4"
         scratch = durable.temp_path_for(job_dir / name)
+        segment.state = UnitState.ENCODING  # what `tgvid status` and `tgvid inspect` show while it runs
+        checkpoints.save(job_dir, state)
         started = time.monotonic()
         try:
             segment.frames = _encode_counted(job, probed, encoder, segment, scratch)
             _check_source_unchanged(source, state)
         except TranscodeFailed as error:
             scratch.unlink(missing_ok=True)
+            segment.state = UnitState.PENDING
             segment.last_error = error.reason
             state.last_error = error.message
             checkpoints.save(job_dir, state)
@@ -361,6 +367,8 @@ def _encode_audio_unit(job: Job, audio_index: int, state: Checkpoint) -> None:
     source, job_dir, label = job.source, job.job_dir, job.label
     scratch = durable.temp_path_for(job_dir / AUDIO_FILE)
     state.audio.attempts += 1
+    state.audio.state = UnitState.ENCODING
+    checkpoints.save(job_dir, state)
     started = time.monotonic()
     try:
         encode_audio(source, audio_index, scratch, label)

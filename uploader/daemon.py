@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tgvid import durable, instance, sd_notify
 from tgvid.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, AccountError, ConfigError, TgvidError
+from tgvid.pruning import Pruner
 from tgvid.wakelock import WakeLock
 from uploader import status
 from uploader.delivery import Delivery
@@ -132,6 +133,7 @@ def _run(config, root: Path) -> int:
     delivery = Delivery(root, ledger, sender, config.uploader, progress)
     wake_lock = WakeLock(root, "uploader")
     notices = Notices(root, config.uploader.notify_batch_seconds) if config.telegram.notify_chat else None
+    sent = Pruner(root / "sent", config.uploader.sent_keep_days, kept_name=path_in(root).name)
     outbox.start()
     try:
         log.info("uploader: watching %s, sending to %s", root / "outbox", sender.description)
@@ -139,6 +141,7 @@ def _run(config, root: Path) -> int:
         last_status = ""
         while not signals:
             arrivals = outbox.scan(time.time())
+            sent.step(time.time())
             wake_lock.hold_while(outbox.has_files())
             status_text = f"{len(arrivals)} file(s) in outbox"
             if status_text != last_status:

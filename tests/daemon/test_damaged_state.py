@@ -89,8 +89,17 @@ def test_counters_that_do_not_validate_start_afresh_and_say_why(tmp_path, caplog
     assert named in caplog.text and "the counters start afresh" in caplog.text
 
 
+def test_counters_of_format_1_are_kept_and_upgraded(tmp_path):
+    (tmp_path / history.FILE_NAME).write_bytes(msgpack.packb({"version": 1, "completed": 4, "quarantined": 1,
+                                                              "conversion_seconds": 8.0}))
+    past = history.load(tmp_path)
+    assert (past.completed, past.quarantined, past.rejected, past.jobs) == (4, 1, 0, {})
+    assert past.average_conversion_seconds() == 2.0
+
+
 def test_counters_round_trip(tmp_path):
-    kept = history.History(completed=2, sources_gone=1, queue=[
+    kept = history.History(completed=2, sources_gone=1, jobs={"a.mkv": {
+        "media_seconds": 3.0, "ran_seconds": 1.5, "failed_attempts": 1, "deferrals": 2}}, queue=[
         {"relpath": "a.mkv", "kind": "remux", "arrived_at": 1.0, "not_before": 0.0}])
     history.save(tmp_path, kept)
     assert history.load(tmp_path) == kept
