@@ -539,7 +539,7 @@ class TranscoderDaemon:
         """Act on a failed attempt as tgvid.reaction says; `kind` is None when the file's first look (its probe)
         failed, and then a retry probes it again rather than queue a job of no kind. A job waiting for disk space
         keeps its place (`started_at`)."""
-        doing = "probing the file" if kind is None else f"a {kind} job"
+        doing = "probing the file" if kind is None else f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} job"
         what = error.message.removeprefix(f"{error.path}: ")
         counted = not isinstance(error, Rejected | NoSpace | InternalError)
         failures = self.failures.get(relpath, 0) + counted

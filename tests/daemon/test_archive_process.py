@@ -82,6 +82,7 @@ def test_an_archive_escaping_its_folder_is_quarantined_with_the_reason(tmp_path,
     wait_for(lambda: "evil.zip: quarantined" in running.log(), 30, "the archive's quarantine")
     reason = (tmp_path / "quarantine" / "evil.zip.reason.txt").read_text()
     assert "outside the archive's folder" in reason
+    assert "an archive job" in reason  # what was tried, in words a person reads
     assert not list(tmp_path.rglob("escaped*")) and not list(tmp_path.parent.glob("escaped*"))
     assert not list((tmp_path / "work").glob(job_id("evil.zip")))
     assert running.stop() == 0
