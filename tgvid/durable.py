@@ -61,6 +61,11 @@ def atomic_write(target: Path, data: bytes | Iterable[bytes], mode: int = 0o666)
     sync_dir(target.parent)
 
 
+def is_full(error: OSError) -> bool:
+    """Whether `error` says the file system (or the user's quota on it) has no room: nobody's fault, it passes."""
+    return error.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 def remove_temps(target: Path) -> None:
     """Remove the temp files that writes of `target` left when the process was killed mid-write.
 

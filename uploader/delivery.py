@@ -7,21 +7,26 @@ sent/ (or deleted). An album the sender refuses is sent again one file at a time
 alone, fails too often, is too big, has a sidecar from a newer tgvid or a name that is not UTF-8 (Telegram takes
 only UTF-8 names; the ledger and sidecars hold text) goes to quarantine/ with a reason file. A file that cannot be
 read (or an OSError while it is sent) is a passing failure like the sender's: tried again with backoff, and
-quarantined after `max_retries` if it can be moved.
+quarantined after `max_retries` if it can be moved. A full disk (writing the copy, the sidecar or the ledger) is
+not the file's fault: the file waits for room, uncounted, and is tried again as soon as the folder that was full
+has more free space (at the latest after tgvid.reaction's WaitForSpace delay); the condition is logged once.
 """
 
 import logging
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from tgvid import durable, quarantine, sidecar
 from tgvid.arrivals import folders_with_files
 from tgvid.backoff import backoff_seconds
-from tgvid.errors import SendFailed, SidecarError, TgvidError
+from tgvid.errors import NoSpace, SendFailed, SidecarError, TgvidError
 from tgvid.filenames import is_utf8, printable
 from tgvid.freename import free_name
-from tgvid.reaction import Retry, RetryPolicy, reaction
+from tgvid.reaction import Retry, RetryPolicy, WaitForSpace, reaction
 from tgvid.units import MIB
 from uploader import album
 from uploader.ledger import Entry, EntryState, Ledger, key_for, new_random_id
@@ -35,6 +40,37 @@ SENT_AS = {"video": "video", "image": "photo", "document": "document"}  # album 
 
 RETRY_BASE_SECONDS = 5.0  # a failed send waits this long, doubling, at most RETRY_CAP_SECONDS
 RETRY_CAP_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class SpaceWait:
+    """A file that waits for room in `folder`, which had `free_bytes` when its write failed."""
+
+    reason: str
+    folder: str
+    free_bytes: int
+    not_before: float
+
+
+def free_bytes(folder: str) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 0  # gone or unreadable: only the delay ends the wait
+
+
+@contextmanager
+def writing(media: Path, what: str, folder: Path) -> Iterator[None]:
+    """Turn a full disk while writing `what` (into `folder`) for the file `media` into NoSpace; other write
+    errors become a passing SendFailed that names the write."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        if durable.is_full(error):
+            raise NoSpace(media, f"writing {what} failed: {error.strerror}", folder=str(folder)) from error
+        raise SendFailed(media, f"writing {what} failed: {error.strerror or error}", retry=True) from error
 
 
 def check_readable(path: Path) -> None:
@@ -58,6 +94,7 @@ class Delivery:
         # delivered, so this never leads to quarantine; it only spaces the tries out.
         self.unmoved: dict[str, tuple[int, float]] = {}
         self.waiting_for_inbox: set[str] = set()  # outbox folders whose album waits for files still in inbox/
+        self.space_waits: dict[str, SpaceWait] = {}  # by ledger key, in memory: the ledger may be what cannot grow
 
     def run(self, arrivals: list[Arrival], should_stop: Callable[[], bool]) -> None:
         """Send what is ready among `arrivals`; return early once `should_stop()` turns true."""
@@ -78,6 +115,9 @@ class Delivery:
                 return
             try:
                 self._send_batch(batch)
+            except NoSpace as error:
+                for key in batch.keys:
+                    self._wait_for_space(self.ready[key][0], key, error)
             except OSError as error:
                 log.error("%s: %s; trying again at the next scan", self.ready[batch.keys[0]][0].relpath, error)
 
@@ -106,11 +146,20 @@ class Delivery:
             entry.state, entry.attempts, entry.not_before = EntryState.SENDING, 0, 0.0
         if entry is not None and now < entry.not_before:
             return None
+        if not self._has_room(key, now):
+            return None
         try:
             check_readable(arrival.path)
             meta = self._sidecar(arrival)
         except ProbeInterrupted:
             return None  # the uploader is stopping: no sidecar, no attempt counted
+        except NoSpace as error:
+            self._wait_for_space(arrival, key, error)
+            return None
+        except SendFailed as error:
+            entry = entry or Entry(arrival.relpath, arrival.size_bytes, arrival.mtime_ns, new_random_id())
+            self._attempt_failed(arrival, entry, error)
+            return None
         except TgvidError as error:
             self._quarantine(arrival, entry, f"reading its sidecar: {error.message}")
             return None
@@ -146,7 +195,8 @@ class Delivery:
             log.warning("%s: its sidecar is unreadable or gives another size (a leftover); probing the file instead",
                         arrival.relpath)
         meta = probe_in_child(arrival.path, arrival.relpath)
-        sidecar.write(path, meta)
+        with writing(arrival.path, f"its sidecar {path.name}", path.parent):
+            sidecar.write(path, meta)
         log.info("%s: placed by hand, probed as %s", arrival.relpath, meta.kind)
         return meta
 
@@ -161,7 +211,8 @@ class Delivery:
             else:
                 resumed.append(entry)
             entries.append(entry)
-        self.ledger.put(entries, now)
+        with writing(self.ready[batch.keys[0]][0].path, "the ledger's intent", self.ledger.path.parent):
+            self.ledger.put(entries, now)
         items = {entry.key: self._item(entry) for entry in entries}
         try:
             if resumed:
@@ -190,6 +241,21 @@ class Delivery:
             return
         self._record_all(entries, receipts)
 
+    def _has_room(self, key: str, now: float) -> bool:
+        """Whether a file may be tried: it does not wait for space, or its folder has gained some, or the wait is up."""
+        wait = self.space_waits.get(key)
+        return wait is None or now >= wait.not_before or free_bytes(wait.folder) > wait.free_bytes
+
+    def _wait_for_space(self, arrival: Arrival, key: str, error: NoSpace) -> None:
+        """Have a file wait for room, uncounted (tgvid.reaction), logging the condition once."""
+        action: WaitForSpace = reaction(error, 0, self.retry_policy)
+        told = self.space_waits.get(key)
+        if told is None or told.reason != error.reason:
+            log.warning("%s: waiting for disk space: %s; it is tried again once there is room (at the latest in %.0f s, "
+                        "not counted as a failure)", arrival.relpath, error.reason, action.delay_seconds)
+        self.space_waits[key] = SpaceWait(error.reason, error.folder, free_bytes(error.folder),
+                                          self.clock() + action.delay_seconds)
+
     def _found(self, receipts: list[Receipt]) -> list[Receipt]:
         """One receipt per file: exact ones as they are; a guess only if no other sent file owns its message
         (two files of the same name and size, in two folders, would otherwise take each other's message)."""
@@ -203,8 +269,8 @@ class Delivery:
 
     @staticmethod
     def _sending(call, items: list[Item], *args):
-        """`call(items, *args)` on the sender, an OSError in it (a file unreadable halfway, a full delivery folder)
-        made a passing SendFailed, so that it is counted and backed off like any other."""
+        """`call(items, *args)` on the sender, an OSError in it (a file unreadable halfway) made a passing
+        SendFailed, so that it is counted and backed off like any other (a full folder is the sender's NoSpace)."""
         try:
             return call(items, *args)
         except FileNotFoundError:
@@ -239,8 +305,11 @@ class Delivery:
         entry.where = receipt.where
         entry.sent_at = self.clock()
         entry.last_error = ""
-        self.ledger.put([entry], entry.sent_at)
+        with writing(self.ready[entry.key][0].path, "the ledger's record of its message", self.ledger.path.parent):
+            self.ledger.put([entry], entry.sent_at)
         log.info("%s: delivered as message %d (%s)", entry.relpath, receipt.message_id, receipt.where)
+        if self.space_waits.pop(entry.key, None) is not None:
+            log.info("%s: there was room again", entry.relpath)
         self._finish(self.ready[entry.key][0], entry)
 
     def _failed(self, entries: list[Entry], error: SendFailed) -> None:
