@@ -17,10 +17,10 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tgvid import durable, quarantine, sidecar
+from tgvid import durable, namelength, quarantine, sidecar
 from tgvid.arrivals import folders_with_files
 from tgvid.backoff import backoff_seconds
 from tgvid.errors import NoSpace, SendFailed, SidecarError, TgvidError
@@ -150,6 +150,9 @@ class Delivery:
             return None
         try:
             check_readable(arrival.path)
+            if not arrival.has_sidecar and namelength.size_bytes(arrival.path.name) > namelength.PLACED_MAX_BYTES:
+                self._shorten(arrival)
+                return None  # the next scan finds it under its new name, with its sidecar
             meta = self._sidecar(arrival)
         except ProbeInterrupted:
             return None  # the uploader is stopping: no sidecar, no attempt counted
@@ -199,6 +202,17 @@ class Delivery:
             sidecar.write(path, meta)
         log.info("%s: placed by hand, probed as %s", arrival.relpath, meta.kind)
         return meta
+
+    def _shorten(self, arrival: Arrival) -> None:
+        """Give a file placed by hand under a name too long for its sidecar a shorter one, its own name kept in the
+        sidecar (written first, as the transcoder does) as the name to show."""
+        meta = probe_in_child(arrival.path, arrival.relpath)
+        placed = free_name(arrival.path, sidecar_too=True)
+        with writing(arrival.path, f"the sidecar of its shorter name {placed.name}", placed.parent):
+            sidecar.write(sidecar.path_for(placed), replace(meta, shown_name=arrival.path.name))
+        durable.atomic_rename(arrival.path, placed)
+        log.info("%s: placed by hand, probed as %s; its name leaves no room for a sidecar, so it is now %s (and is "
+                 "sent under its own name)", arrival.relpath, meta.kind, placed.name)
 
     def _send_batch(self, batch: album.Batch) -> None:
         now = self.clock()

@@ -30,6 +30,7 @@ from uploader.sender import Interrupted, Item, Progress, Receipt
 
 RECEIPTS = ".receipts"
 NOTICES = "notices"
+SHORTEST_STEM_CHARACTERS = 40  # of a shown name's stem, left by tgvid.namelength's cut even when it is numbered
 CHUNK_BYTES = MIB
 
 
@@ -106,6 +107,7 @@ class FolderSender:
             return None
         inode = receipt.stat().st_ino
         stem, suffix = os.path.splitext(item.name)
+        stem = stem[:SHORTEST_STEM_CHARACTERS]  # a long name's numbered forms are cut shorter (tgvid.namelength)
         for candidate in target_folder.iterdir():
             if candidate.name.startswith(stem) and candidate.name.endswith(suffix) and candidate.stat().st_ino == inode:
                 return candidate
