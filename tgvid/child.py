@@ -32,6 +32,17 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+def start(target, *args) -> multiprocessing.Process:
+    """A started child process running `target(parent_pid, *args)`: spawned, SIGINT blocked, dying with us."""
+    process = CONTEXT.Process(target=target, args=(os.getpid(), *args), daemon=True)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a Ctrl-C meanwhile is only delayed for us
+    return process
+
+
 def _main(parent_pid: int, function, answers, args: tuple) -> None:
     die_with_parent(parent_pid)
     answers.put(function(*args))
@@ -42,12 +53,7 @@ class Child:
 
     def __init__(self, function, *args, deadline_seconds: float | None = None):
         self.answers = CONTEXT.Queue()
-        self.process = CONTEXT.Process(target=_main, args=(os.getpid(), function, self.answers, args), daemon=True)
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            self.process.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a Ctrl-C meanwhile is only delayed for us
+        self.process = start(_main, function, self.answers, args)
         self.deadline = None if deadline_seconds is None else time.monotonic() + deadline_seconds
 
     def answer(self, timeout_seconds: float = 0.0):

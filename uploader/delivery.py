@@ -28,10 +28,11 @@ from tgvid.filenames import is_utf8, printable
 from tgvid.freename import free_name
 from tgvid.reaction import Retry, RetryPolicy, WaitForSpace, reaction
 from tgvid.units import MIB
+from tgvid.workers import Workers
 from uploader import album
 from uploader.ledger import Entry, EntryState, Ledger, key_for, new_random_id
 from uploader.outbox import Arrival
-from uploader.probe import ProbeInterrupted, probe_in_child
+from uploader.probe import PROBE_TIMEOUT_SECONDS, ProbeInterrupted, probe_in_child
 from uploader.sender import Item, Progress, Receipt, Sender
 
 log = logging.getLogger(__name__)
@@ -81,13 +82,14 @@ def check_readable(path: Path) -> None:
 
 class Delivery:
     def __init__(self, root: Path, ledger: Ledger, sender: Sender, settings, progress: Progress,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, workers: Workers | None = None):
         self.root = Path(root)
         self.ledger = ledger
         self.sender = sender
         self.settings = settings  # the [uploader] section
         self.progress = progress
         self.clock = clock
+        self.workers = workers or Workers(1, PROBE_TIMEOUT_SECONDS)  # probes files placed by hand
         self.retry_policy = RetryPolicy(settings.max_retries, RETRY_BASE_SECONDS, RETRY_CAP_SECONDS)
         self.ready: dict[str, tuple[Arrival, sidecar.Sidecar]] = {}
         # Sent files the file system would not let us move to sent/: (failed tries, not before). They are
@@ -197,7 +199,7 @@ class Delivery:
         elif path.exists():
             log.warning("%s: its sidecar is unreadable or gives another size (a leftover); probing the file instead",
                         arrival.relpath)
-        meta = probe_in_child(arrival.path, arrival.relpath)
+        meta = probe_in_child(arrival.path, arrival.relpath, self.workers)
         with writing(arrival.path, f"its sidecar {path.name}", path.parent):
             sidecar.write(path, meta)
         log.info("%s: placed by hand, probed as %s", arrival.relpath, meta.kind)
@@ -206,7 +208,7 @@ class Delivery:
     def _shorten(self, arrival: Arrival) -> None:
         """Give a file placed by hand under a name too long for its sidecar a shorter one, its own name kept in the
         sidecar (written first, as the transcoder does) as the name to show."""
-        meta = probe_in_child(arrival.path, arrival.relpath)
+        meta = probe_in_child(arrival.path, arrival.relpath, self.workers)
         placed = free_name(arrival.path, sidecar_too=True)
         with writing(arrival.path, f"the sidecar of its shorter name {placed.name}", placed.parent):
             sidecar.write(sidecar.path_for(placed), replace(meta, shown_name=arrival.path.name))
