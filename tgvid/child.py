@@ -43,6 +43,14 @@ def start(target, *args) -> multiprocessing.Process:
     return process
 
 
+def next_answer(answers, timeout_seconds: float = 0.0):
+    """The next answer a child put on `answers`, or None when there is none (within `timeout_seconds`)."""
+    try:
+        return answers.get(timeout=timeout_seconds) if timeout_seconds else answers.get_nowait()
+    except queue.Empty:
+        return None
+
+
 def _main(parent_pid: int, function, answers, args: tuple) -> None:
     die_with_parent(parent_pid)
     answers.put(function(*args))
@@ -58,10 +66,7 @@ class Child:
 
     def answer(self, timeout_seconds: float = 0.0):
         """The child's answer, or None when it has given none (within `timeout_seconds`)."""
-        try:
-            return self.answers.get(timeout=timeout_seconds) if timeout_seconds else self.answers.get_nowait()
-        except queue.Empty:
-            return None
+        return next_answer(self.answers, timeout_seconds)
 
     def is_alive(self) -> bool:
         return self.process.is_alive()

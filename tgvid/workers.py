@@ -12,7 +12,6 @@ need.
 """
 
 import logging
-import queue
 import signal
 import time
 import traceback
@@ -20,7 +19,7 @@ from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-from tgvid.child import CONTEXT, die_with_parent, start
+from tgvid.child import CONTEXT, die_with_parent, next_answer, start
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +71,7 @@ class _Worker:
         return key
 
     def answer(self, timeout_seconds: float = 0.0):
-        try:
-            return self.answers.get(timeout=timeout_seconds) if timeout_seconds else self.answers.get_nowait()
-        except queue.Empty:
-            return None
+        return next_answer(self.answers, timeout_seconds)
 
     def kill(self) -> None:
         self.process.kill()
