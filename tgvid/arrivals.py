@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tgvid import openfiles
+from tgvid.emptied import FolderSeen
 
 TEMPORARY_SUFFIXES = (".part", ".crdownload", ".tmp", ".partial", ".download", ".!qb", ".opdownload")
 
@@ -61,11 +62,13 @@ class Entry:
     stat: os.stat_result
 
 
-def walk(folder: Path, unreadable: dict[str, str] | None = None) -> list[Entry]:
+def walk(folder: Path, unreadable: dict[str, str] | None = None,
+         folders: dict[str, FolderSeen] | None = None) -> list[Entry]:
     """Every file below `folder` whose name is not temporary, in path order, skipping dot-folders.
 
     What cannot even be looked at (a symlink loop, a folder without permission) is left out and, when
-    `unreadable` is given, put there (relpath → the system's reason)."""
+    `unreadable` is given, put there (relpath → the system's reason). With `folders`, what was seen of each
+    subfolder goes there, for tgvid.emptied."""
     folder = Path(folder)
     found = []
 
@@ -73,8 +76,10 @@ def walk(folder: Path, unreadable: dict[str, str] | None = None) -> list[Entry]:
         if unreadable is not None and (relpath or error.filename) is not None:
             unreadable[relpath or Path(error.filename).relative_to(folder).as_posix()] = error.strerror or str(error)
 
-    for directory, folders, names in os.walk(folder, onerror=note):
-        folders[:] = sorted(name for name in folders if not name.startswith("."))
+    for directory, subfolders, names in os.walk(folder, onerror=note):
+        if folders is not None and directory != str(folder):
+            _see_folder(folder, Path(directory), subfolders, names, folders)
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
         for name in sorted(names):
             path = Path(directory) / name
             relpath = path.relative_to(folder).as_posix()
@@ -95,6 +100,17 @@ def folders_with_files(folder: Path) -> set[str]:
     """The folders below `folder` ("/"-separated, "" for `folder` itself) that directly hold a file whose name is not
     temporary: in inbox/, the folders whose files are not all handed on yet."""
     return {entry.relpath.rpartition("/")[0] for entry in walk(folder)}
+
+
+def _see_folder(top: Path, directory: Path, subfolders: list[str], names: list[str],
+                folders: dict[str, FolderSeen]) -> None:
+    try:
+        mtime = directory.stat().st_mtime
+    except OSError:
+        return  # gone since it was listed: nothing to remove
+    relpath = directory.relative_to(top).as_posix()
+    holds_files = bool(names) or any(name.startswith(".") for name in subfolders)
+    folders[relpath] = FolderSeen(mtime, holds_files, tuple(f"{relpath}/{name}" for name in subfolders))
 
 
 class Tracker:

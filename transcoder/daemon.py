@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tgvid import arrivals, instance, quarantine, sd_notify, sidecar
+from tgvid import arrivals, emptied, instance, quarantine, sd_notify, sidecar
 from tgvid.backoff import backoff_seconds
 from tgvid.child import ANSWER_AFTER_END_SECONDS, CONTEXT, Child
 from tgvid.errors import (
@@ -353,7 +353,8 @@ class TranscoderDaemon:
 
     def look_at_inbox(self, now: float) -> None:
         unreadable: dict[str, str] = {}
-        entries = arrivals.walk(self.inbox, unreadable)
+        folders: dict[str, emptied.FolderSeen] = {}
+        entries = arrivals.walk(self.inbox, unreadable, folders)
         self.arrivals.update(entries, now)
         for entry in entries:
             relpath = entry.relpath
@@ -380,6 +381,9 @@ class TranscoderDaemon:
         for relpath in unreadable.keys() - self.unreadable:
             log.warning("inbox/%s: cannot be looked at (%s); left where it is", relpath, unreadable[relpath])
         self.unreadable = set(unreadable)
+        removed = emptied.remove(self.inbox, emptied.removable(folders, now, self.settings.empty_folder_seconds))
+        if removed:
+            log.info("transcoder: removed %d emptied folder(s) from inbox/: %s", len(removed), ", ".join(removed[:5]))
 
     def classify(self, relpath: str, now: float) -> None:
         self.classifying.add(relpath)

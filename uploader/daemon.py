@@ -131,7 +131,8 @@ def _run(config, root: Path) -> int:
     except Interrupted:
         log.info("uploader: stopped while connecting; nothing was sent yet")
         return EXIT_INTERRUPTED if signals[0] == signal.SIGINT else EXIT_OK
-    outbox = Outbox(root / "outbox", config.uploader.quiet_seconds, config.uploader.force_polling)
+    outbox = Outbox(root / "outbox", config.uploader.quiet_seconds, config.uploader.force_polling,
+                    config.uploader.empty_folder_seconds)
     workers = Workers(config.uploader.probe_workers, PROBE_TIMEOUT_SECONDS)
     delivery = Delivery(root, ledger, sender, config.uploader, progress, workers=workers)
     wake_lock = WakeLock(root, "uploader")
