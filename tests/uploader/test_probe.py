@@ -1,7 +1,6 @@
 """Files placed in the outbox by hand are recognised from their content, with real media made by PyAV."""
 
 import io
-import multiprocessing
 import os
 import signal
 import threading
@@ -74,19 +73,21 @@ def test_probing_in_a_child_gives_the_same_answer_and_a_probe_that_does_not_fini
 def test_a_probe_stopped_with_the_uploader_gives_no_answer_rather_than_a_wrong_one(tmp_path):
     path = tmp_path / "clip.mp4"
     path.write_bytes(video_bytes(seconds=1.0))
+    workers = Workers(1, PROBE_TIMEOUT_SECONDS)
 
-    def stop_the_child():  # what systemd's SIGTERM to the whole service, or Ctrl-C, does
-        while not multiprocessing.active_children():
+    def stop_the_worker():  # what systemd's SIGTERM to the whole service, or Ctrl-C, does
+        while not workers.workers:
             time.sleep(0.01)
-        os.kill(multiprocessing.active_children()[0].pid, signal.SIGTERM)
+        os.kill(workers.workers[0].process.pid, signal.SIGTERM)
 
-    stopper = threading.Thread(target=stop_the_child)
+    stopper = threading.Thread(target=stop_the_worker)
     stopper.start()
     try:
         with pytest.raises(ProbeInterrupted):
-            probe_in_child(path, "clip.mp4", Workers(1, PROBE_TIMEOUT_SECONDS))
+            probe_in_child(path, "clip.mp4", workers)
     finally:
         stopper.join()
+        workers.stop()
 
 
 @pytest.mark.parametrize("degrees", [90, 270])
