@@ -116,16 +116,21 @@ def _see_folder(top: Path, directory: Path, subfolders: list[str], names: list[s
 class Tracker:
     """What the scans of one folder have seen of each file: since when it is unchanged, and whether it is closed.
 
-    Walking /proc for open files is slow, so a file found closed is not asked about again until it changes."""
+    Walking /proc for open files is slow, so a file found closed is not asked about again until it changes, and the
+    files a scan finds quiet are asked about together, in one walk."""
 
     def __init__(self, quiet_seconds: float):
         self.quiet_seconds = quiet_seconds
         self.seen: dict[str, Seen] = {}
         self.closed: dict[str, Seen] = {}  # relpath → the Seen at which no process held it open for writing
+        self.entries: list[Entry] = []  # the last update's
+        self.asked: set[str] = set()  # real paths looked up in /proc since the last update
+        self.written: set[str] = set()  # those of them held open for writing
 
     def update(self, entries: list[Entry], now: float) -> None:
         """Record this scan's entries; files no longer there are forgotten."""
         present = {entry.relpath for entry in entries}
+        self.entries, self.asked, self.written = entries, set(), set()
         for entry in entries:
             self.seen[entry.relpath] = observe(self.seen.get(entry.relpath), entry.stat.st_size,
                                                entry.stat.st_mtime_ns, now)
@@ -133,13 +138,22 @@ class Tracker:
             del self.seen[gone]
             self.closed.pop(gone, None)
 
+    def _to_ask(self, entry: Entry, now: float) -> bool:
+        seen = self.seen[entry.relpath]
+        return is_quiet(seen, now, self.quiet_seconds) and self.closed.get(entry.relpath) != seen
+
     def has_arrived(self, entry: Entry, now: float) -> bool:
         """Whether `entry` (recorded by the last update) has been quiet long enough and nobody writes to it."""
         seen = self.seen[entry.relpath]
         if not is_quiet(seen, now, self.quiet_seconds):
             return False
         if self.closed.get(entry.relpath) != seen:
-            if openfiles.held_open_for_writing(entry.path):
+            target = os.path.realpath(entry.path)
+            if target not in self.asked:
+                asked = {os.path.realpath(e.path) for e in self.entries if self._to_ask(e, now)} | {target}
+                self.written |= openfiles.written(asked - self.asked)
+                self.asked |= asked
+            if target in self.written:
                 return False
             self.closed[entry.relpath] = seen
         return True
