@@ -1,7 +1,8 @@
 """A child process: one function run in a process of its own, with a deadline, that dies with the daemon.
 
-Both daemons run what may hang or crash FFmpeg (a probe, a job) in a child: a crash or a hang costs the child,
-killed at its deadline, never the daemon. Children are spawned, not forked, so the daemon's threads (watchdog's
+The transcoder runs each job, which may hang or crash FFmpeg, in a child, and both daemons' probe workers
+(tgvid.workers) are children started the same way: a crash or a hang costs the child, killed at its deadline,
+never the daemon. Children are spawned, not forked, so the daemon's threads (watchdog's
 observer) and locks stay behind. On Linux a child is killed when its daemon dies, even by SIGKILL
 (PR_SET_PDEATHSIG): an orphaned job would go on writing to a job folder that the restarted daemon gives to a new
 child. A child starts with SIGINT blocked (the signal mask survives spawn's fork and exec, and Python leaves it
