@@ -283,15 +283,20 @@ class Delivery:
                 owned.add(receipt.message_id)
         return list(chosen.values())
 
-    @staticmethod
-    def _sending(call, items: list[Item], *args):
+    def _sending(self, call, items: list[Item], *args):
         """`call(items, *args)` on the sender, an OSError in it (a file unreadable halfway) made a passing
-        SendFailed, so that it is counted and backed off like any other (a full folder is the sender's NoSpace)."""
+        SendFailed, so that it is counted and backed off like any other. A full disk is NoSpace: the folder
+        sender's copy says so itself; the Telegram sender's record of an upload in the ledger, or a link in the
+        delivery folder, end here as the system's OSError."""
         try:
             return call(items, *args)
         except FileNotFoundError:
             raise  # gone since the scan: nothing to count
         except OSError as error:
+            if durable.is_full(error):
+                written = Path(error.filename) if error.filename else self.ledger.path
+                raise NoSpace(items[0].path, f"writing {written.name} while sending it failed: {error.strerror}",
+                              folder=str(written.parent)) from error
             raise SendFailed(items[0].path, str(error), retry=True) from error
 
     def _send_alone(self, entry: Entry, item: Item, caption: str) -> None:

@@ -1,6 +1,6 @@
 """A full disk pauses work and never wedges it: a handoff that failed is tried again once there is space, each
 condition is logged once, and work that fits goes ahead of work waiting for space; the uploader waits for room
-rather than blame the file. The disk is a small tmpfs (tests/daemon/conftest.py `small_disk`), filled to the last
+rather than blame the file. The disk is a small tmpfs (tests/conftest.py `small_disk`), filled to the last
 byte."""
 
 import os
@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.daemon.conftest import fill
+from tests.conftest import fill
 from tests.media import write_image, write_video
 from tests.processes import DaemonProcess
 from tests.waiting import wait_for
