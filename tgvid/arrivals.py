@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tgvid import openfiles
+from tgvid.emptied import FolderSeen
 
 TEMPORARY_SUFFIXES = (".part", ".crdownload", ".tmp", ".partial", ".download", ".!qb", ".opdownload")
 
@@ -61,11 +62,13 @@ class Entry:
     stat: os.stat_result
 
 
-def walk(folder: Path, unreadable: dict[str, str] | None = None) -> list[Entry]:
+def walk(folder: Path, unreadable: dict[str, str] | None = None,
+         folders: dict[str, FolderSeen] | None = None) -> list[Entry]:
     """Every file below `folder` whose name is not temporary, in path order, skipping dot-folders.
 
     What cannot even be looked at (a symlink loop, a folder without permission) is left out and, when
-    `unreadable` is given, put there (relpath → the system's reason)."""
+    `unreadable` is given, put there (relpath → the system's reason). With `folders`, what was seen of each
+    subfolder goes there, for tgvid.emptied."""
     folder = Path(folder)
     found = []
 
@@ -73,8 +76,10 @@ def walk(folder: Path, unreadable: dict[str, str] | None = None) -> list[Entry]:
         if unreadable is not None and (relpath or error.filename) is not None:
             unreadable[relpath or Path(error.filename).relative_to(folder).as_posix()] = error.strerror or str(error)
 
-    for directory, folders, names in os.walk(folder, onerror=note):
-        folders[:] = sorted(name for name in folders if not name.startswith("."))
+    for directory, subfolders, names in os.walk(folder, onerror=note):
+        if folders is not None and directory != str(folder):
+            _see_folder(folder, Path(directory), subfolders, names, folders)
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
         for name in sorted(names):
             path = Path(directory) / name
             relpath = path.relative_to(folder).as_posix()
@@ -97,19 +102,35 @@ def folders_with_files(folder: Path) -> set[str]:
     return {entry.relpath.rpartition("/")[0] for entry in walk(folder)}
 
 
+def _see_folder(top: Path, directory: Path, subfolders: list[str], names: list[str],
+                folders: dict[str, FolderSeen]) -> None:
+    try:
+        mtime = directory.stat().st_mtime
+    except OSError:
+        return  # gone since it was listed: nothing to remove
+    relpath = directory.relative_to(top).as_posix()
+    holds_files = bool(names) or any(name.startswith(".") for name in subfolders)
+    folders[relpath] = FolderSeen(mtime, holds_files, tuple(f"{relpath}/{name}" for name in subfolders))
+
+
 class Tracker:
     """What the scans of one folder have seen of each file: since when it is unchanged, and whether it is closed.
 
-    Walking /proc for open files is slow, so a file found closed is not asked about again until it changes."""
+    Walking /proc for open files is slow, so a file found closed is not asked about again until it changes, and the
+    files a scan finds quiet are asked about together, in one walk."""
 
     def __init__(self, quiet_seconds: float):
         self.quiet_seconds = quiet_seconds
         self.seen: dict[str, Seen] = {}
         self.closed: dict[str, Seen] = {}  # relpath → the Seen at which no process held it open for writing
+        self.entries: list[Entry] = []  # the last update's
+        self.asked: set[str] = set()  # real paths looked up in /proc since the last update
+        self.written: set[str] = set()  # those of them held open for writing
 
     def update(self, entries: list[Entry], now: float) -> None:
         """Record this scan's entries; files no longer there are forgotten."""
         present = {entry.relpath for entry in entries}
+        self.entries, self.asked, self.written = entries, set(), set()
         for entry in entries:
             self.seen[entry.relpath] = observe(self.seen.get(entry.relpath), entry.stat.st_size,
                                                entry.stat.st_mtime_ns, now)
@@ -117,13 +138,22 @@ class Tracker:
             del self.seen[gone]
             self.closed.pop(gone, None)
 
+    def _to_ask(self, entry: Entry, now: float) -> bool:
+        seen = self.seen[entry.relpath]
+        return is_quiet(seen, now, self.quiet_seconds) and self.closed.get(entry.relpath) != seen
+
     def has_arrived(self, entry: Entry, now: float) -> bool:
         """Whether `entry` (recorded by the last update) has been quiet long enough and nobody writes to it."""
         seen = self.seen[entry.relpath]
         if not is_quiet(seen, now, self.quiet_seconds):
             return False
         if self.closed.get(entry.relpath) != seen:
-            if openfiles.held_open_for_writing(entry.path):
+            target = os.path.realpath(entry.path)
+            if target not in self.asked:
+                asked = {os.path.realpath(e.path) for e in self.entries if self._to_ask(e, now)} | {target}
+                self.written |= openfiles.written(asked - self.asked)
+                self.asked |= asked
+            if target in self.written:
                 return False
             self.closed[entry.relpath] = seen
         return True

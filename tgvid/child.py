@@ -1,7 +1,8 @@
 """A child process: one function run in a process of its own, with a deadline, that dies with the daemon.
 
-Both daemons run what may hang or crash FFmpeg (a probe, a job) in a child: a crash or a hang costs the child,
-killed at its deadline, never the daemon. Children are spawned, not forked, so the daemon's threads (watchdog's
+The transcoder runs each job, which may hang or crash FFmpeg, in a child, and both daemons' probe workers
+(tgvid.workers) are children started the same way: a crash or a hang costs the child, killed at its deadline,
+never the daemon. Children are spawned, not forked, so the daemon's threads (watchdog's
 observer) and locks stay behind. On Linux a child is killed when its daemon dies, even by SIGKILL
 (PR_SET_PDEATHSIG): an orphaned job would go on writing to a job folder that the restarted daemon gives to a new
 child. A child starts with SIGINT blocked (the signal mask survives spawn's fork and exec, and Python leaves it
@@ -32,6 +33,25 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+def start(target, *args) -> multiprocessing.Process:
+    """A started child process running `target(parent_pid, *args)`: spawned, SIGINT blocked, dying with us."""
+    process = CONTEXT.Process(target=target, args=(os.getpid(), *args), daemon=True)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a Ctrl-C meanwhile is only delayed for us
+    return process
+
+
+def next_answer(answers, timeout_seconds: float = 0.0):
+    """The next answer a child put on `answers`, or None when there is none (within `timeout_seconds`)."""
+    try:
+        return answers.get(timeout=timeout_seconds) if timeout_seconds else answers.get_nowait()
+    except queue.Empty:
+        return None
+
+
 def _main(parent_pid: int, function, answers, args: tuple) -> None:
     die_with_parent(parent_pid)
     answers.put(function(*args))
@@ -42,20 +62,12 @@ class Child:
 
     def __init__(self, function, *args, deadline_seconds: float | None = None):
         self.answers = CONTEXT.Queue()
-        self.process = CONTEXT.Process(target=_main, args=(os.getpid(), function, self.answers, args), daemon=True)
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            self.process.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a Ctrl-C meanwhile is only delayed for us
+        self.process = start(_main, function, self.answers, args)
         self.deadline = None if deadline_seconds is None else time.monotonic() + deadline_seconds
 
     def answer(self, timeout_seconds: float = 0.0):
         """The child's answer, or None when it has given none (within `timeout_seconds`)."""
-        try:
-            return self.answers.get(timeout=timeout_seconds) if timeout_seconds else self.answers.get_nowait()
-        except queue.Empty:
-            return None
+        return next_answer(self.answers, timeout_seconds)
 
     def is_alive(self) -> bool:
         return self.process.is_alive()

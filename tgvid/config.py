@@ -104,6 +104,10 @@ SETTINGS = (
     Setting("transcoder", "force_polling", bool, False, "poll the inbox instead of using inotify (some Android storage)"),
     Setting("transcoder", "originals_keep_days", float, 0.0, "remove sources from originals/ after this long (0 keeps "
             "them forever)", NOT_NEGATIVE),
+    Setting("transcoder", "empty_folder_seconds", float, 300.0, "a subfolder of inbox/ left empty and unchanged this "
+            "long is removed", NOT_NEGATIVE),
+    Setting("transcoder", "probe_workers", int, 2, "processes that take the first look at new files (each file in turn; "
+            "a file that hangs one has it replaced)", AT_LEAST_ONE),
     Setting("uploader", "quiet_seconds", float, 5.0, "a hand-placed file in outbox/ is taken once unchanged this long",
             NOT_NEGATIVE),
     Setting("uploader", "album_window_seconds", float, 10.0, "files of one folder arriving within this time form an album",
@@ -123,6 +127,9 @@ SETTINGS = (
             "long, so that a burst of failures makes one message", NOT_NEGATIVE),
     Setting("uploader", "sent_keep_days", float, 0.0, "remove sent files from sent/ after this long (0 keeps them "
             "forever; the ledger stays)", NOT_NEGATIVE),
+    Setting("uploader", "empty_folder_seconds", float, 300.0, "a subfolder of outbox/ left empty and unchanged this long "
+            "is removed (once its inbox/ folder is gone)", NOT_NEGATIVE),
+    Setting("uploader", "probe_workers", int, 1, "processes that probe files placed in outbox/ by hand", AT_LEAST_ONE),
     Setting("uploader", "ledger_keep_days", float, 30.0, "the ledger forgets sent files after this long (still counted)",
             POSITIVE),
     Setting("telegram", "api_id", int, 0, "API id from my.telegram.org (secret)", NOT_NEGATIVE, secret=True),

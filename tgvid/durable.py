@@ -17,12 +17,20 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
+from tgvid.namelength import NAME_MAX_BYTES, fitting
+
 TEMP_SUFFIX = ".tmp"
+TEMP_TAIL_BYTES = len("-xxxxxxxx" + TEMP_SUFFIX)
+
+
+def _temp_prefix(target: Path) -> str:
+    """What a temp name of `target` starts with: its name, shortened if the name and the tail would not fit."""
+    return fitting(target.name, "", NAME_MAX_BYTES - TEMP_TAIL_BYTES)
 
 
 def temp_path_for(target: Path) -> Path:
     """A fresh temp name beside `target`, on the same file system, so that a rename is atomic."""
-    return target.with_name(f"{target.name}-{secrets.token_hex(4)}{TEMP_SUFFIX}")
+    return target.with_name(f"{_temp_prefix(target)}-{secrets.token_hex(4)}{TEMP_SUFFIX}")
 
 
 def sync_dir(folder: Path) -> None:
@@ -61,13 +69,18 @@ def atomic_write(target: Path, data: bytes | Iterable[bytes], mode: int = 0o666)
     sync_dir(target.parent)
 
 
+def is_full(error: OSError) -> bool:
+    """Whether `error` says the file system (or the user's quota on it) has no room: nobody's fault, it passes."""
+    return error.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 def remove_temps(target: Path) -> None:
     """Remove the temp files that writes of `target` left when the process was killed mid-write.
 
     Call it at start, while nothing else writes `target`.
     """
     target = Path(target)
-    for temp in target.parent.glob(f"{glob.escape(target.name)}-*{TEMP_SUFFIX}"):
+    for temp in target.parent.glob(f"{glob.escape(_temp_prefix(target))}-*{TEMP_SUFFIX}"):
         temp.unlink(missing_ok=True)
 
 

@@ -1,19 +1,21 @@
 """Free names: where a file goes when its name is taken, numbered `NAME (2).ext`, `NAME (3).ext`… as a chat shows
 a repeated file. Every folder tgvid moves files into (outbox/, originals/, sent/, quarantine/, delivered/) numbers
-this one way."""
+this one way, and every name so placed leaves room for the names derived from it (tgvid.namelength)."""
 
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
 from tgvid import sidecar
+from tgvid.namelength import fitting
 
 
 def numbered(path: Path) -> Iterator[Path]:
-    """`path`, then `NAME (2).ext`, `NAME (3).ext`… beside it, without end."""
-    yield path
+    """`path`, then `NAME (2).ext`, `NAME (3).ext`… beside it, without end; each shortened to fit
+    (tgvid.namelength)."""
+    yield path.with_name(fitting(path.stem, path.suffix))
     for number in itertools.count(2):
-        yield path.with_name(f"{path.stem} ({number}){path.suffix}")
+        yield path.with_name(fitting(path.stem, f" ({number}){path.suffix}"))
 
 
 def free_name(path: Path, sidecar_too: bool = False) -> Path:

@@ -12,10 +12,17 @@ from pathlib import Path
 
 def held_open_for_writing(path: Path) -> bool:
     """True when some process has `path` open for writing (Linux /proc; False where that cannot be seen)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return False
     target = os.path.realpath(path)
+    return target in written({target})
+
+
+def written(targets: set[str]) -> set[str]:
+    """Those of `targets` (real paths) that some process holds open for writing, in one look through /proc: a
+    burst of files costs one look, not one each."""
+    proc = Path("/proc")
+    if not targets or not proc.is_dir():
+        return set()
+    found = set()
     for pid in os.listdir(proc):
         if not pid.isdigit():
             continue
@@ -26,12 +33,13 @@ def held_open_for_writing(path: Path) -> bool:
             continue  # gone, or another user's process
         for fd in descriptors:
             try:
-                if os.readlink(fd_dir / fd) != target:
+                target = os.readlink(fd_dir / fd)
+                if target not in targets or target in found:
                     continue
                 flags = int(next(line for line in (proc / pid / "fdinfo" / fd).read_text().splitlines()
                                  if line.startswith("flags:")).split()[1], 8)
             except (OSError, StopIteration, ValueError):
                 continue
             if flags & (os.O_WRONLY | os.O_RDWR):
-                return True
-    return False
+                found.add(target)
+    return found

@@ -4,11 +4,11 @@ The transcoder writes `<outbox>/<folder>/NAME.mp4.meta.msgpack` atomically *befo
 the outbox, so a media file whose sidecar is present is complete. For a file a person put into the outbox by
 hand, the uploader probes it (uploader.probe) and writes the sidecar itself.
 
-Format, version 1 — a msgpack map:
+Format, version 2 — a msgpack map:
 
 | key | type | meaning |
 | --- | --- | --- |
-| version | int | format version, 1 |
+| version | int | format version, 2 |
 | kind | str | MediaKind: video, image or document |
 | duration_seconds | float | shown duration (0.0 for images and documents) |
 | width, height | int | shown size in pixels, rotation applied (0 when unknown) |
@@ -17,6 +17,9 @@ Format, version 1 — a msgpack map:
 | source_name | str | the source's file name |
 | thumbnail_jpeg | bytes or nil | JPEG, at most 320 px on each side and under 200 KB |
 | size_bytes | int | the media file's size |
+| shown_name | str | the name to show (Telegram's), when the file's was shortened (tgvid.namelength); "" if not |
+
+Version 2 added `shown_name`; a version 1 sidecar reads as one without it.
 
 Older versions are upgraded on read (keys a version lacks get the defaults above); a newer version raises
 SidecarError.NewerVersion naming the version, anything unreadable or a field of another type than above raises
@@ -32,7 +35,7 @@ import msgpack
 from tgvid import durable, fields
 from tgvid.errors import SidecarError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SUFFIX = ".meta.msgpack"
 
 
@@ -53,6 +56,11 @@ class Sidecar:
     source_relpath: str = ""
     source_name: str = ""
     thumbnail_jpeg: bytes | None = None
+    shown_name: str = ""
+
+    def name_for(self, media: Path) -> str:
+        """The name to show for `media`, this sidecar's file."""
+        return self.shown_name or media.name
 
 
 def path_for(media: Path) -> Path:

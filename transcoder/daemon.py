@@ -1,9 +1,13 @@
 """The transcoder daemon's loop: every arrived file from inbox/ through one job at a time, cheapest first, to
 outbox/ or quarantine/, never stopping for one file.
 
-Each job (and each first look at a new file) runs in a child process: a hung decoder is killed when its
-checkpoint stops moving for `stall_seconds`, a crash fails only that job, and SIGTERM or SIGINT stops the
-daemon within seconds by killing the child; every job resumes from its checkpoint on the next start.
+The first look at a new file runs in one of a few long-lived probe workers (tgvid.workers, `probe_workers`): a
+file that hangs one past CLASSIFY_TIMEOUT_SECONDS has it replaced, one that crashes it costs only that worker.
+For a pass-through file or an image that look also reads what its sidecar needs, so its job is only moving files,
+done in the daemon itself, where nothing can hang. Every other job runs in a child process of its own: a hung
+decoder is killed when its checkpoint stops moving for `stall_seconds`, a crash fails only that job, and SIGTERM
+or SIGINT stops the daemon within seconds by killing the children; every job resumes from its checkpoint on the
+next start.
 Signal handlers only record the signal. A running transcode yields at its next segment boundary when
 cheaper work is ready. The loop tells systemd READY, STATUS, WATCHDOG and STOPPING (tgvid.sd_notify).
 """
@@ -19,7 +23,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tgvid import arrivals, instance, quarantine, sd_notify, sidecar
+from tgvid import arrivals, emptied, instance, quarantine, sd_notify, sidecar
 from tgvid.backoff import backoff_seconds
 from tgvid.child import ANSWER_AFTER_END_SECONDS, CONTEXT, Child
 from tgvid.errors import (
@@ -37,6 +41,7 @@ from tgvid.reaction import NO_SPACE_RETRY_SECONDS, Quarantine, RetryAtStart, Ret
 from tgvid.thumbnail import thumbnail_of
 from tgvid.wakelock import WakeLock
 from tgvid.watching import FolderWatcher
+from tgvid.workers import Lost, Workers
 from transcoder import checkpoint, handoff, history, inbox, unpack
 from transcoder.job import EngineSettings
 from transcoder.queue import (
@@ -55,6 +60,7 @@ log = logging.getLogger(__name__)
 FOLDERS = ("inbox", "work", "outbox", "quarantine", "originals", "sent", "delivered")
 LOOP_SECONDS = 1.0
 CLASSIFY_TIMEOUT_SECONDS = 120.0
+AS_IT_IS = (Kind.PASS, Kind.IMAGE)  # handed on untouched: the first look finds all their sidecar needs
 MAX_BACKOFF_SECONDS = 3600.0
 BY = "the transcoder"
 INTERNAL_ADVICE = ("This is a bug in tgvid, not a fault of the file. The transcoder tries the file again when it next "
@@ -76,6 +82,8 @@ class Classified:
     kind: Kind
     reasons: str
     media_seconds: float = 0.0  # the source's duration, for the queue's ETA
+    meta: sidecar.Sidecar | None = None  # pass and image: what the sidecar says, so that no job process is needed
+    looked_at: tuple[int, int] = (0, 0)  # the file's (size_bytes, mtime_ns) when it was looked at
 
 
 @dataclass(frozen=True)
@@ -96,25 +104,39 @@ class Unpacked:
     left_out: int
 
 
-def _classify_child(source: str, salvage: bool) -> Classified | TgvidError:
+def _first_look(source: str, salvage: bool) -> Classified | TgvidError:
+    """Run in a probe worker: what `source` is, or the error its look ended in (_at_process_boundary)."""
+    return _at_process_boundary(source, source, lambda: _look(source, salvage))
+
+
+def _look(source: str, salvage: bool) -> Classified | Rejected:
     from transcoder.archive import format_of
+    from transcoder.job import as_it_is
     from transcoder.probe import probe
     from transcoder.verdict import decide
 
     archive_format = format_of(source)
     if archive_format:
         return Classified(Kind.ARCHIVE, f"{archive_format} archive: unpacked into a folder of the inbox")
-    probed = _at_process_boundary(source, source, lambda: probe(Path(source)))
-    if isinstance(probed, TgvidError):
-        return probed
-    verdict = _at_process_boundary(source, source, lambda: decide(probed, salvage))
-    if isinstance(verdict, TgvidError):
-        return verdict
+    stat = os.stat(source)
+    probed = probe(Path(source))
+    verdict = decide(probed, salvage)
     if verdict.kind == Kind.REJECT:
         return Rejected(source, "; ".join(verdict.reasons))
     span = probed.span_of(probed.video.index) if verdict.kind != Kind.IMAGE else None
     media_seconds = (span[1] - span[0]) if span else 0.0
-    return Classified(verdict.kind, "; ".join(verdict.reasons), media_seconds)
+    meta = _sidecar_of(as_it_is(Path(source), verdict, probed)) if verdict.kind in AS_IT_IS else None
+    return Classified(verdict.kind, "; ".join(verdict.reasons), media_seconds, meta, (stat.st_size, stat.st_mtime_ns))
+
+
+def _sidecar_of(result) -> sidecar.Sidecar:
+    """The sidecar of a finished job's output (a transcoder.job.JobResult)."""
+    is_video = result.verdict.kind != Kind.IMAGE
+    return sidecar.Sidecar(
+        kind=sidecar.MediaKind.VIDEO if is_video else sidecar.MediaKind.IMAGE,
+        size_bytes=Path(result.output).stat().st_size, duration_seconds=result.duration_seconds,
+        width=result.width, height=result.height, has_audio=result.has_audio,
+        thumbnail_jpeg=thumbnail_of(Path(result.output)) if is_video else None)
 
 
 def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked, log_level: str) -> Done | Yielded | TgvidError:
@@ -130,13 +152,7 @@ def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked,
         return result
     if result.status != "done":
         return Yielded()
-    is_video = result.verdict.kind != Kind.IMAGE
-    meta = sidecar.Sidecar(
-        kind=sidecar.MediaKind.VIDEO if is_video else sidecar.MediaKind.IMAGE,
-        size_bytes=Path(result.output).stat().st_size, duration_seconds=result.duration_seconds,
-        width=result.width, height=result.height, has_audio=result.has_audio,
-        thumbnail_jpeg=thumbnail_of(Path(result.output)) if is_video else None)
-    return Done(Path(result.output), meta)
+    return Done(Path(result.output), _sidecar_of(result))
 
 
 def _unpack_child(root: str, relpath: str, job_dir: str, settings, job_label: str, log_level: str) -> Unpacked | TgvidError:
@@ -177,7 +193,7 @@ def _at_process_boundary(source: str, job_label: str, work):
 class Running:
     relpath: str
     kind: Kind
-    child: Child
+    child: Child | None  # None: handed on as it is, in the daemon
     yield_asked: object
     started_at: float
     recovered: bool
@@ -191,7 +207,9 @@ class TranscoderDaemon:
         self.inbox, self.work = self.root / "inbox", self.root / "work"
         self.signals: list[int] = []
         self.arrivals = arrivals.Tracker(self.settings.quiet_seconds)
-        self.classifying: dict[str, Child] = {}
+        self.workers = Workers(self.settings.probe_workers, CLASSIFY_TIMEOUT_SECONDS)
+        self.classifying: set[str] = set()  # files given to the probe workers
+        self.looked: dict[str, Classified] = {}  # pass files and images, ready to be handed on as they are
         self.waiting: dict[str, Waiting] = {}
         self.failures: dict[str, int] = {}
         self.probe_after: dict[str, float] = {}  # files whose probe failed: not probed again before then
@@ -257,14 +275,12 @@ class TranscoderDaemon:
         return EXIT_INTERRUPTED if interrupted else EXIT_OK
 
     def stop_children(self) -> None:
-        """Kill the running job and any classification: a segment in flight is abandoned, never handed on."""
-        children = list(self.classifying.values())
+        """Kill the running job and the probe workers: a segment in flight is abandoned, never handed on."""
+        self.workers.stop()
         if self.running is not None:
-            children.append(self.running.child)
+            self.running.child.stop()
             self.stretch_ended(self.running, time.time())
             log.info("%s: stopped mid-job; it resumes from its checkpoint", label(self.running.relpath))
-        for child in children:
-            child.stop()
 
     def recover(self) -> None:
         """Rebuild the state from the folders: finish interrupted handoffs, drop folders no source needs, and take
@@ -325,6 +341,7 @@ class TranscoderDaemon:
     def step(self, now: float) -> None:
         self.look_at_inbox(now)
         self.collect_classifications(now)
+        self.hand_on_as_they_are(now)
         if self.running is not None:
             self.watch_running(now)
         if self.running is None:
@@ -336,7 +353,8 @@ class TranscoderDaemon:
 
     def look_at_inbox(self, now: float) -> None:
         unreadable: dict[str, str] = {}
-        entries = arrivals.walk(self.inbox, unreadable)
+        folders: dict[str, emptied.FolderSeen] = {}
+        entries = arrivals.walk(self.inbox, unreadable, folders)
         self.arrivals.update(entries, now)
         for entry in entries:
             relpath = entry.relpath
@@ -356,32 +374,41 @@ class TranscoderDaemon:
             self.classify(relpath, now)
         for gone in (self.waiting.keys() | self.left_alone.keys() | self.probe_after.keys()) - self.arrivals.seen.keys():
             self.probe_after.pop(gone, None)
+            self.looked.pop(gone, None)
             self.left_alone.pop(gone, None)
             if self.waiting.pop(gone, None) and not (self.inbox / gone).exists():
                 self.source_gone(gone)
         for relpath in unreadable.keys() - self.unreadable:
             log.warning("inbox/%s: cannot be looked at (%s); left where it is", relpath, unreadable[relpath])
         self.unreadable = set(unreadable)
+        removed = emptied.remove(self.inbox, emptied.removable(folders, now, self.settings.empty_folder_seconds))
+        if removed:
+            log.info("transcoder: removed %d emptied folder(s) from inbox/: %s", len(removed), ", ".join(removed[:5]))
 
     def classify(self, relpath: str, now: float) -> None:
-        self.classifying[relpath] = Child(_classify_child, str(self.inbox / relpath), self.settings.salvage,
-                                          deadline_seconds=CLASSIFY_TIMEOUT_SECONDS)
+        self.classifying.add(relpath)
+        self.workers.submit(relpath, _first_look, str(self.inbox / relpath), self.settings.salvage)
 
     def collect_classifications(self, now: float) -> None:
-        for relpath, child in list(self.classifying.items()):
-            answer = child.answer()
-            if answer is None and child.is_alive() and not child.is_overdue():
-                continue
-            child.stop()
-            del self.classifying[relpath]
-            if answer is None:
-                answer = TranscodeFailed(self.inbox / relpath, f"probing did not finish (exit code {child.exitcode})")
+        for relpath, answer in self.workers.collect():
+            self.classifying.discard(relpath)
+            if isinstance(answer, Lost):
+                answer = TranscodeFailed(self.inbox / relpath, f"probing {answer.why}")
             if isinstance(answer, Classified):
                 self.waiting[relpath] = Waiting(relpath, answer.kind, now)
                 self.history.job(relpath)["media_seconds"] = answer.media_seconds
+                if answer.meta is not None:
+                    self.looked[relpath] = answer
                 log.info("%s: queued as %s (%s)", label(relpath), answer.kind, answer.reasons)
             else:
                 self.react(relpath, None, answer, now)
+
+    def hand_on_as_they_are(self, now: float) -> None:
+        """Hand on every pass file and image in turn, here and now: only files are moved, nothing can hang, and
+        no job process is needed (their first look read what their sidecars need). Also while a job runs."""
+        for chosen in in_turn(list(self.waiting.values()), now):
+            if chosen.relpath in self.looked:
+                self.try_to_start(chosen, now)
 
     def start_next(self, now: float) -> None:
         for chosen in in_turn(list(self.waiting.values()), now):
@@ -407,6 +434,8 @@ class TranscoderDaemon:
             if target is not None:
                 self.handed_on(chosen.relpath, target)
             return True
+        if chosen.relpath in self.looked:
+            return self.hand_on_as_it_is(chosen, now)
         try:
             needed, free = self.space_for(chosen)
         except FileNotFoundError:
@@ -430,6 +459,27 @@ class TranscoderDaemon:
         recovered = job_dir.name in self.recovered
         self.running = Running(chosen.relpath, chosen.kind, job, yield_asked, now, recovered)
         log.info("%s: started (%s)%s", label(chosen.relpath), chosen.kind, " after a restart" if recovered else "")
+        return True
+
+    def hand_on_as_it_is(self, chosen: Waiting, now: float) -> bool:
+        """A pass file or image as its first look found it; one changed since is looked at again."""
+        looked = self.looked.pop(chosen.relpath)
+        del self.waiting[chosen.relpath]
+        source = self.inbox / chosen.relpath
+        try:
+            stat = source.stat()
+        except FileNotFoundError:
+            self.source_gone(chosen.relpath)
+            return False
+        if (stat.st_size, stat.st_mtime_ns) != looked.looked_at:
+            log.info("%s: changed since it was looked at; looking again", label(chosen.relpath))
+            return False
+        recovered = job_id(chosen.relpath) in self.recovered
+        log.info("%s: started (%s)%s", label(chosen.relpath), chosen.kind, " after a restart" if recovered else "")
+        self.looked[chosen.relpath] = looked  # for another try, should the handoff fail
+        running = Running(chosen.relpath, chosen.kind, None, None, now, recovered)
+        self.stretch_ended(running, now)  # its tally (no conversion time), which finish takes
+        self.finish(running, source, looked.meta, now)
         return True
 
     def space_for(self, job: Waiting) -> tuple[int, int]:
@@ -525,6 +575,7 @@ class TranscoderDaemon:
             return
         self.handed_on(relpath, target)
         tally = self.history.jobs.pop(relpath)  # made by stretch_ended, at the latest
+        self.looked.pop(relpath, None)
         self.history.completed += 1
         self.history.conversion_seconds += tally["ran_seconds"]
         self.history.media_seconds += meta.duration_seconds
@@ -587,6 +638,7 @@ class TranscoderDaemon:
         self.failures.pop(relpath, None)
         self.handoff_failures.pop(relpath, None)
         self.waiting.pop(relpath, None)
+        self.looked.pop(relpath, None)
         self.probe_after.pop(relpath, None)
         log.error("%s: %s as %s: %s", label(relpath), "a bug in tgvid: set aside until the next start" if internal
                   else "quarantined", target.relative_to(self.root), error)
@@ -622,6 +674,7 @@ class TranscoderDaemon:
         self.failures.pop(relpath, None)
         self.handoff_failures.pop(relpath, None)
         self.waiting.pop(relpath, None)
+        self.looked.pop(relpath, None)
         log.info("%s: the source is gone from the inbox (deleted or moved away) before its job ended; %s",
                  label(relpath), "its job folder is removed" if removed else "forgotten")
 
@@ -631,6 +684,7 @@ class TranscoderDaemon:
         every second; the next start, or a change to the file, tries again."""
         self.left_alone[relpath] = self.arrivals.seen.get(relpath)
         self.waiting.pop(relpath, None)
+        self.looked.pop(relpath, None)
         self.failures.pop(relpath, None)
         log.error("%s: %s failed: %s; left in the inbox until it changes or the daemon restarts", label(relpath),
                   doing, error)

@@ -1,11 +1,12 @@
 """Handoff: a succeeded job's output moved into outbox/, its source put away in originals/.
 
-A handoff writes the sidecar (tgvid.sidecar) next to the output's place in outbox/, then renames the
-output into place (the pass-through source itself, moved not copied), then puts the source away in
-originals/ (or deletes it when `keep_originals` is false) and removes the job folder. Before any of that
-it writes `work/<job>/handoff.msgpack`, so that a crash part-way is finished on restart instead of
-converting again. Its format, version 1: a msgpack map with `version`, `source_relpath`, `media` (the file
-being handed on, absolute), `target` (its place in outbox/, absolute), `sidecar` (the sidecar's map) and
+A handoff writes the sidecar (tgvid.sidecar) next to the output's place in outbox/ (a name too long to leave room
+for the sidecar is shortened, the name to show kept in the sidecar), then renames the output into place (the
+pass-through source itself, moved not copied), then puts the source away in originals/ (or deletes it when
+`keep_originals` is false) and removes the job folder. Before any of that it writes `work/<job>/handoff.msgpack`,
+so that a crash part-way is finished on restart instead of converting again. Its format, version 1: a msgpack
+map with `version`, `source_relpath`, `media` (the file being handed on, absolute), `target` (its place in outbox/,
+absolute), `sidecar` (the sidecar's map) and
 `source_fingerprint` (transcoder.checkpoint.fingerprint's hash of the source when the handoff began; missing in older
 markers). A source that no longer matches it is a new file of the same name (a mere touch is not): finishing the
 handoff leaves it for its own job.
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import msgpack
 
-from tgvid import durable, sidecar
+from tgvid import durable, namelength, sidecar
 from tgvid.errors import CheckpointError
 from tgvid.freename import free_name
 from transcoder.checkpoint import fingerprint
@@ -29,17 +30,21 @@ MARKER = "handoff.msgpack"
 FORMAT_VERSION = 1
 
 
-def outbox_target(root: Path, relpath: str, is_video: bool) -> Path:
-    """Videos arrive as NAME.mp4; images keep their name. The inbox folder is kept below outbox/."""
+def outbox_target(root: Path, relpath: str, is_video: bool) -> tuple[Path, str]:
+    """Videos arrive as NAME.mp4; images keep their name. The inbox folder is kept below outbox/. Returns the target
+    and the name to show when the target's had to be shortened (tgvid.namelength), else ""."""
     target = Path(root) / "outbox" / relpath
-    return free_name(target.with_suffix(".mp4") if is_video else target, sidecar_too=True)
+    wanted = target.with_suffix(".mp4") if is_video else target
+    shown = wanted.name if namelength.size_bytes(wanted.name) > namelength.PLACED_MAX_BYTES else ""
+    return free_name(wanted, sidecar_too=True), shown
 
 
 def hand_off(root: Path, relpath: str, media: Path, job_dir: Path, meta: sidecar.Sidecar,
              keep_originals: bool) -> Path:
     """Move `media` into outbox/ with its sidecar, put the source away, remove `job_dir`. Returns the target."""
     job_dir.mkdir(parents=True, exist_ok=True)
-    target = outbox_target(root, relpath, meta.kind == sidecar.MediaKind.VIDEO)
+    target, shown_name = outbox_target(root, relpath, meta.kind == sidecar.MediaKind.VIDEO)
+    meta = replace(meta, shown_name=shown_name)
     marker = {"version": FORMAT_VERSION, "source_relpath": relpath, "media": str(media), "target": str(target),
               "sidecar": asdict(meta) | {"kind": str(meta.kind)},
               "source_fingerprint": fingerprint(Path(root) / "inbox" / relpath)["fingerprint"]}

@@ -107,7 +107,7 @@ def _run(job: Job) -> JobResult:
     probed = probe(job.source)
     verdict = _decide(job, probed)
     if verdict.kind in (Kind.PASS, Kind.IMAGE):
-        return _as_it_is(job, verdict, probed)
+        return as_it_is(job.source, verdict, probed)
     state = _plan(job, verdict, probed)
     verdict = checkpoints.verdict_of(state.verdict)  # the checkpoint's: it may have been raised to a transcode
     if state.state == JobState.DONE and _output_is_handed_off(job.output, state):
@@ -157,12 +157,12 @@ def _decide(job: Job, probed: Probe) -> Verdict:
     return verdict
 
 
-def _as_it_is(job: Job, verdict: Verdict, probed: Probe) -> JobResult:
+def as_it_is(source: Path, verdict: Verdict, probed: Probe) -> JobResult:
     """Pass and image verdicts: the source itself is the output, nothing is written."""
     video = probed.video
     span = probed.span_of(video.index)
     duration = (span[1] - span[0]) if span else (probed.declared_seconds or 0.0)
-    return JobResult("done", verdict, job.source, duration, video.width, video.height, verdict.audio_index is not None)
+    return JobResult("done", verdict, source, duration, video.width, video.height, verdict.audio_index is not None)
 
 
 def _check_source_unchanged(source: Path, state: Checkpoint) -> None:

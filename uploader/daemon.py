@@ -16,12 +16,14 @@ from tgvid import durable, instance, sd_notify
 from tgvid.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, AccountError, ConfigError, TgvidError
 from tgvid.pruning import Pruner
 from tgvid.wakelock import WakeLock
+from tgvid.workers import Workers
 from uploader import status
 from uploader.delivery import Delivery
 from uploader.folder import FolderSender
 from uploader.ledger import Ledger, path_in
 from uploader.notice import Notices, stopped_text
 from uploader.outbox import Outbox
+from uploader.probe import PROBE_TIMEOUT_SECONDS
 from uploader.sender import Interrupted, Sender
 
 log = logging.getLogger(__name__)
@@ -129,8 +131,10 @@ def _run(config, root: Path) -> int:
     except Interrupted:
         log.info("uploader: stopped while connecting; nothing was sent yet")
         return EXIT_INTERRUPTED if signals[0] == signal.SIGINT else EXIT_OK
-    outbox = Outbox(root / "outbox", config.uploader.quiet_seconds, config.uploader.force_polling)
-    delivery = Delivery(root, ledger, sender, config.uploader, progress)
+    outbox = Outbox(root / "outbox", config.uploader.quiet_seconds, config.uploader.force_polling,
+                    config.uploader.empty_folder_seconds)
+    workers = Workers(config.uploader.probe_workers, PROBE_TIMEOUT_SECONDS)
+    delivery = Delivery(root, ledger, sender, config.uploader, progress, workers=workers)
     wake_lock = WakeLock(root, "uploader")
     notices = Notices(root, config.uploader.notify_batch_seconds) if config.telegram.notify_chat else None
     sent = Pruner(root / "sent", config.uploader.sent_keep_days, kept_name=path_in(root).name)
@@ -165,6 +169,7 @@ def _run(config, root: Path) -> int:
     finally:
         sd_notify.notify("STOPPING=1")
         outbox.stop()
+        workers.stop()
         wake_lock.hold_while(False)
         sender.close()
         for sig, handler in previous.items():

@@ -7,26 +7,32 @@ sent/ (or deleted). An album the sender refuses is sent again one file at a time
 alone, fails too often, is too big, has a sidecar from a newer tgvid or a name that is not UTF-8 (Telegram takes
 only UTF-8 names; the ledger and sidecars hold text) goes to quarantine/ with a reason file. A file that cannot be
 read (or an OSError while it is sent) is a passing failure like the sender's: tried again with backoff, and
-quarantined after `max_retries` if it can be moved.
+quarantined after `max_retries` if it can be moved. A full disk (writing the copy, the sidecar or the ledger) is
+not the file's fault: the file waits for room, uncounted, and is tried again as soon as the folder that was full
+has more free space (at the latest after tgvid.reaction's WaitForSpace delay); the condition is logged once.
 """
 
 import logging
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tgvid import durable, quarantine, sidecar
+from tgvid import durable, namelength, quarantine, sidecar
 from tgvid.arrivals import folders_with_files
 from tgvid.backoff import backoff_seconds
-from tgvid.errors import SendFailed, SidecarError, TgvidError
+from tgvid.errors import NoSpace, SendFailed, SidecarError, TgvidError
 from tgvid.filenames import is_utf8, printable
 from tgvid.freename import free_name
-from tgvid.reaction import Retry, RetryPolicy, reaction
+from tgvid.reaction import Retry, RetryPolicy, WaitForSpace, reaction
 from tgvid.units import MIB
+from tgvid.workers import Workers
 from uploader import album
 from uploader.ledger import Entry, EntryState, Ledger, key_for, new_random_id
 from uploader.outbox import Arrival
-from uploader.probe import ProbeInterrupted, probe_in_child
+from uploader.probe import PROBE_TIMEOUT_SECONDS, ProbeInterrupted, probe_in_child
 from uploader.sender import Item, Progress, Receipt, Sender
 
 log = logging.getLogger(__name__)
@@ -37,6 +43,37 @@ RETRY_BASE_SECONDS = 5.0  # a failed send waits this long, doubling, at most RET
 RETRY_CAP_SECONDS = 600.0
 
 
+@dataclass(frozen=True)
+class SpaceWait:
+    """A file that waits for room in `folder`, which had `free_bytes` when its write failed."""
+
+    reason: str
+    folder: str
+    free_bytes: int
+    not_before: float
+
+
+def free_bytes(folder: str) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 0  # gone or unreadable: only the delay ends the wait
+
+
+@contextmanager
+def writing(media: Path, what: str, folder: Path) -> Iterator[None]:
+    """Turn a full disk while writing `what` (into `folder`) for the file `media` into NoSpace; other write
+    errors become a passing SendFailed that names the write."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        if durable.is_full(error):
+            raise NoSpace(media, f"writing {what} failed: {error.strerror}", folder=str(folder)) from error
+        raise SendFailed(media, f"writing {what} failed: {error.strerror or error}", retry=True) from error
+
+
 def check_readable(path: Path) -> None:
     """Raise the OSError that reading `path` would: an unreadable file then fails alone, not in its album's send."""
     with path.open("rb") as handle:
@@ -45,19 +82,21 @@ def check_readable(path: Path) -> None:
 
 class Delivery:
     def __init__(self, root: Path, ledger: Ledger, sender: Sender, settings, progress: Progress,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, workers: Workers | None = None):
         self.root = Path(root)
         self.ledger = ledger
         self.sender = sender
         self.settings = settings  # the [uploader] section
         self.progress = progress
         self.clock = clock
+        self.workers = workers or Workers(1, PROBE_TIMEOUT_SECONDS)  # probes files placed by hand
         self.retry_policy = RetryPolicy(settings.max_retries, RETRY_BASE_SECONDS, RETRY_CAP_SECONDS)
         self.ready: dict[str, tuple[Arrival, sidecar.Sidecar]] = {}
         # Sent files the file system would not let us move to sent/: (failed tries, not before). They are
         # delivered, so this never leads to quarantine; it only spaces the tries out.
         self.unmoved: dict[str, tuple[int, float]] = {}
         self.waiting_for_inbox: set[str] = set()  # outbox folders whose album waits for files still in inbox/
+        self.space_waits: dict[str, SpaceWait] = {}  # by ledger key, in memory: the ledger may be what cannot grow
 
     def run(self, arrivals: list[Arrival], should_stop: Callable[[], bool]) -> None:
         """Send what is ready among `arrivals`; return early once `should_stop()` turns true."""
@@ -78,6 +117,9 @@ class Delivery:
                 return
             try:
                 self._send_batch(batch)
+            except NoSpace as error:
+                for key in batch.keys:
+                    self._wait_for_space(self.ready[key][0], key, error)
             except OSError as error:
                 log.error("%s: %s; trying again at the next scan", self.ready[batch.keys[0]][0].relpath, error)
 
@@ -106,11 +148,23 @@ class Delivery:
             entry.state, entry.attempts, entry.not_before = EntryState.SENDING, 0, 0.0
         if entry is not None and now < entry.not_before:
             return None
+        if not self._has_room(key, now):
+            return None
         try:
             check_readable(arrival.path)
+            if not arrival.has_sidecar and namelength.size_bytes(arrival.path.name) > namelength.PLACED_MAX_BYTES:
+                self._shorten(arrival)
+                return None  # the next scan finds it under its new name, with its sidecar
             meta = self._sidecar(arrival)
         except ProbeInterrupted:
             return None  # the uploader is stopping: no sidecar, no attempt counted
+        except NoSpace as error:
+            self._wait_for_space(arrival, key, error)
+            return None
+        except SendFailed as error:
+            entry = entry or Entry(arrival.relpath, arrival.size_bytes, arrival.mtime_ns, new_random_id())
+            self._attempt_failed(arrival, entry, error)
+            return None
         except TgvidError as error:
             self._quarantine(arrival, entry, f"reading its sidecar: {error.message}")
             return None
@@ -145,10 +199,22 @@ class Delivery:
         elif path.exists():
             log.warning("%s: its sidecar is unreadable or gives another size (a leftover); probing the file instead",
                         arrival.relpath)
-        meta = probe_in_child(arrival.path, arrival.relpath)
-        sidecar.write(path, meta)
+        meta = probe_in_child(arrival.path, arrival.relpath, self.workers)
+        with writing(arrival.path, f"its sidecar {path.name}", path.parent):
+            sidecar.write(path, meta)
         log.info("%s: placed by hand, probed as %s", arrival.relpath, meta.kind)
         return meta
+
+    def _shorten(self, arrival: Arrival) -> None:
+        """Give a file placed by hand under a name too long for its sidecar a shorter one, its own name kept in the
+        sidecar (written first, as the transcoder does) as the name to show."""
+        meta = probe_in_child(arrival.path, arrival.relpath, self.workers)
+        placed = free_name(arrival.path, sidecar_too=True)
+        with writing(arrival.path, f"the sidecar of its shorter name {placed.name}", placed.parent):
+            sidecar.write(sidecar.path_for(placed), replace(meta, shown_name=arrival.path.name))
+        durable.atomic_rename(arrival.path, placed)
+        log.info("%s: placed by hand, probed as %s; its name leaves no room for a sidecar, so it is now %s (and is "
+                 "sent under its own name)", arrival.relpath, meta.kind, placed.name)
 
     def _send_batch(self, batch: album.Batch) -> None:
         now = self.clock()
@@ -161,7 +227,8 @@ class Delivery:
             else:
                 resumed.append(entry)
             entries.append(entry)
-        self.ledger.put(entries, now)
+        with writing(self.ready[batch.keys[0]][0].path, "the ledger's intent", self.ledger.path.parent):
+            self.ledger.put(entries, now)
         items = {entry.key: self._item(entry) for entry in entries}
         try:
             if resumed:
@@ -190,6 +257,21 @@ class Delivery:
             return
         self._record_all(entries, receipts)
 
+    def _has_room(self, key: str, now: float) -> bool:
+        """Whether a file may be tried: it does not wait for space, or its folder has gained some, or the wait is up."""
+        wait = self.space_waits.get(key)
+        return wait is None or now >= wait.not_before or free_bytes(wait.folder) > wait.free_bytes
+
+    def _wait_for_space(self, arrival: Arrival, key: str, error: NoSpace) -> None:
+        """Have a file wait for room, uncounted (tgvid.reaction), logging the condition once."""
+        action: WaitForSpace = reaction(error, 0, self.retry_policy)
+        told = self.space_waits.get(key)
+        if told is None or told.reason != error.reason:
+            log.warning("%s: waiting for disk space: %s; it is tried again once there is room (at the latest in %.0f s, "
+                        "not counted as a failure)", arrival.relpath, error.reason, action.delay_seconds)
+        self.space_waits[key] = SpaceWait(error.reason, error.folder, free_bytes(error.folder),
+                                          self.clock() + action.delay_seconds)
+
     def _found(self, receipts: list[Receipt]) -> list[Receipt]:
         """One receipt per file: exact ones as they are; a guess only if no other sent file owns its message
         (two files of the same name and size, in two folders, would otherwise take each other's message)."""
@@ -201,15 +283,20 @@ class Delivery:
                 owned.add(receipt.message_id)
         return list(chosen.values())
 
-    @staticmethod
-    def _sending(call, items: list[Item], *args):
-        """`call(items, *args)` on the sender, an OSError in it (a file unreadable halfway, a full delivery folder)
-        made a passing SendFailed, so that it is counted and backed off like any other."""
+    def _sending(self, call, items: list[Item], *args):
+        """`call(items, *args)` on the sender, an OSError in it (a file unreadable halfway) made a passing
+        SendFailed, so that it is counted and backed off like any other. A full disk is NoSpace: the folder
+        sender's copy says so itself; the Telegram sender's record of an upload in the ledger, or a link in the
+        delivery folder, end here as the system's OSError."""
         try:
             return call(items, *args)
         except FileNotFoundError:
             raise  # gone since the scan: nothing to count
         except OSError as error:
+            if durable.is_full(error):
+                written = Path(error.filename) if error.filename else self.ledger.path
+                raise NoSpace(items[0].path, f"writing {written.name} while sending it failed: {error.strerror}",
+                              folder=str(written.parent)) from error
             raise SendFailed(items[0].path, str(error), retry=True) from error
 
     def _send_alone(self, entry: Entry, item: Item, caption: str) -> None:
@@ -239,8 +326,11 @@ class Delivery:
         entry.where = receipt.where
         entry.sent_at = self.clock()
         entry.last_error = ""
-        self.ledger.put([entry], entry.sent_at)
+        with writing(self.ready[entry.key][0].path, "the ledger's record of its message", self.ledger.path.parent):
+            self.ledger.put([entry], entry.sent_at)
         log.info("%s: delivered as message %d (%s)", entry.relpath, receipt.message_id, receipt.where)
+        if self.space_waits.pop(entry.key, None) is not None:
+            log.info("%s: there was room again", entry.relpath)
         self._finish(self.ready[entry.key][0], entry)
 
     def _failed(self, entries: list[Entry], error: SendFailed) -> None:

@@ -13,7 +13,8 @@ setting is not used (empty turns notifications off before they get here).
 The copy goes in steps of CHUNK_BYTES, asking the daemon's `should_stop` after each (which also tells systemd's
 watchdog that the daemon is alive), so a long copy to a slow card neither holds up a stop nor gets the daemon
 killed as hung. A stop raises Interrupted and leaves no receipt: the partial copy is scratch, and the ledger's
-intent has the next start copy the file again.
+intent has the next start copy the file again. A full folder raises NoSpace (the uploader waits for room; the file
+is not to blame) and leaves no receipt either.
 """
 
 import os
@@ -22,12 +23,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tgvid import durable
+from tgvid.errors import NoSpace
 from tgvid.freename import free_name, numbered
 from tgvid.units import MIB
 from uploader.sender import Interrupted, Item, Progress, Receipt
 
 RECEIPTS = ".receipts"
 NOTICES = "notices"
+SHORTEST_STEM_CHARACTERS = 40  # of a shown name's stem, left by tgvid.namelength's cut even when it is numbered
 CHUNK_BYTES = MIB
 
 
@@ -78,7 +81,13 @@ class FolderSender:
         return Receipt(item.random_id, shown.stat().st_ino, str(shown))
 
     def _copy(self, item: Item, receipt: Path, progress: Progress) -> None:
-        durable.atomic_write(receipt, self._chunks(item, progress))
+        try:
+            durable.atomic_write(receipt, self._chunks(item, progress))
+        except OSError as error:
+            if not durable.is_full(error):
+                raise
+            raise NoSpace(item.path, f"writing its copy into {self.folder} failed: {error.strerror}",
+                          folder=str(self.folder)) from error
 
     def _chunks(self, item: Item, progress: Progress):
         total = item.path.stat().st_size
@@ -98,6 +107,7 @@ class FolderSender:
             return None
         inode = receipt.stat().st_ino
         stem, suffix = os.path.splitext(item.name)
+        stem = stem[:SHORTEST_STEM_CHARACTERS]  # a long name's numbered forms are cut shorter (tgvid.namelength)
         for candidate in target_folder.iterdir():
             if candidate.name.startswith(stem) and candidate.name.endswith(suffix) and candidate.stat().st_ino == inode:
                 return candidate

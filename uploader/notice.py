@@ -7,9 +7,12 @@ one line of it, the file and its error. Lines are batched: a notice goes once no
 message. Which reason files were told is kept in `<root>/notified-until`, one line of text: the modification time,
 in nanoseconds, of the newest reason file told; a reason file no newer is not told again, also after a restart.
 Without that file (a first start), the reasons already in quarantine/ are taken as told.
-A notice that cannot go (no network) is tried again a batch time later.
+A notice that cannot go (no network) is tried again a batch time later. A mark that cannot be written (a full
+disk) is logged and kept in memory, never stopping the daemon; only a restart before the next write may tell those
+reasons again.
 """
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +23,8 @@ MARK_FILE = "notified-until"
 LONGEST_WAIT_BATCHES = 10  # a trickle of failures still gets told after this many batch times
 LISTED = 10  # a notice names this many files, then counts the rest
 PREFIX = "tgvid: "
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -106,5 +111,9 @@ class Notices:
         return list(self.quarantine.rglob(f"*{REASON_SUFFIX}"))
 
     def _save_mark(self) -> None:
-        self.mark_path.parent.mkdir(parents=True, exist_ok=True)
-        durable.atomic_write(self.mark_path, str(self.told_until_ns).encode())
+        try:
+            self.mark_path.parent.mkdir(parents=True, exist_ok=True)
+            durable.atomic_write(self.mark_path, str(self.told_until_ns).encode())
+        except OSError as error:
+            log.warning("uploader: %s could not be saved (%s); the reasons told are remembered until a restart",
+                        self.mark_path, error.strerror or error)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
 
-from tgvid import arrivals, sidecar
+from tgvid import arrivals, emptied, sidecar
 from tgvid.errors import SidecarError
 from tgvid.watching import FolderWatcher
 
@@ -35,12 +35,14 @@ class Arrival:
     has_sidecar: bool  # a sidecar beside it gives its size; else it is probed and given a new one
 
 
-def pending(folder: Path, skipped: dict[str, str] | None = None) -> list[arrivals.Entry]:
+def pending(folder: Path, skipped: dict[str, str] | None = None,
+            folders: dict[str, emptied.FolderSeen] | None = None) -> list[arrivals.Entry]:
     """The files in outbox/ the uploader has yet to send, arrived or not, in path order (sidecars left out).
 
-    What cannot be read, or is not a regular file, is left out and, when `skipped` is given, put there with why."""
+    What cannot be read, or is not a regular file, is left out and, when `skipped` is given, put there with why;
+    `folders` gets what was seen of each subfolder (tgvid.arrivals.walk)."""
     unreadable: dict[str, str] = {}
-    entries = arrivals.walk(folder, unreadable)
+    entries = arrivals.walk(folder, unreadable, folders)
     if skipped is not None:
         skipped.update((relpath, f"cannot read it: {why}") for relpath, why in unreadable.items())
     files = []
@@ -71,8 +73,10 @@ def is_described(path: Path, size_bytes: int) -> bool:
 
 
 class Outbox:
-    def __init__(self, folder: Path, quiet_seconds: float, force_polling: bool = False):
+    def __init__(self, folder: Path, quiet_seconds: float, force_polling: bool = False,
+                 empty_folder_seconds: float = 300.0):
         self.folder = Path(folder)
+        self.empty_folder_seconds = empty_folder_seconds
         self.watcher = FolderWatcher(self.folder, force_polling)
         self.arrivals = arrivals.Tracker(quiet_seconds)
         self.first_seen: dict[str, float] = {}
@@ -95,7 +99,8 @@ class Outbox:
     def scan(self, now: float) -> list[Arrival]:
         """The complete files now in the outbox, in path order."""
         skipped: dict[str, str] = {}
-        entries = pending(self.folder, skipped)
+        folders: dict[str, emptied.FolderSeen] = {}
+        entries = pending(self.folder, skipped, folders)
         self.arrivals.update(entries, now)
         found = []
         for entry in entries:
@@ -110,4 +115,14 @@ class Outbox:
             if self.skipped.get(relpath) != why:
                 log.warning("outbox/%s: skipped, %s", relpath, why)
         self.skipped = skipped
+        self.remove_emptied(folders, now)
         return found
+
+    def remove_emptied(self, folders: dict[str, emptied.FolderSeen], now: float) -> None:
+        """Remove the album folders that are empty and quiet, but none whose inbox/ folder is still there: the
+        transcoder may still hand files into it."""
+        inbox = self.folder.parent / "inbox"
+        chosen = emptied.removable(folders, now, self.empty_folder_seconds, keep=lambda relpath: (inbox / relpath).exists())
+        removed = emptied.remove(self.folder, chosen)
+        if removed:
+            log.info("uploader: removed %d emptied folder(s) from outbox/: %s", len(removed), ", ".join(removed[:5]))

@@ -166,8 +166,10 @@ class Recorder:
     def finish(self) -> None:
         if self.record is None:
             return
-        if self.unsaved:
-            self._write()
-        self.writer.shutdown(wait=True)
+        try:
+            if self.unsaved:
+                self._write()  # raises an earlier write's error (a full disk), which must not keep the thread
+        finally:
+            self.writer.shutdown(wait=True)
         for write in self.writes:
             write.result()

@@ -7,22 +7,21 @@ containers (MKV, WebM, AVI) never stream in Telegram, so they go as documents. I
 container): a photo. Anything PyAV cannot open, or without a video stream: a document. `streams_from_start` tells
 whether an MP4 has its index (`moov`) before its media (`mdat`), which a video needs to stream in Telegram.
 
-The uploader probes in a child process (`probe_in_child`): a file that hangs or crashes FFmpeg's decoders costs
-that child, not the uploader, and goes as a document.
+The uploader probes in its probe workers (`probe_in_child`, tgvid.workers): a file that hangs or crashes FFmpeg's
+decoders costs a worker, not the uploader, and goes as a document.
 """
 
 import logging
-import signal
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
-from tgvid.child import Child
 from tgvid.formats import IMAGE_FORMATS
 from tgvid.sidecar import MediaKind, Sidecar
 from tgvid.thumbnail import jpeg_of, representative_frame
+from tgvid.workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -33,23 +32,16 @@ class ProbeInterrupted(Exception):
     """The probing child was stopped by SIGTERM or SIGINT, as the uploader is when it stops: no answer, try later."""
 
 
-def probe_in_child(path: Path, relpath: str, timeout_seconds: float = PROBE_TIMEOUT_SECONDS) -> Sidecar:
-    """`probe` in a process of its own; a document's sidecar when it does not answer within `timeout_seconds` or
-    crashes. ProbeInterrupted when it was stopped by a signal meant for the whole uploader."""
-    child = Child(probe, path, relpath, deadline_seconds=timeout_seconds)
-    try:
-        answer = child.wait()
-        if answer is not None:
-            return answer
-        if child.is_alive():
-            why = "did not finish in time"
-        elif child.exitcode in (-signal.SIGTERM, -signal.SIGINT):
-            raise ProbeInterrupted(relpath)
-        else:
-            why = f"ended with exit code {child.exitcode}"
-    finally:
-        child.stop()
-    log.warning("%s: probing %s; it goes as a document", relpath, why)
+def probe_in_child(path: Path, relpath: str, workers: Workers) -> Sidecar:
+    """`probe` in one of the uploader's probe workers; a document's sidecar when it does not answer within the
+    workers' deadline or crashes its worker. ProbeInterrupted when the worker was stopped by a signal meant for the
+    whole uploader."""
+    answer = workers.run(probe, path, relpath)
+    if isinstance(answer, Sidecar):
+        return answer
+    if answer.interrupted:
+        raise ProbeInterrupted(relpath)
+    log.warning("%s: probing %s; it goes as a document", relpath, answer.why)
     return Sidecar(MediaKind.DOCUMENT, path.stat().st_size, source_relpath=relpath, source_name=path.name)
 
 

@@ -35,7 +35,8 @@ class Item:
 
     @property
     def name(self) -> str:
-        return self.path.name
+        """The name to show: the sidecar's, when the file's own was shortened to fit (tgvid.namelength)."""
+        return self.sidecar.name_for(self.path)
 
 
 @dataclass(frozen=True)

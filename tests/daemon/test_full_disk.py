@@ -1,6 +1,7 @@
 """A full disk pauses work and never wedges it: a handoff that failed is tried again once there is space, each
-condition is logged once, and work that fits goes ahead of work waiting for space. The disk is a small tmpfs
-(tests/daemon/conftest.py `small_disk`), filled to the last byte."""
+condition is logged once, and work that fits goes ahead of work waiting for space; the uploader waits for room
+rather than blame the file. The disk is a small tmpfs (tests/conftest.py `small_disk`), filled to the last
+byte."""
 
 import os
 import shutil
@@ -8,9 +9,11 @@ import subprocess
 
 import pytest
 
-from tests.daemon.conftest import fill
+from tests.conftest import fill
 from tests.media import write_image, write_video
+from tests.processes import DaemonProcess
 from tests.waiting import wait_for
+from tgvid import sidecar
 
 
 def drop(made, inbox) -> None:
@@ -71,3 +74,56 @@ def test_files_that_need_no_space_go_ahead_of_a_remux_waiting_for_space(tmp_path
         wait_for(lambda name=name: (root / "outbox" / name).exists(), 60, f"{name} to be handed on")
     assert (root / "inbox" / "first.mkv").exists()
     assert running.log().count("waiting for disk space") == 1
+
+
+def uploader(root, tmp_path) -> DaemonProcess:
+    """The real uploader on `root` (local-folder sender), giving up on a file after one failed attempt."""
+    env = {"TGVID_UPLOADER_QUIET_SECONDS": "0.2", "TGVID_UPLOADER_MAX_RETRIES": "1"}
+    return DaemonProcess("uploader", root, tmp_path / "uploader.log", env).wait_ready()
+
+
+def test_a_full_delivery_folder_makes_the_uploader_wait_for_space_not_quarantine(tmp_path, small_disk):
+    root = tmp_path / "root"
+    (root / "outbox").mkdir(parents=True)
+    (root / "delivered").symlink_to(small_disk)
+    filler = fill(small_disk)
+    running = uploader(root, tmp_path)
+    try:
+        (root / "outbox" / "notes.bin").write_bytes(os.urandom(100_000))  # placed by hand: probed, goes as a document
+        wait_for(lambda: "notes.bin: waiting for disk space: writing its copy into" in running.log(), 30,
+                 "the uploader to wait for space in delivered/")
+        filler.unlink()
+        wait_for(lambda: (small_disk / "notes.bin").exists(), 30, "the delivery once there is room")
+        wait_for(lambda: "notes.bin: moved to sent/notes.bin" in running.log(), 30, "the file to be finished")
+    finally:
+        running.stop()
+    assert running.log().count("waiting for disk space") == 1
+    assert "cannot read" not in running.log()
+    assert not (root / "quarantine").exists() or not any((root / "quarantine").iterdir())
+
+
+def test_a_full_root_makes_the_uploader_wait_for_space_to_write_its_sidecar_and_ledger(tmp_path, small_disk):
+    root = small_disk
+    (root / "outbox").mkdir()
+    meta = sidecar.Sidecar(sidecar.MediaKind.DOCUMENT, 1000, source_relpath="handed.bin", source_name="handed.bin")
+    sidecar.write(root / "handed.bin.meta.msgpack", meta)
+    (root / "handed.bin").write_bytes(bytes(1000))
+    (root / "by-hand.bin").write_bytes(bytes(2000))
+    running = uploader(root, tmp_path)
+    try:
+        filler = fill(root)
+        (root / "handed.bin.meta.msgpack").rename(root / "outbox" / "handed.bin.meta.msgpack")  # as the transcoder
+        (root / "handed.bin").rename(root / "outbox" / "handed.bin")
+        (root / "by-hand.bin").rename(root / "outbox" / "by-hand.bin")
+        wait_for(lambda: "handed.bin: waiting for disk space: writing the ledger's intent failed" in running.log(), 30,
+                 "the handed-on file to wait for room for the ledger")
+        wait_for(lambda: "by-hand.bin: waiting for disk space: writing its sidecar" in running.log(), 30,
+                 "the file placed by hand to wait for room for its sidecar")
+        filler.unlink()
+        for name in ("handed.bin", "by-hand.bin"):
+            wait_for(lambda name=name: (root / "sent" / name).exists(), 30, f"{name} to be delivered and moved to sent/")
+    finally:
+        running.stop()
+    assert running.log().count("waiting for disk space") == 2
+    assert not any((root / "quarantine").iterdir())
+    assert sorted(p.name for p in (root / "delivered").iterdir() if p.name != ".receipts") == ["by-hand.bin", "handed.bin"]

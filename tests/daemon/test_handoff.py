@@ -53,7 +53,7 @@ def test_a_new_file_of_the_same_name_is_not_put_away_by_an_old_handoff(tmp_path)
 def test_names_taken_in_the_outbox_get_a_number(tmp_path):
     (tmp_path / "outbox").mkdir()
     (tmp_path / "outbox" / "a.mp4").write_bytes(b"earlier")
-    assert handoff.outbox_target(tmp_path, "a.mkv", is_video=True) == tmp_path / "outbox" / "a (2).mp4"
+    assert handoff.outbox_target(tmp_path, "a.mkv", is_video=True) == (tmp_path / "outbox" / "a (2).mp4", "")
 
 
 def test_a_handoff_marker_from_a_newer_tgvid_is_left_for_it_and_named(tmp_path):

@@ -2,6 +2,7 @@
 `telegram.notify_chat`, a burst in one message; through Telethon's real request path, and by the local-folder sender."""
 
 import asyncio
+import logging
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,10 +11,12 @@ from fake_telegram import FakeTelegram
 from telethon.tl import types
 from telethon_internals import fake_client
 
+from tests.conftest import fill
 from tests.waiting import wait_for
 from tgvid import quarantine
 from tgvid.errors import AccountError
 from uploader import daemon
+from uploader.folder import FolderSender
 from uploader.notice import Notices, Reason, is_due, stopped_text
 from uploader.telegram import TelegramSender
 
@@ -101,3 +104,25 @@ def test_the_local_folder_sender_delivers_a_notice_as_a_text_file(tmp_path, uplo
     text = notice.read_text()
     assert notice.suffix == ".txt" and "2 file(s) went to quarantine" in text
     assert "outbox/empty one.bin" in text and "outbox/empty two.bin" in text and "the file is empty" in text
+
+
+def test_a_full_disk_that_keeps_the_notified_mark_from_being_saved_leaves_the_uploader_running(tmp_path, small_disk,
+                                                                                               caplog):
+    root, sender = small_disk, FolderSender(tmp_path / "delivered")
+    notices = Notices(root, BATCH_SECONDS)
+    quarantined(root, "a.mkv", "rejected: no video stream")
+    filler = fill(root)
+    with caplog.at_level(logging.WARNING):
+        daemon.tell(notices, sender, settings(), now=100.0)
+        daemon.tell(notices, sender, settings(), now=100.0 + BATCH_SECONDS)
+        daemon.tell(notices, sender, settings(), now=100.0 + 2 * BATCH_SECONDS)
+    assert "notified-until could not be saved" in caplog.text
+    [notice] = (tmp_path / "delivered" / "notices").iterdir()
+    assert "inbox/a.mkv" in notice.read_text(), "told once: the mark is kept in memory"
+    filler.unlink()
+    quarantined(root, "b.mkv", "rejected: empty")
+    daemon.tell(notices, sender, settings(), now=1000.0)
+    daemon.tell(notices, sender, settings(), now=1000.0 + BATCH_SECONDS)
+    later = Notices(root, BATCH_SECONDS)  # a restart after the mark could be written again
+    later.scan(2000.0)
+    assert later.pending == {}

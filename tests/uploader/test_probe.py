@@ -1,7 +1,6 @@
 """Files placed in the outbox by hand are recognised from their content, with real media made by PyAV."""
 
 import io
-import multiprocessing
 import os
 import signal
 import threading
@@ -12,7 +11,8 @@ import pytest
 
 from tests.media import Orientation, png_bytes, video_bytes, write_video
 from tgvid.sidecar import MediaKind
-from uploader.probe import ProbeInterrupted, probe, probe_in_child, streams_from_start
+from tgvid.workers import Workers
+from uploader.probe import PROBE_TIMEOUT_SECONDS, ProbeInterrupted, probe, probe_in_child, streams_from_start
 
 
 def test_a_video_gets_duration_size_audio_and_a_small_jpeg_thumbnail(tmp_path):
@@ -57,28 +57,37 @@ def test_anything_else_is_a_document(tmp_path):
 def test_probing_in_a_child_gives_the_same_answer_and_a_probe_that_does_not_finish_makes_a_document(tmp_path, caplog):
     path = tmp_path / "clip.mp4"
     path.write_bytes(video_bytes(seconds=1.0))
-    assert probe_in_child(path, "clip.mp4") == probe(path, "clip.mp4")
-    slow = probe_in_child(path, "clip.mp4", timeout_seconds=0.0)
-    assert slow.kind is MediaKind.DOCUMENT and slow.size_bytes == path.stat().st_size
-    assert "clip.mp4: probing did not finish in time; it goes as a document" in caplog.text
+    workers = Workers(1, PROBE_TIMEOUT_SECONDS)
+    try:
+        assert probe_in_child(path, "clip.mp4", workers) == probe(path, "clip.mp4")
+        workers.deadline_seconds = 0.0
+        slow = probe_in_child(path, "clip.mp4", workers)
+        assert slow.kind is MediaKind.DOCUMENT and slow.size_bytes == path.stat().st_size
+        assert "clip.mp4: probing did not finish in 0 s; its worker was replaced; it goes as a document" in caplog.text
+        workers.deadline_seconds = PROBE_TIMEOUT_SECONDS
+        assert probe_in_child(path, "clip.mp4", workers) == probe(path, "clip.mp4")  # by the worker in its place
+    finally:
+        workers.stop()
 
 
 def test_a_probe_stopped_with_the_uploader_gives_no_answer_rather_than_a_wrong_one(tmp_path):
     path = tmp_path / "clip.mp4"
     path.write_bytes(video_bytes(seconds=1.0))
+    workers = Workers(1, PROBE_TIMEOUT_SECONDS)
 
-    def stop_the_child():  # what systemd's SIGTERM to the whole service, or Ctrl-C, does
-        while not multiprocessing.active_children():
+    def stop_the_worker():  # what systemd's SIGTERM to the whole service, or Ctrl-C, does
+        while not workers.workers:
             time.sleep(0.01)
-        os.kill(multiprocessing.active_children()[0].pid, signal.SIGTERM)
+        os.kill(workers.workers[0].process.pid, signal.SIGTERM)
 
-    stopper = threading.Thread(target=stop_the_child)
+    stopper = threading.Thread(target=stop_the_worker)
     stopper.start()
     try:
         with pytest.raises(ProbeInterrupted):
-            probe_in_child(path, "clip.mp4")
+            probe_in_child(path, "clip.mp4", workers)
     finally:
         stopper.join()
+        workers.stop()
 
 
 @pytest.mark.parametrize("degrees", [90, 270])

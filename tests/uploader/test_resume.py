@@ -1,10 +1,13 @@
 """Uploads resumed from the ledger: after a stop or a SIGKILL only the parts Telegram has not confirmed go up
 again, under the same file_id; parts Telegram dropped meanwhile are saved again; a changed file or an old record
-starts afresh. The part engine's pace limit, without a clock."""
+starts afresh; a ledger that cannot be written half-way (a full disk) has the file wait for room. The part
+engine's pace limit, without a clock."""
 
 import asyncio
+import logging
 import os
 import random
+from types import SimpleNamespace
 
 import pytest
 from conftest import hand_off
@@ -13,10 +16,13 @@ from telethon.tl import functions
 from telethon_internals import LoopbackDataCentre, fake_client
 from test_loopback_dc import environment
 
+from tests.conftest import fill
 from tests.waiting import wait_for
 from tgvid import sidecar
 from uploader import parts
+from uploader.delivery import Delivery
 from uploader.ledger import Entry, Ledger, new_random_id, path_in
+from uploader.outbox import Outbox
 from uploader.sender import Interrupted, Item
 from uploader.telegram import TelegramSender
 
@@ -129,6 +135,38 @@ def test_an_album_resumes_item_by_item(tmp_path):
         origin = server.uploaded_media[posted.message.media.document.id][0]
         assert file_names(origin) == [name] and server.file_bytes(origin.file) == content
     assert len(server.part_numbers()) - len(first_run) <= 40 - 30 + PARALLEL  # what was missing, and those in flight
+
+
+def test_a_full_disk_under_the_ledger_half_way_makes_the_file_wait_for_room_not_count_a_failure(small_disk, caplog):
+    root, server = small_disk, FakeTelegram()
+    data = os.urandom(40 * PART_BYTES)
+    hand_off(root, "a.bin", data)
+    filled = []
+
+    def progress(_item, done, _total):
+        if done and not filled:
+            filled.append(fill(root))  # the ledger's next record of the upload finds no room
+
+    ledger = Ledger(path_in(root))
+    client, _ = fake_client(server)
+    sender = TelegramSender(client, asyncio.new_event_loop(), "me", False, lambda: False, ledger=ledger,
+                            parallel_parts=PARALLEL, part_bytes=PART_BYTES, sleep=instant)
+    sender.start()
+    settings = SimpleNamespace(album_window_seconds=0.0, delete_after_send=False, max_retries=1)
+    delivery = Delivery(root, ledger, sender, settings, progress, lambda: 1000.0)
+    outbox = Outbox(root / "outbox", quiet_seconds=0.0)
+    try:
+        with caplog.at_level(logging.WARNING):
+            delivery.run(outbox.scan(1000.0), lambda: False)
+        assert "a.bin: waiting for disk space: writing ledger.msgpack" in caplog.text
+        assert not server.posted and (root / "outbox" / "a.bin").exists()
+        filled[0].unlink()
+        delivery.run(outbox.scan(1000.0), lambda: False)
+    finally:
+        sender.close()
+    [posted] = server.posted
+    assert server.file_bytes(posted.media.file) == data
+    assert (root / "sent" / "a.bin").exists() and not (root / "quarantine").exists()
 
 
 def test_the_pace_limit_spreads_parts_over_the_time_their_bytes_need():
