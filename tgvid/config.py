@@ -1,4 +1,4 @@
-"""Settings: each declared once here with its type, default (unit in the name) and help.
+"""Settings: the one declaration of each setting, with its type, default (unit in the name), help.
 
 The TOML file, the `TGVID_*` environment overrides and the README's table all come from `SETTINGS`. Each
 setting also says which values it allows; a value outside them stops the program at start with one line

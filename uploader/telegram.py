@@ -1,4 +1,4 @@
-"""The Telegram sender (Telethon over MTProto), `tgvid login` and `tgvid check`.
+"""The Telegram sender (Telethon over MTProto), with the commands that set it up: `tgvid login`, `tgvid check`.
 
 Uploads go through our own part engine (uploader.parts: `upload.saveFilePart`, or `saveBigFilePart` above 10 MB,
 `uploader.parallel_parts` in flight, resumed after a restart from the ledger), so a flood-waited or missing part is
