@@ -7,8 +7,25 @@ import sys
 from pathlib import Path
 
 from tests.waiting import wait_for
+from tgvid.errors import CheckpointError
+from transcoder import checkpoint
 
 DAEMON = Path(__file__).resolve().parent.parent / "daemon.py"
+
+
+def run_tgvid(*args, timeout_seconds: float = 120, **kwargs) -> subprocess.CompletedProcess:
+    """`daemon.py ARGS…` run to its end, its output captured as text (unless `kwargs` say where it goes)."""
+    output = {} if {"stdout", "stderr"} & set(kwargs) else {"capture_output": True}
+    return subprocess.run([sys.executable, str(DAEMON), *map(str, args)], text=True, timeout=timeout_seconds,
+                          **output, **kwargs)
+
+
+def segments_done(job_dir: Path) -> int:
+    """How many segments a running job's checkpoint shows done; 0 before its first checkpoint is written."""
+    try:
+        return checkpoint.load(job_dir).segments_done()
+    except CheckpointError:
+        return 0
 
 
 class TgvidProcess:

@@ -2,22 +2,10 @@
 one line saying the work is kept and how to resume. SIGTERM (systemd's stop) stays a clean stop, exit 0."""
 
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 from tests.media import write_video
-from tests.processes import DAEMON, DaemonProcess, TgvidProcess
+from tests.processes import DaemonProcess, TgvidProcess, run_tgvid, segments_done
 from tests.waiting import wait_for
-from tgvid.errors import CheckpointError
-from transcoder.checkpoint import load
-
-
-def segments_done(job_dir: Path) -> int:
-    try:
-        return load(job_dir).segments_done()
-    except CheckpointError:
-        return 0  # not written yet
 
 
 def test_ctrl_c_during_a_transcode_keeps_the_segments_and_says_how_to_resume(tmp_path):
@@ -33,8 +21,7 @@ def test_ctrl_c_during_a_transcode_keeps_the_segments_and_says_how_to_resume(tmp
     assert "interrupted" in lines[-1] and str(job_dir) in lines[-1] and "run the same command again" in lines[-1]
     kept = segments_done(job_dir)
     assert kept >= 2
-    again = subprocess.run([sys.executable, str(DAEMON), *map(str, command)], capture_output=True, text=True,
-                           timeout=120)
+    again = run_tgvid(*command)
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "long.tg.mp4").exists()
 

@@ -4,8 +4,6 @@ a SIGKILL costs at most the segment in flight, files still being written wait, f
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,9 +11,8 @@ import msgpack
 
 from tests import checks
 from tests.media import write_image, write_video
-from tests.processes import DAEMON
+from tests.processes import run_tgvid, segments_done
 from tests.waiting import wait_for
-from tgvid.errors import CheckpointError
 from transcoder import handoff
 from transcoder.checkpoint import load
 from transcoder.checkpoint import path_in as checkpoint_path
@@ -26,13 +23,6 @@ from transcoder.job import EngineSettings, run_job
 def outbox_files(root: Path) -> set[str]:
     return {p.relative_to(root / "outbox").as_posix() for p in (root / "outbox").rglob("*")
             if p.is_file() and not p.name.endswith(".meta.msgpack")}
-
-
-def segments_done(root: Path, relpath: str) -> int:
-    try:
-        return load(root / "work" / job_id(relpath)).segments_done()
-    except CheckpointError:
-        return 0  # not written yet
 
 
 def drop(source: Path, inbox: Path, relpath: str) -> None:
@@ -68,7 +58,7 @@ def test_cheap_files_overtake_a_long_transcode_and_a_cut_file_is_quarantined(tmp
     running = daemon(segment_seconds=0.5, preset="medium")
     inbox = tmp_path / "inbox"
     drop(long_source, inbox, "long.mkv")
-    wait_for(lambda: segments_done(tmp_path, "long.mkv") >= 2, 60, "the long transcode's first segments")
+    wait_for(lambda: segments_done(tmp_path / "work" / job_id("long.mkv")) >= 2, 60, "the long transcode's first segments")
     for source, name in ((ready, "ready.mp4"), (moov_at_end, "camera.mp4"), (photo, "photo.jpg"), (cut, "cut.mkv")):
         drop(source, inbox, name)
 
@@ -92,7 +82,7 @@ def test_sigkill_mid_transcode_resumes_from_the_checkpoint(tmp_path, daemon):
     source = write_video(tmp_path / "long.mkv", seconds=12, width=640, height=360, codec="mpeg4", audio_codec="ac3")
     first = daemon(segment_seconds=0.5, preset="medium")
     drop(source, tmp_path / "inbox", "long.mkv")
-    wait_for(lambda: segments_done(tmp_path, "long.mkv") >= 4, 60, "four segments")
+    wait_for(lambda: segments_done(tmp_path / "work" / job_id("long.mkv")) >= 4, 60, "four segments")
     first.stop(signal.SIGKILL)
     state = load(tmp_path / "work" / job_id("long.mkv"))
     done = [s.index for s in state.segments if s.state == "done"]
@@ -160,7 +150,7 @@ def test_sigterm_stops_within_seconds_leaving_the_job_resumable(tmp_path, daemon
     source = write_video(tmp_path / "long.mkv", seconds=20, width=640, height=360, codec="mpeg4", audio_channels=())
     running = daemon(segment_seconds=0.5, preset="medium")
     drop(source, tmp_path / "inbox", "long.mkv")
-    wait_for(lambda: segments_done(tmp_path, "long.mkv") >= 1, 60, "a segment")
+    wait_for(lambda: segments_done(tmp_path / "work" / job_id("long.mkv")) >= 1, 60, "a segment")
     assert running.stop(signal.SIGTERM) == 0  # how soon: bench/stop_seconds.py
     assert "resumes from its checkpoint" in running.log()
     assert not outbox_files(tmp_path)
@@ -209,8 +199,7 @@ def test_damaged_or_newer_job_folders_neither_stop_the_daemon_nor_lose_a_source(
     (work / job_id("marked.mkv") / handoff.MARKER).write_bytes(b"\x93\x01")  # cut short by a failing disk
     newer = checkpoint_path(work / job_id("newer.mkv"))
     newer.write_bytes(msgpack.packb({**msgpack.unpackb(newer.read_bytes()), "version": 99}))
-    status = subprocess.run([sys.executable, str(DAEMON), "status", "--root", str(tmp_path)], capture_output=True,
-                            text=True, timeout=60)
+    status = run_tgvid("status", "--root", tmp_path)
     assert status.returncode == 0, status.stderr
     running = daemon()
     wait_for(lambda: running.log().count(": completed in") == 2, 60, "both conversions")  # sources put away

@@ -1,23 +1,17 @@
 """Damaged state files (a checkpoint, the counters, the ledger) never crash-loop the transcoder, never quarantine a
 good source and never take `tgvid status` down: each is named, set aside or started afresh, and the rest goes on."""
 
-import subprocess
-import sys
 
 import msgpack
 import pytest
 
 from tests.media import write_video
-from tests.processes import DAEMON
+from tests.processes import run_tgvid
 from tests.waiting import wait_for
 from transcoder import checkpoint, history
 from transcoder.daemon import job_id
 from transcoder.job import EngineSettings, run_job
 from uploader import ledger
-
-
-def tgvid(*arguments):
-    return subprocess.run([sys.executable, str(DAEMON), *arguments], capture_output=True, text=True, timeout=60)
 
 
 def test_a_damaged_checkpoint_is_reported_then_set_aside_once_and_its_source_converted(tmp_path, daemon):
@@ -31,10 +25,10 @@ def test_a_damaged_checkpoint_is_reported_then_set_aside_once_and_its_source_con
     path = checkpoint.path_in(job_dir)
     path.write_bytes(path.read_bytes().replace(b"\xa4path", b"\xa4pbth"))  # one byte of a key name
 
-    shown = tgvid("status", "--root", str(tmp_path))
+    shown = run_tgvid("status", "--root", str(tmp_path))
     assert shown.returncode == 0, shown.stderr
     assert f"job {job_dir.name}: checkpoint damaged (source: unknown field 'pbth')" in shown.stdout
-    inspected = tgvid("inspect", str(job_dir))
+    inspected = run_tgvid("inspect", str(job_dir))
     assert inspected.returncode == 1
     assert "unreadable checkpoint: source: unknown field 'pbth'" in inspected.stderr
     assert "Traceback" not in shown.stderr + inspected.stderr
@@ -49,7 +43,7 @@ def test_a_damaged_checkpoint_is_reported_then_set_aside_once_and_its_source_con
 def test_counters_of_another_shape_start_afresh(tmp_path, daemon):
     (tmp_path / "work").mkdir()
     (tmp_path / "work" / history.FILE_NAME).write_bytes(b"\x01")  # a valid msgpack value, not a map
-    shown = tgvid("status", "--root", str(tmp_path))
+    shown = run_tgvid("status", "--root", str(tmp_path))
     assert shown.returncode == 0, shown.stderr
     assert "completed       0" in shown.stdout
     running = daemon()
@@ -65,7 +59,7 @@ def test_an_unreadable_ledger_is_named_and_the_transcoder_still_shown(tmp_path):
     ledger_path.write_bytes(b"\xc1 not msgpack")
     (tmp_path / "outbox").mkdir()
     (tmp_path / "outbox" / "a.mp4").write_bytes(b"waiting to be sent")
-    shown = tgvid("status", "--root", str(tmp_path))
+    shown = run_tgvid("status", "--root", str(tmp_path))
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.startswith("transcoder (not running)\n")
     assert "completed       0" in shown.stdout

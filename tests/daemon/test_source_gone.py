@@ -1,22 +1,11 @@
 """A source deleted while it is converted: the daemon says the source is gone, removes its job folder and counts
 it; no traceback, no retry, and `tgvid status` does not show it waiting."""
 
-import subprocess
-import sys
-
 from tests.media import write_video
-from tests.processes import DAEMON
+from tests.processes import run_tgvid, segments_done
 from tests.waiting import wait_for
-from tgvid.errors import CheckpointError
-from transcoder import checkpoint, history
+from transcoder import history
 from transcoder.daemon import job_id
-
-
-def segments_done(job_dir) -> int:
-    try:
-        return checkpoint.load(job_dir).segments_done()
-    except CheckpointError:
-        return 0  # not written yet
 
 
 def test_a_source_deleted_mid_conversion_is_said_gone_and_its_job_folder_removed(tmp_path, daemon):
@@ -31,8 +20,7 @@ def test_a_source_deleted_mid_conversion_is_said_gone_and_its_job_folder_removed
     assert "unexpected error" not in running.log() and "Traceback" not in running.log()
     assert "failed (attempt" not in running.log()
     wait_for(lambda: history.load(tmp_path / "work").sources_gone == 1, 30, "the count")
-    shown = subprocess.run([sys.executable, str(DAEMON), "status", "--root", str(tmp_path)], capture_output=True,
-                           text=True, timeout=60)
+    shown = run_tgvid("status", "--root", tmp_path)
     assert "sources gone    1" in shown.stdout
     assert "long.mkv" not in shown.stdout
 
@@ -45,8 +33,7 @@ def test_a_source_deleted_while_the_daemon_is_stopped_is_not_shown_waiting(tmp_p
     wait_for(lambda: segments_done(job_dir) >= 1, 60, "the first segment")
     running.stop()
     source.unlink()
-    shown = subprocess.run([sys.executable, str(DAEMON), "status", "--root", str(tmp_path)], capture_output=True,
-                           text=True, timeout=60)
+    shown = run_tgvid("status", "--root", tmp_path)
     assert "its source is gone from the inbox; the transcoder removes the job" in shown.stdout
     assert "waiting its turn" not in shown.stdout
     again = daemon(segment_seconds=0.5)
