@@ -57,9 +57,9 @@ def write_video(path: Path, *, seconds: float = 2.0, fps: int = 25, width: int =
                 sample_aspect: Fraction | None = None, grain: int = 0) -> Path:
     """Write a test video. `width`×`height` is the SHOWN size; the coded size is turned by `orientation`.
 
-    `frame_times` (seconds) gives variable frame timing instead of `fps`. `grain` adds that much random noise to
-    each picture (the same noise on every run), which makes the video as big as a real one of its size. `audio_channels` holds one entry per
+    `frame_times` (seconds) gives variable frame timing instead of `fps`. `audio_channels` holds one entry per
     audio track (empty: no audio). The timestamps start at `start_seconds` (audio at `audio_start_seconds`).
+    `grain` adds that much random noise to each picture (the same on every run): a big video in a few frames.
     """
     # MPEG-4 Part 2 takes at most 65535 ticks a second; MPEG-2 only its standard frame rates.
     time_base = {"mpeg4": Fraction(1, 1000), "mpeg2video": Fraction(1, fps)}.get(codec, Fraction(1, 90000))

@@ -170,7 +170,7 @@ def _cut(path: Path, folder: Path, relfolder: str, limit_bytes: int, first_packe
             for temp in temps.values():
                 temp.unlink(missing_ok=True)
         budget -= over + PART_OVERHEAD_BYTES
-    return Outcome(refusal=f"its parts kept coming out over the limit of {limit_bytes / MIB:.1f} MiB")
+    return Outcome(refusal=f"its parts kept coming out over the limit of {limit_bytes / MIB:g} MiB")
 
 
 def _why_not(all_stretches: list[Stretch], limit_bytes: int) -> str:
@@ -178,7 +178,7 @@ def _why_not(all_stretches: list[Stretch], limit_bytes: int) -> str:
     start = all_stretches[widest].start_seconds
     end = all_stretches[widest + 1].start_seconds if widest + 1 < len(all_stretches) else None
     span = f"from {start:.1f} s to {end:.1f} s" if end is not None else f"from {start:.1f} s to the end"
-    return (f"it cannot be cut at keyframes under the limit of {limit_bytes / MIB:.1f} MiB: {span} it has no "
+    return (f"it cannot be cut at keyframes under the limit of {limit_bytes / MIB:g} MiB: {span} it has no "
             f"keyframe to cut at, and that stretch alone is {all_stretches[widest].cost_bytes / MIB:.1f} MiB; "
             "re-encode it with keyframes more often (or set uploader.oversize = \"quarantine\")")
 

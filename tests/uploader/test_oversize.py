@@ -1,0 +1,167 @@
+"""A video over the chat's size limit arrives as an album of playable parts, cut at keyframes, each frame once; or is
+quarantined with a reason that says why. Through the real TelegramSender against the fake, whose app config sets the
+limit to 512 KiB (upload_max_fileparts_default × 512 KiB)."""
+
+import asyncio
+import io
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import av
+import pytest
+from conftest import hand_off
+from fake_telegram import FakeTelegram, file_names
+from telethon.tl import functions, types
+from telethon_internals import LoopbackDataCentre, fake_client
+from test_loopback_dc import environment
+
+from tests.media import write_video
+from tests.waiting import wait_for
+from tgvid.thumbnail import jpeg_of
+from uploader import split
+from uploader.delivery import Delivery
+from uploader.ledger import EntryState, Ledger, path_in
+from uploader.outbox import Outbox
+from uploader.probe import streams_from_start
+from uploader.telegram import TelegramSender
+
+LIMIT_PARTS = 1  # upload_max_fileparts_default: 512 KiB per file
+LIMIT_BYTES = LIMIT_PARTS * 512 * 1024
+FRAMES = 200
+FPS = 25
+
+
+@pytest.fixture(scope="module")
+def big_video(tmp_path_factory) -> Path:
+    """8 s of noisy 320×240 video with stereo audio, a keyframe every 5 frames: about 11 times the limit."""
+    return write_video(tmp_path_factory.mktemp("media") / "clip.mp4", seconds=FRAMES / FPS, fps=FPS, gop_frames=5,
+                       grain=48, options={"movflags": "+faststart"})
+
+
+def hand_off_file(root: Path, relpath: str, source: Path) -> Path:
+    with av.open(str(source)) as container:
+        frame = next(container.decode(video=0))
+        duration = float(container.streams.video[0].duration * container.streams.video[0].time_base)
+    return hand_off(root, relpath, source.read_bytes(), "video", duration_seconds=duration, width=frame.width,
+                    height=frame.height, has_audio=True, thumbnail_jpeg=jpeg_of(frame))
+
+
+def telegram_delivery(root: Path, server: FakeTelegram, **settings) -> tuple[Delivery, Ledger]:
+    ledger = Ledger(path_in(root))
+    client, _ = fake_client(server)
+    sender = TelegramSender(client, asyncio.new_event_loop(), "me", False, lambda: False, ledger=ledger, root=root)
+    sender.start()
+    values = {"album_window_seconds": 0.0, "delete_after_send": False, "max_retries": 3, "oversize": "split",
+              **settings}
+    return Delivery(root, ledger, sender, SimpleNamespace(**values), lambda *_: None), ledger
+
+
+def run_until(delivery: Delivery, root: Path, done, what: str) -> None:
+    outbox = Outbox(root / "outbox", quiet_seconds=0.0)
+    try:
+        wait_for(lambda: delivery.run(outbox.scan(1000.0), lambda: False) or done(), 60, what)
+    finally:
+        delivery.close()
+        delivery.sender.close()
+
+
+def video_facts(data: bytes) -> tuple[int, int, float]:
+    """(decoded video frames, audio packets, video duration in seconds) of an MP4's bytes."""
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        duration = float(stream.duration * stream.time_base)
+        frames = sum(1 for _ in container.decode(video=0))
+    with av.open(io.BytesIO(data)) as container:
+        audio_packets = sum(1 for packet in container.demux(audio=0) if packet.size)
+    return frames, audio_packets, duration
+
+
+def test_a_video_over_the_limit_goes_as_albums_of_playable_parts_with_every_frame_once(tmp_path, big_video):
+    root = tmp_path / "root"
+    hand_off_file(root, "trip/clip.mp4", big_video)
+    server = FakeTelegram(max_parts=LIMIT_PARTS)
+    delivery, ledger = telegram_delivery(root, server)
+    assert delivery.sender.max_file_bytes == LIMIT_BYTES
+    run_until(delivery, root, lambda: (root / "sent" / "trip" / "clip.mp4").exists(), "clip.mp4 in sent/")
+
+    count = len(server.posted)
+    assert count >= math.ceil(big_video.stat().st_size / LIMIT_BYTES) and count > 10
+    names = [name for posted in server.posted for name in file_names(posted.message.media)]
+    assert names == [f"clip.part{number}of{count}.mp4" for number in range(1, count + 1)]
+    assert [posted.message.message for posted in server.posted] == [f"clip ({n}/{count})" for n in range(1, count + 1)]
+    albums = [r for r in server.requests if isinstance(r, functions.messages.SendMultiMediaRequest)]
+    assert [len(album.multi_media) for album in albums] == [10, count - 10]
+
+    source_frames, source_audio, source_seconds = video_facts(big_video.read_bytes())
+    frames = audio = seconds = 0.0
+    for posted in server.posted:
+        data = server.file_bytes(posted.media.file)
+        assert len(data) <= LIMIT_BYTES
+        part = tmp_path / "part.mp4"
+        part.write_bytes(data)
+        assert streams_from_start(part)
+        part_frames, part_audio, part_seconds = video_facts(data)
+        [attribute] = [a for a in posted.media.attributes if isinstance(a, types.DocumentAttributeVideo)]
+        assert attribute.supports_streaming and (attribute.w, attribute.h) == (320, 240)
+        assert attribute.duration == pytest.approx(part_seconds)
+        assert posted.media.thumb is not None and server.file_bytes(posted.media.thumb)[:2] == b"\xff\xd8"
+        frames, audio, seconds = frames + part_frames, audio + part_audio, seconds + part_seconds
+    assert (frames, audio) == (source_frames, source_audio)
+    assert seconds == pytest.approx(source_seconds, abs=1 / FPS)
+
+    [entry] = ledger.entries.values()  # the parts' entries went with the video's
+    assert entry.state is EntryState.SENT and len(entry.message_ids) == count
+    assert not any((root / "split").iterdir())
+
+
+def test_with_oversize_quarantine_a_video_over_the_limit_is_quarantined_saying_so(tmp_path, big_video):
+    root = tmp_path / "root"
+    hand_off_file(root, "clip.mp4", big_video)
+    server = FakeTelegram(max_parts=LIMIT_PARTS)
+    delivery, _ = telegram_delivery(root, server, oversize="quarantine")
+    run_until(delivery, root, lambda: (root / "quarantine" / "clip.mp4").exists(), "clip.mp4 in quarantine/")
+    reason = (root / "quarantine" / "clip.mp4.reason.txt").read_text()
+    assert "over the account's limit of 0.5 MiB" in reason and 'uploader.oversize is "quarantine"' in reason
+    assert server.posted == []
+
+
+def test_a_video_whose_one_keyframe_stretch_is_over_the_limit_is_quarantined_saying_so(tmp_path):
+    root = tmp_path / "root"
+    source = write_video(tmp_path / "long-gop.mp4", seconds=2.0, gop_frames=1000, grain=48, audio_channels=())
+    assert source.stat().st_size > LIMIT_BYTES
+    hand_off_file(root, "long-gop.mp4", source)
+    server = FakeTelegram(max_parts=LIMIT_PARTS)
+    delivery, _ = telegram_delivery(root, server)
+    run_until(delivery, root, lambda: (root / "quarantine" / "long-gop.mp4").exists(), "long-gop.mp4 in quarantine/")
+    reason = (root / "quarantine" / "long-gop.mp4.reason.txt").read_text()
+    assert "cannot be cut at keyframes under the limit" in reason and "no keyframe" in reason
+    assert server.posted == [] and not any((root / "split").iterdir())
+
+
+def test_the_plan_takes_the_fewest_parts_and_evens_them_out():
+    assert split.plan([4, 4, 4, 4, 4], 12) == [0, 3]  # two parts: 12 + 8 would do, 8 + 12 as well; never three
+    assert split.plan([3, 3, 3, 3, 3, 3, 3, 3], 12) == [0, 4]
+    assert split.plan([5, 1, 1, 1, 1, 1, 5], 10) == [0, 4]
+    assert split.plan([11], 10) is None
+
+
+@pytest.mark.slow
+def test_sigkill_after_the_first_album_then_a_restart_sends_only_the_parts_not_yet_sent(tmp_path, big_video,
+                                                                                       uploader_processes):
+    root = tmp_path / "root"
+    hand_off_file(root, "clip.mp4", big_video)
+    env = {"TGVID_UPLOADER_PART_KIB": "64", "TGVID_UPLOADER_PARALLEL_PARTS": "1"}
+    with LoopbackDataCentre(FakeTelegram(max_parts=LIMIT_PARTS), part_delay_seconds=0.05) as dc:
+        first = uploader_processes(root, {**environment(dc), **env})
+        wait_for(lambda: len(dc.server.posted) >= 10 or first.process.poll() is not None, 60, "the first album")
+        first.kill()
+        at_kill = len(dc.server.posted)
+        second = uploader_processes(root, {**environment(dc), **env})
+        wait_for(lambda: (root / "sent" / "clip.mp4").exists(), 60, "clip.mp4 in sent/")
+        assert second.stop() == 0
+    names = [name for posted in dc.server.posted for name in file_names(posted.message.media)]
+    count = len(names)
+    assert 10 <= at_kill < count, "the kill came after every part was sent"
+    assert names == [f"clip.part{number}of{count}.mp4" for number in range(1, count + 1)]  # each once, in order
+    assert not (root / "outbox" / "clip.mp4").exists() and not any((root / "split").iterdir())
