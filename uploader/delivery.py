@@ -135,6 +135,9 @@ class Delivery:
             if candidate is not None:
                 candidates.append(candidate)
         still_coming = self._still_coming(candidates)
+        wanted = {key_for(arrival.relpath, arrival.size_bytes, arrival.mtime_ns) for arrival, _ in self.oversize}
+        for key in set(self.cutting) - wanted:  # its video left outbox/ (or waits): its parts are cut again if needed
+            self.cutting.pop(key).stop()
         for batch in album.group(candidates, now, self.settings.album_window_seconds, still_coming):
             if should_stop():
                 return
@@ -451,11 +454,14 @@ class Delivery:
                 temp.unlink()
             recorded = tuple(entry.split.first_packets) if entry.split else ()
             self.cutting[entry.key] = Child(split.cut, arrival.path, scratch, arrival.folder,
-                                            self.sender.max_file_bytes, recorded, only, deadline_seconds=(
+                                            self.sender.max_file_bytes or 0, recorded, only, deadline_seconds=(
                                                 CUT_BASE_SECONDS + arrival.size_bytes / CUT_MIN_BYTES_PER_SECOND))
-            what = f"cutting {len(only)} part(s) again" if only else "cutting it into parts at keyframes"
-            log.info("%s: %.1f MiB is over the limit of %g MiB; %s", arrival.relpath, arrival.size_bytes / MIB,
-                     self.sender.max_file_bytes / MIB, what)
+            if only:
+                log.info("%s: %d part(s) not yet sent are gone; cutting them again at the recorded places",
+                         arrival.relpath, len(only))
+            else:
+                log.info("%s: %.1f MiB is over the limit of %g MiB; cutting it into parts at keyframes",
+                         arrival.relpath, arrival.size_bytes / MIB, self.sender.max_file_bytes / MIB)
             return None
         outcome = child.answer()
         if outcome is None and child.is_alive() and not child.is_overdue():

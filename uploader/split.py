@@ -149,6 +149,8 @@ def _cut(path: Path, folder: Path, relfolder: str, limit_bytes: int, first_packe
     budget = limit_bytes - PART_OVERHEAD_BYTES
     for _ in range(SHRINK_TRIES):
         if first_packets:
+            if not set(first_packets) <= by_packet.keys():
+                return Outcome(refusal="the cut recorded in the ledger does not fall on this video's keyframes")
             chosen = [by_packet[first] for first in first_packets]
         else:
             starts = plan([stretch.cost_bytes for stretch in all_stretches], budget)

@@ -5,6 +5,7 @@ limit to 512 KiB (upload_max_fileparts_default × 512 KiB)."""
 import asyncio
 import io
 import math
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,6 +25,7 @@ from uploader.delivery import Delivery
 from uploader.ledger import EntryState, Ledger, path_in
 from uploader.outbox import Outbox
 from uploader.probe import streams_from_start
+from uploader.sender import Interrupted
 from uploader.telegram import TelegramSender
 
 LIMIT_PARTS = 1  # upload_max_fileparts_default: 512 KiB per file
@@ -47,10 +49,11 @@ def hand_off_file(root: Path, relpath: str, source: Path) -> Path:
                     height=frame.height, has_audio=True, thumbnail_jpeg=jpeg_of(frame))
 
 
-def telegram_delivery(root: Path, server: FakeTelegram, **settings) -> tuple[Delivery, Ledger]:
+def telegram_delivery(root: Path, server: FakeTelegram, should_stop=lambda: False,
+                      **settings) -> tuple[Delivery, Ledger]:
     ledger = Ledger(path_in(root))
     client, _ = fake_client(server)
-    sender = TelegramSender(client, asyncio.new_event_loop(), "me", False, lambda: False, ledger=ledger, root=root)
+    sender = TelegramSender(client, asyncio.new_event_loop(), "me", False, should_stop, ledger=ledger, root=root)
     sender.start()
     values = {"album_window_seconds": 0.0, "delete_after_send": False, "max_retries": 3, "oversize": "split",
               **settings}
@@ -113,6 +116,27 @@ def test_a_video_over_the_limit_goes_as_albums_of_playable_parts_with_every_fram
     [entry] = ledger.entries.values()  # the parts' entries went with the video's
     assert entry.state is EntryState.SENT and len(entry.message_ids) == count
     assert not any((root / "split").iterdir())
+
+
+def test_parts_gone_from_the_split_folder_after_a_stop_are_cut_again_at_the_same_places(tmp_path, big_video, caplog):
+    caplog.set_level("INFO", logger="uploader.delivery")
+    root = tmp_path / "root"
+    hand_off_file(root, "clip.mp4", big_video)
+    server = FakeTelegram(max_parts=LIMIT_PARTS)
+    delivery, _ = telegram_delivery(root, server, should_stop=lambda: len(server.posted) >= 10)
+    with pytest.raises(Interrupted):
+        run_until(delivery, root, lambda: False, "the stop after the first album")
+    assert len(server.posted) == 10
+    shutil.rmtree(root / "split")  # a person cleared the folder while the uploader was stopped
+    delivery, _ = telegram_delivery(root, server)
+    run_until(delivery, root, lambda: (root / "sent" / "clip.mp4").exists(), "clip.mp4 in sent/")
+    assert "part(s) not yet sent are gone; cutting them again at the recorded places" in caplog.text
+    names = [name for posted in server.posted for name in file_names(posted.message.media)]
+    count = len(names)
+    assert names == [f"clip.part{number}of{count}.mp4" for number in range(1, count + 1)]
+    facts = [video_facts(server.file_bytes(posted.media.file)) for posted in server.posted]
+    source_frames, source_audio, _ = video_facts(big_video.read_bytes())
+    assert (sum(f[0] for f in facts), sum(f[1] for f in facts)) == (source_frames, source_audio)
 
 
 def test_with_oversize_quarantine_a_video_over_the_limit_is_quarantined_saying_so(tmp_path, big_video):
