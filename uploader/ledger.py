@@ -6,7 +6,8 @@ chat, so repeating a send after a crash returns the first message instead of pos
 send the entry becomes `sent` with the message ids. Only then is the file moved to sent/ (or deleted). The
 whole ledger is rewritten atomically (tgvid.durable) on each change, so it is kept short: a `sent` entry older
 than `uploader.ledger_keep_days` is dropped at the next change and only counted (its file left outbox/ long ago,
-unless moving it keeps failing, which keeps the entry; a new file of the same name is a new entry anyway).
+unless moving it keeps failing, which keeps the entry; a new file of the same name is a new entry anyway). A sent
+part of a video whose other parts are not all sent is kept too.
 
 While a file goes up, its entry also holds the upload: the file_id its parts carry, the part plan and the parts
 Telegram has confirmed, written before the first part and then every few parts (uploader.parts), so that a
@@ -209,7 +210,10 @@ class Ledger:
         return self.sent_forgotten + sum(1 for e in self.entries.values() if e.state is EntryState.SENT)
 
     def _forget_sent_before(self, cutoff: float) -> None:
+        parts_waiting = {key for entry in self.entries.values() if entry.split and entry.state is not EntryState.SENT
+                         for key in entry.split.part_keys}
         old = [key for key, entry in self.entries.items() if entry.state is EntryState.SENT and entry.sent_at < cutoff
+               and key not in parts_waiting
                and not (self.outbox is not None and (self.outbox / entry.relpath).exists())]
         for key in old:
             del self.entries[key]

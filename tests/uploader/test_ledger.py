@@ -52,6 +52,10 @@ def test_a_video_sent_in_parts_survives_a_reload_and_its_parts_entries_go_with_i
     video = Entry("big.mp4", 9, 1, new_random_id(), split=SplitRecord([p.key for p in parts], [0, 250]))
     ledger.put([video, *parts], now=1.0)
     assert Ledger(tmp_path / "ledger.msgpack").get(video.key).split == video.split
+    parts[0].state, parts[0].sent_at = EntryState.SENT, 2.0
+    keeping = Ledger(tmp_path / "ledger.msgpack", keep_sent_seconds=1.0)
+    keeping.put([parts[0]], now=100.0)
+    assert parts[0].key in keeping.entries  # the video's other part is not sent yet
     video.state = EntryState.SENT
     ledger.put([video], now=2.0, drop=video.split.part_keys)
     assert list(Ledger(tmp_path / "ledger.msgpack").entries) == [video.key]
