@@ -180,9 +180,9 @@ def _why_not(all_stretches: list[Stretch], limit_bytes: int) -> str:
     start = all_stretches[widest].start_seconds
     end = all_stretches[widest + 1].start_seconds if widest + 1 < len(all_stretches) else None
     span = f"from {start:.1f} s to {end:.1f} s" if end is not None else f"from {start:.1f} s to the end"
-    return (f"it cannot be cut at keyframes under the limit of {limit_bytes / MIB:g} MiB: {span} it has no "
+    return (f"it cannot be cut at keyframes under the limit of {limit_bytes / MIB:g} MiB: {span} there is no "
             f"keyframe to cut at, and that stretch alone is {all_stretches[widest].cost_bytes / MIB:.1f} MiB; "
-            "re-encode it with keyframes more often (or set uploader.oversize = \"quarantine\")")
+            "re-encode it with keyframes more often")
 
 
 def _write(path: Path, chosen: list[Stretch], temps: dict[int, Path]) -> None:
