@@ -13,12 +13,15 @@ import av
 import pytest
 from conftest import hand_off
 from fake_telegram import FakeTelegram, file_names
+from hypothesis import given
+from hypothesis import strategies as st
 from telethon.tl import functions, types
 from telethon_internals import LoopbackDataCentre, fake_client
 from test_loopback_dc import environment
 
-from tests.media import write_video
+from tests.media import Orientation, write_video
 from tests.waiting import wait_for
+from tgvid import sidecar
 from tgvid.thumbnail import jpeg_of
 from uploader import split
 from uploader.delivery import Delivery
@@ -163,11 +166,50 @@ def test_a_video_whose_one_keyframe_stretch_is_over_the_limit_is_quarantined_say
     assert server.posted == [] and not any((root / "split").iterdir())
 
 
-def test_the_plan_takes_the_fewest_parts_and_evens_them_out():
-    assert split.plan([4, 4, 4, 4, 4], 12) == [0, 3]  # two parts: 12 + 8 would do, 8 + 12 as well; never three
+def test_the_plan_evens_the_parts_out():
+    assert split.plan([4, 4, 4, 4, 4], 12) == [0, 3]  # 12 + 8 rather than 8 + 12 or three parts
     assert split.plan([3, 3, 3, 3, 3, 3, 3, 3], 12) == [0, 4]
     assert split.plan([5, 1, 1, 1, 1, 1, 5], 10) == [0, 4]
     assert split.plan([11], 10) is None
+
+
+def fewest_parts(costs: list[int], budget: int) -> int:
+    """The fewest runs of `costs` in order, each adding up to at most `budget`, by trying every cut."""
+    fewest = [0] + [len(costs) + 1] * len(costs)
+    for end in range(1, len(costs) + 1):
+        for start in range(end):
+            if sum(costs[start:end]) <= budget:
+                fewest[end] = min(fewest[end], fewest[start] + 1)
+    return fewest[-1]
+
+
+@given(st.lists(st.integers(1, 100), min_size=1, max_size=40), st.integers(1, 400))
+def test_the_plan_takes_the_fewest_parts_each_under_the_budget(costs, budget):
+    starts = split.plan(costs, budget)
+    if max(costs) > budget:
+        assert starts is None
+        return
+    assert starts[0] == 0 and starts == sorted(set(starts))
+    assert len(starts) == fewest_parts(costs, budget)
+    assert all(sum(costs[a:b]) <= budget for a, b in zip(starts, [*starts[1:], len(costs)], strict=True))
+
+
+def test_parts_keep_the_shown_orientation_and_b_frames_and_play_in_order(tmp_path):
+    source = write_video(tmp_path / "phone.mp4", seconds=2.0, width=240, height=320, gop_frames=10, bframes=2,
+                         grain=48, orientation=Orientation(90), options={"movflags": "+faststart"})
+    (tmp_path / "split").mkdir()
+    outcome = split.cut(source, tmp_path / "split", "trip", LIMIT_BYTES)
+    assert len(outcome.names) >= 2 and outcome.first_packets[0] == 0
+    counted = 0
+    for name in outcome.names:
+        meta = sidecar.read(sidecar.path_for(tmp_path / "split" / name))
+        assert (meta.width, meta.height, meta.source_relpath) == (240, 320, f"trip/{name}")
+        with av.open(str(tmp_path / "split" / name)) as container:
+            frames = list(container.decode(video=0))
+        assert all(frame.rotation == 90 for frame in frames)
+        assert frames[0].pts == 0 and [f.pts for f in frames] == sorted(f.pts for f in frames)
+        counted += len(frames)
+    assert counted == 50
 
 
 @pytest.mark.slow
