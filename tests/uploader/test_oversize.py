@@ -194,6 +194,19 @@ def test_the_plan_takes_the_fewest_parts_each_under_the_budget(costs, budget):
     assert all(sum(costs[a:b]) <= budget for a, b in zip(starts, [*starts[1:], len(costs)], strict=True))
 
 
+def test_a_part_that_comes_out_over_the_limit_has_the_video_cut_again_smaller(tmp_path, big_video, monkeypatch):
+    planned = split.plan
+    monkeypatch.setattr(split, "plan", lambda costs, budget: planned(costs, budget * 3 // 2))  # it misjudges sizes
+    costs = [stretch.cost_bytes for stretch in split.stretches(big_video)]
+    misjudged = split.plan(costs, LIMIT_BYTES - split.PART_OVERHEAD_BYTES)
+    (tmp_path / "split").mkdir()
+    outcome = split.cut(big_video, tmp_path / "split", "", LIMIT_BYTES)
+    sizes = [(tmp_path / "split" / name).stat().st_size for name in outcome.names]
+    assert max(sizes) <= LIMIT_BYTES and len(sizes) > len(misjudged)
+    assert sorted(path.name for path in (tmp_path / "split").iterdir()) == sorted(
+        [*outcome.names, *(f"{name}.meta.msgpack" for name in outcome.names)])  # no scratch left behind
+
+
 def test_parts_keep_the_shown_orientation_and_b_frames_and_play_in_order(tmp_path):
     source = write_video(tmp_path / "phone.mp4", seconds=2.0, width=240, height=320, gop_frames=10, bframes=2,
                          grain=48, orientation=Orientation(90), options={"movflags": "+faststart"})
