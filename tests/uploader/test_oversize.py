@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import av
 import pytest
 from conftest import hand_off
-from fake_telegram import FakeTelegram, file_names
+from fake_telegram import FakeTelegram, Fault, file_names
 from hypothesis import given
 from hypothesis import strategies as st
 from telethon.tl import functions, types
@@ -140,6 +140,20 @@ def test_parts_gone_from_the_split_folder_after_a_stop_are_cut_again_at_the_same
     facts = [video_facts(server.file_bytes(posted.media.file)) for posted in server.posted]
     source_frames, source_audio, _ = video_facts(big_video.read_bytes())
     assert (sum(f[0] for f in facts), sum(f[1] for f in facts)) == (source_frames, source_audio)
+
+
+def test_an_album_of_parts_telegram_refuses_goes_part_by_part(tmp_path, big_video):
+    root = tmp_path / "root"
+    hand_off_file(root, "clip.mp4", big_video)
+    server = FakeTelegram(max_parts=LIMIT_PARTS)
+    server.fail(functions.messages.SendMultiMediaRequest, Fault(400, "MEDIA_INVALID"))
+    delivery, _ = telegram_delivery(root, server)
+    run_until(delivery, root, lambda: (root / "sent" / "clip.mp4").exists(), "clip.mp4 in sent/")
+    names = [name for posted in server.posted for name in file_names(posted.message.media)]
+    count = len(names)
+    assert names == [f"clip.part{number}of{count}.mp4" for number in range(1, count + 1)]
+    singles = [r for r in server.requests if isinstance(r, functions.messages.SendMediaRequest)]
+    assert [single.message for single in singles] == [f"clip ({n}/{count})" for n in range(1, 11)]
 
 
 def test_with_oversize_quarantine_a_video_over_the_limit_is_quarantined_saying_so(tmp_path, big_video):
