@@ -142,6 +142,23 @@ def test_parts_gone_from_the_split_folder_after_a_stop_are_cut_again_at_the_same
     assert (sum(f[0] for f in facts), sum(f[1] for f in facts)) == (source_frames, source_audio)
 
 
+def test_a_cut_killed_half_way_starts_again_and_no_half_written_part_is_sent(tmp_path, big_video):
+    root = tmp_path / "root"
+    hand_off_file(root, "clip.mp4", big_video)
+    server = FakeTelegram(max_parts=LIMIT_PARTS)
+    delivery, _ = telegram_delivery(root, server)
+    delivery.run(Outbox(root / "outbox", quiet_seconds=0.0).scan(1000.0), lambda: False)  # starts the cut
+    wait_for(lambda: any((root / "split").glob("*/*.tmp")), 30, "the first part being written")
+    delivery.close()  # SIGKILLs the cutting child, as a crash of the uploader would (PR_SET_PDEATHSIG)
+    delivery.sender.close()
+    delivery, _ = telegram_delivery(root, server)
+    run_until(delivery, root, lambda: (root / "sent" / "clip.mp4").exists(), "clip.mp4 in sent/")
+    names = [name for posted in server.posted for name in file_names(posted.message.media)]
+    assert names == [f"clip.part{number}of{len(names)}.mp4" for number in range(1, len(names) + 1)]
+    facts = [video_facts(server.file_bytes(posted.media.file)) for posted in server.posted]
+    assert sum(f[0] for f in facts) == FRAMES
+
+
 def test_an_album_of_parts_telegram_refuses_goes_part_by_part(tmp_path, big_video):
     root = tmp_path / "root"
     hand_off_file(root, "clip.mp4", big_video)
