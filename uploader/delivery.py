@@ -36,7 +36,7 @@ from tgvid.child import ANSWER_AFTER_END_SECONDS, Child
 from tgvid.errors import NoSpace, SendFailed, SidecarError, TgvidError
 from tgvid.filenames import is_utf8, printable
 from tgvid.freename import free_name
-from tgvid.reaction import NO_SPACE_RETRY_SECONDS, Retry, RetryPolicy, WaitForSpace, reaction
+from tgvid.reaction import Retry, RetryPolicy, WaitForSpace, reaction
 from tgvid.sidecar import MediaKind
 from tgvid.units import MIB
 from tgvid.workers import Workers
@@ -153,6 +153,8 @@ class Delivery:
                 return
             try:
                 self._send_in_parts(arrival, meta, should_stop)
+            except NoSpace as error:
+                self._wait_for_space(arrival, key_for(arrival.relpath, arrival.size_bytes, arrival.mtime_ns), error)
             except OSError as error:
                 log.error("%s: %s; trying again at the next scan", arrival.relpath, error)
 
@@ -401,31 +403,35 @@ class Delivery:
         key = key_for(arrival.relpath, arrival.size_bytes, arrival.mtime_ns)
         entry = self.ledger.get(key) or Entry(arrival.relpath, arrival.size_bytes, arrival.mtime_ns, new_random_id())
         scratch = self._scratch(key)
+        shown_name = meta.name_for(arrival.path)
         fresh = entry.split is None  # parts recorded in this run: none of them can have been sent yet
         if fresh:
-            outcome = self._cut(arrival, entry, scratch)
+            outcome = self._cut(arrival, entry, scratch, shown_name)
             if outcome is None:
                 return
             parts = self._part_entries(arrival, outcome)
             entry.split = SplitRecord([part.key for part in parts], list(outcome.first_packets))
-            self.ledger.put([entry, *parts], self.clock())
+            with writing(arrival.path, "the ledger's record of its parts", self.ledger.path.parent):
+                self.ledger.put([entry, *parts], self.clock())
             log.info("%s: cut into %d parts at keyframes (at most %g MiB each); sending them", arrival.relpath,
                      len(parts), self.sender.max_file_bytes / MIB)
         parts = [self.ledger.get(part_key) for part_key in entry.split.part_keys]
         missing = frozenset(number for number, part in enumerate(parts)
-                            if part.state is not EntryState.SENT and not self._part_ready(scratch, part))
-        if missing and self._cut(arrival, entry, scratch, missing) is None:
+                            if part.state is not EntryState.SENT and not self._part_ready(scratch, number, len(parts)))
+        if missing and self._cut(arrival, entry, scratch, shown_name, missing) is None:
             return
         for first in range(0, len(parts), album.MAX_ALBUM_ITEMS):
             if should_stop():
                 return
             waiting = [part for part in parts[first:first + album.MAX_ALBUM_ITEMS] if part.state is not EntryState.SENT]
-            if waiting and not self._send_parts(arrival, entry, waiting, scratch, fresh):
+            if waiting and not self._send_parts(arrival, entry, waiting, scratch, shown_name, fresh):
                 return
         entry.state, entry.sent_at, entry.last_error = EntryState.SENT, self.clock(), ""
         entry.message_ids = [message_id for part in parts for message_id in part.message_ids]
         entry.where = parts[-1].where
-        self.ledger.put([entry], entry.sent_at, drop=entry.split.part_keys)
+        with writing(arrival.path, "the ledger's record of its messages", self.ledger.path.parent):
+            self.ledger.put([entry], entry.sent_at, drop=entry.split.part_keys)
+        self.space_waits.pop(key, None)
         shutil.rmtree(scratch, ignore_errors=True)
         log.info("%s: delivered in %d parts as messages %s (%s)", arrival.relpath, len(parts),
                  ", ".join(map(str, entry.message_ids)), entry.where)
@@ -434,26 +440,24 @@ class Delivery:
     def _scratch(self, key: str) -> Path:
         return self.root / SPLIT_FOLDER / hashlib.sha256(key.encode()).hexdigest()[:16]
 
-    def _cut(self, arrival: Arrival, entry: Entry, scratch: Path,
+    def _cut(self, arrival: Arrival, entry: Entry, scratch: Path, shown_name: str,
              only: frozenset[int] = frozenset()) -> split.Outcome | None:
         """The cut's outcome once the child has finished it; None while it runs, and when it failed (recorded as
         an attempt, or the video quarantined). The first call starts the child: all parts, or those in `only` at
-        the recorded cuts."""
+        the recorded cuts. NoSpace when the disk has no room for the parts."""
         child = self.cutting.get(entry.key)
         if child is None:
-            if not only and shutil.disk_usage(self.root).free < arrival.size_bytes + split.PART_OVERHEAD_BYTES:
-                entry.not_before = self.clock() + NO_SPACE_RETRY_SECONDS
-                self.ledger.put([entry], self.clock())
-                log.warning("%s: cutting it into parts needs %.0f MiB free in %s; trying again in %.0f s",
-                            arrival.relpath, arrival.size_bytes / MIB, self.root, NO_SPACE_RETRY_SECONDS)
-                return None
+            free = free_bytes(str(self.root))
+            if not only and free < arrival.size_bytes + split.PART_OVERHEAD_BYTES:
+                raise NoSpace(arrival.path, f"cutting it into parts needs about {arrival.size_bytes / MIB:.0f} MiB in "
+                              f"{self.root / SPLIT_FOLDER}, {free / MIB:.0f} MiB are free", folder=str(self.root))
             if not only:
                 shutil.rmtree(scratch, ignore_errors=True)
             scratch.mkdir(parents=True, exist_ok=True)
             for temp in scratch.glob(f"*{durable.TEMP_SUFFIX}"):  # left by a cut that was killed
                 temp.unlink()
             recorded = tuple(entry.split.first_packets) if entry.split else ()
-            self.cutting[entry.key] = Child(split.cut, arrival.path, scratch, arrival.folder,
+            self.cutting[entry.key] = Child(split.cut, arrival.path, scratch, shown_name, arrival.folder,
                                             self.sender.max_file_bytes or 0, recorded, only, deadline_seconds=(
                                                 CUT_BASE_SECONDS + arrival.size_bytes / CUT_MIN_BYTES_PER_SECOND))
             if only:
@@ -479,6 +483,8 @@ class Delivery:
         elif outcome.refusal:
             self._quarantine(arrival, entry, f"not sent: {arrival.size_bytes / MIB:.1f} MiB is over the account's "
                              f"limit, and {outcome.refusal}")
+        elif outcome.full:
+            raise NoSpace(arrival.path, outcome.trouble, folder=str(scratch))
         elif outcome.trouble:
             self._attempt_failed(arrival, entry, SendFailed(arrival.path, outcome.trouble))
         else:
@@ -496,23 +502,24 @@ class Delivery:
         return parts
 
     @staticmethod
-    def _part_ready(scratch: Path, part: Entry) -> bool:
-        """Whether the part's file and a readable sidecar are in `scratch`; a part without both is cut again."""
-        path = scratch / Path(part.relpath).name
+    def _part_ready(scratch: Path, number: int, count: int) -> bool:
+        """Whether part `number` (from 0) and a readable sidecar are in `scratch`; a part without both is cut again."""
+        path = scratch / split.part_file(number + 1, count)
         try:
             return path.exists() and sidecar.read(sidecar.path_for(path)).size_bytes == path.stat().st_size
         except SidecarError:
             return False
 
-    def _send_parts(self, arrival: Arrival, entry: Entry, parts: list[Entry], scratch: Path, fresh: bool) -> bool:
+    def _send_parts(self, arrival: Arrival, entry: Entry, parts: list[Entry], scratch: Path, shown_name: str,
+                    fresh: bool) -> bool:
         """Send `parts` (one album's worth, not yet sent) as an album, one by one if it is refused; whether all went.
         A failure is the video's: counted against it, and it alone is quarantined."""
         count = len(entry.split.part_keys)
-        stem = Path(arrival.relpath).stem
+        stem = Path(shown_name).stem
         items = {}
         for part in parts:
-            path = scratch / Path(part.relpath).name
             number = entry.split.part_keys.index(part.key) + 1
+            path = scratch / split.part_file(number, count)
             items[part.key] = Item(path, sidecar.read(sidecar.path_for(path)), part.random_id, arrival.folder,
                                    part.created_at, part.key, caption=f"{stem} ({number}/{count})")
         try:
@@ -555,7 +562,8 @@ class Delivery:
         """Record a part as sent, then remove its file: it is never needed again."""
         part.state, part.message_ids, part.where = EntryState.SENT, [receipt.message_id], receipt.where
         part.sent_at, part.upload = self.clock(), None
-        self.ledger.put([part], part.sent_at)
+        with writing(path, "the ledger's record of its message", self.ledger.path.parent):
+            self.ledger.put([part], part.sent_at)
         log.info("%s: delivered as message %d (%s)", part.relpath, receipt.message_id, receipt.where)
         sidecar.path_for(path).unlink(missing_ok=True)
         path.unlink(missing_ok=True)

@@ -13,9 +13,9 @@ per packet, PART_OVERHEAD_BYTES per file) stays under the limit, then the most e
 `cut` (run in a child process by the uploader: FFmpeg's demuxers may hang or crash on a bad file) reads the
 packets' sizes once, plans, writes every part as scratch (`durable.temp_path_for`), checks each part's real size
 (planning again with a smaller budget, at most SHRINK_TRIES times, when one is over), and only then makes each part
-real: its sidecar (uploader.probe: duration, size, thumbnail of the part itself) first, then the part by an atomic
-rename. Given the first video packet of each part (`first_packets`, as the ledger recorded them), it writes again
-exactly those parts, for a resume that finds a part's file gone.
+real: its sidecar (uploader.probe: duration, size, thumbnail of the part itself; the name to show) first, then the
+part by an atomic rename. Given the first video packet of each part (`first_packets`, as the ledger recorded
+them), it writes again exactly those parts, for a resume that finds a part's file gone.
 """
 
 import bisect
@@ -57,11 +57,18 @@ class Outcome:
     first_packets: tuple[int, ...] = ()
     refusal: str = ""
     trouble: str = ""
+    full: bool = False  # the trouble is a full disk
 
 
 def part_name(name: str, number: int, count: int) -> str:
-    """`clip.mov`, 1, 3 → `clip.part1of3.mp4`."""
+    """The name a part is shown under: `clip.mov`, 1, 3 → `clip.part1of3.mp4`."""
     return f"{Path(name).stem}.part{number}of{count}.mp4"
+
+
+def part_file(number: int, count: int) -> str:
+    """The part's file name in its video's folder of parts, short whatever the video's name (its sidecar holds the
+    name to show, tgvid.namelength)."""
+    return f"part{number}of{count}.mp4"
 
 
 def plan(costs: list[int], budget_bytes: int) -> list[int] | None:
@@ -130,20 +137,21 @@ def _seconds(packet) -> float:
     return float(stamp * packet.time_base)
 
 
-def cut(path: Path, folder: Path, relfolder: str, limit_bytes: int,
+def cut(path: Path, folder: Path, shown_name: str, relfolder: str, limit_bytes: int,
         first_packets: tuple[int, ...] = (), only: frozenset[int] = frozenset()) -> Outcome:
-    """Cut the video at `path` into parts of at most `limit_bytes` in `folder` (their sidecars name them as in
-    outbox/`relfolder`). With `first_packets`, write only the parts numbered (from 0) in `only` at those cuts."""
+    """Cut the video at `path` (shown as `shown_name`) into parts of at most `limit_bytes` in `folder`, their
+    sidecars naming them as in outbox/`relfolder`. With `first_packets`, write only the parts numbered (from 0) in
+    `only` at those cuts."""
     try:
-        return _cut(Path(path), Path(folder), relfolder, limit_bytes, tuple(first_packets), only)
+        return _cut(Path(path), Path(folder), shown_name, relfolder, limit_bytes, tuple(first_packets), only)
     except (av.FFmpegError, UnicodeDecodeError) as error:
         return Outcome(refusal=f"cutting it into parts: {error}")
     except OSError as error:
-        return Outcome(trouble=f"cutting it into parts: {error.strerror or error}")
+        return Outcome(trouble=f"cutting it into parts: {error.strerror or error}", full=durable.is_full(error))
 
 
-def _cut(path: Path, folder: Path, relfolder: str, limit_bytes: int, first_packets: tuple[int, ...],
-         only: frozenset[int]) -> Outcome:
+def _cut(path: Path, folder: Path, shown_name: str, relfolder: str, limit_bytes: int,
+         first_packets: tuple[int, ...], only: frozenset[int]) -> Outcome:
     all_stretches = stretches(path)
     by_packet = {stretch.first_packet: stretch for stretch in all_stretches}
     budget = limit_bytes - PART_OVERHEAD_BYTES
@@ -157,16 +165,17 @@ def _cut(path: Path, folder: Path, relfolder: str, limit_bytes: int, first_packe
             if starts is None:
                 return Outcome(refusal=_why_not(all_stretches, limit_bytes))
             chosen = [all_stretches[index] for index in starts]
-        names = [part_name(path.name, number, len(chosen)) for number in range(1, len(chosen) + 1)]
-        wanted = sorted(only) if first_packets else list(range(len(chosen)))
-        temps = {number: durable.temp_path_for(folder / names[number]) for number in wanted}
+        count = len(chosen)
+        names = [part_name(shown_name, number, count) for number in range(1, count + 1)]
+        wanted = sorted(only) if first_packets else list(range(count))
+        temps = {number: durable.temp_path_for(folder / part_file(number + 1, count)) for number in wanted}
         try:
             _write(path, chosen, temps)
             sizes = {number: temp.stat().st_size for number, temp in temps.items()}
             over = max(sizes.values()) - limit_bytes
             if over <= 0 or first_packets:
                 for number, temp in temps.items():
-                    _make_real(temp, folder / names[number], f"{relfolder}/{names[number]}".lstrip("/"))
+                    _make_real(temp, folder / part_file(number + 1, count), names[number], relfolder)
                 return Outcome(tuple(names), tuple(stretch.first_packet for stretch in chosen))
         finally:
             for temp in temps.values():
@@ -226,9 +235,10 @@ def _stream_like(output, source):
     return target
 
 
-def _make_real(temp: Path, target: Path, relpath: str) -> None:
+def _make_real(temp: Path, target: Path, shown_name: str, relfolder: str) -> None:
     """Sidecar first, then the part by an atomic rename: a part with its sidecar beside it is complete."""
+    relpath = f"{relfolder}/{shown_name}" if relfolder else shown_name
     meta = probe(temp, relpath)
-    sidecar.write(sidecar.path_for(target), dataclasses.replace(meta, source_name=target.name))
+    sidecar.write(sidecar.path_for(target), dataclasses.replace(meta, source_name=target.name, shown_name=shown_name))
     durable.fsync_file(temp)
     durable.atomic_rename(temp, target)

@@ -19,6 +19,7 @@ from telethon.tl import functions, types
 from telethon_internals import LoopbackDataCentre, fake_client
 from test_loopback_dc import environment
 
+from tests.conftest import fill
 from tests.media import Orientation, write_video
 from tests.waiting import wait_for
 from tgvid import sidecar
@@ -44,12 +45,12 @@ def big_video(tmp_path_factory) -> Path:
                        grain=48, options={"movflags": "+faststart"})
 
 
-def hand_off_file(root: Path, relpath: str, source: Path) -> Path:
+def hand_off_file(root: Path, relpath: str, source: Path, **fields) -> Path:
     with av.open(str(source)) as container:
         frame = next(container.decode(video=0))
         duration = float(container.streams.video[0].duration * container.streams.video[0].time_base)
     return hand_off(root, relpath, source.read_bytes(), "video", duration_seconds=duration, width=frame.width,
-                    height=frame.height, has_audio=True, thumbnail_jpeg=jpeg_of(frame))
+                    height=frame.height, has_audio=True, thumbnail_jpeg=jpeg_of(frame), **fields)
 
 
 def telegram_delivery(root: Path, server: FakeTelegram, should_stop=lambda: False,
@@ -173,6 +174,34 @@ def test_an_album_of_parts_telegram_refuses_goes_part_by_part(tmp_path, big_vide
     assert [single.message for single in singles] == [f"clip ({n}/{count})" for n in range(1, 11)]
 
 
+def test_parts_of_a_video_whose_name_was_shortened_carry_its_own_name(tmp_path, big_video):
+    root = tmp_path / "root"
+    shown = "Sommerfest am See, der ganze Abend mit allen Reden.mp4"  # the transcoder shortened the file's name
+    hand_off_file(root, "Sommerfest am See….mp4", big_video, shown_name=shown)
+    server = FakeTelegram(max_parts=LIMIT_PARTS)
+    delivery, _ = telegram_delivery(root, server)
+    run_until(delivery, root, lambda: not (root / "outbox" / "Sommerfest am See….mp4").exists(), "the video sent")
+    count = len(server.posted)
+    stem = Path(shown).stem
+    assert [name for p in server.posted for name in file_names(p.message.media)] == [
+        f"{stem}.part{number}of{count}.mp4" for number in range(1, count + 1)]
+    assert [p.message.message for p in server.posted] == [f"{stem} ({n}/{count})" for n in range(1, count + 1)]
+
+
+def test_a_video_the_disk_has_no_room_to_cut_waits_for_room_uncounted(small_disk, big_video, caplog):
+    root = small_disk
+    hand_off_file(root, "clip.mp4", big_video)
+    filler = fill(root)
+    server = FakeTelegram(max_parts=LIMIT_PARTS)
+    delivery, ledger = telegram_delivery(root, server)
+    delivery.run(Outbox(root / "outbox", quiet_seconds=0.0).scan(1000.0), lambda: False)
+    assert "clip.mp4: waiting for disk space: cutting it into parts needs about 5 MiB" in caplog.text
+    assert not (root / "quarantine" / "clip.mp4").exists() and all(e.attempts == 0 for e in ledger.entries.values())
+    filler.unlink()
+    run_until(delivery, root, lambda: (root / "sent" / "clip.mp4").exists(), "clip.mp4 in sent/ once there is room")
+    assert len(server.posted) > 10
+
+
 def test_with_oversize_quarantine_a_video_over_the_limit_is_quarantined_saying_so(tmp_path, big_video):
     root = tmp_path / "root"
     hand_off_file(root, "clip.mp4", big_video)
@@ -231,24 +260,29 @@ def test_a_part_that_comes_out_over_the_limit_has_the_video_cut_again_smaller(tm
     costs = [stretch.cost_bytes for stretch in split.stretches(big_video)]
     misjudged = split.plan(costs, LIMIT_BYTES - split.PART_OVERHEAD_BYTES)
     (tmp_path / "split").mkdir()
-    outcome = split.cut(big_video, tmp_path / "split", "", LIMIT_BYTES)
-    sizes = [(tmp_path / "split" / name).stat().st_size for name in outcome.names]
-    assert max(sizes) <= LIMIT_BYTES and len(sizes) > len(misjudged)
+    outcome = split.cut(big_video, tmp_path / "split", "clip.mp4", "", LIMIT_BYTES)
+    count = len(outcome.names)
+    files = [split.part_file(number, count) for number in range(1, count + 1)]
+    sizes = [(tmp_path / "split" / name).stat().st_size for name in files]
+    assert max(sizes) <= LIMIT_BYTES and count > len(misjudged)
     assert sorted(path.name for path in (tmp_path / "split").iterdir()) == sorted(
-        [*outcome.names, *(f"{name}.meta.msgpack" for name in outcome.names)])  # no scratch left behind
+        [*files, *(f"{name}.meta.msgpack" for name in files)])  # no scratch left behind
 
 
 def test_parts_keep_the_shown_orientation_and_b_frames_and_play_in_order(tmp_path):
     source = write_video(tmp_path / "phone.mp4", seconds=2.0, width=240, height=320, gop_frames=10, bframes=2,
                          grain=48, orientation=Orientation(90), options={"movflags": "+faststart"})
     (tmp_path / "split").mkdir()
-    outcome = split.cut(source, tmp_path / "split", "trip", LIMIT_BYTES)
-    assert len(outcome.names) >= 2 and outcome.first_packets[0] == 0
+    outcome = split.cut(source, tmp_path / "split", "phone.mp4", "trip", LIMIT_BYTES)
+    count = len(outcome.names)
+    assert count >= 2 and outcome.first_packets[0] == 0
     counted = 0
-    for name in outcome.names:
-        meta = sidecar.read(sidecar.path_for(tmp_path / "split" / name))
+    for number, name in enumerate(outcome.names, 1):
+        path = tmp_path / "split" / split.part_file(number, count)
+        meta = sidecar.read(sidecar.path_for(path))
+        assert name == f"phone.part{number}of{count}.mp4" and meta.name_for(path) == name
         assert (meta.width, meta.height, meta.source_relpath) == (240, 320, f"trip/{name}")
-        with av.open(str(tmp_path / "split" / name)) as container:
+        with av.open(str(path)) as container:
             frames = list(container.decode(video=0))
         assert all(frame.rotation == 90 for frame in frames)
         assert frames[0].pts == 0 and [f.pts for f in frames] == sorted(f.pts for f in frames)
