@@ -447,12 +447,12 @@ class Delivery:
         the recorded cuts. NoSpace when the disk has no room for the parts."""
         child = self.cutting.get(entry.key)
         if child is None:
-            free = free_bytes(str(self.root))
-            if not only and free < arrival.size_bytes + split.PART_OVERHEAD_BYTES:
-                raise NoSpace(arrival.path, f"cutting it into parts needs about {arrival.size_bytes / MIB:.0f} MiB in "
-                              f"{self.root / SPLIT_FOLDER}, {free / MIB:.0f} MiB are free", folder=str(self.root))
             if not only:
-                shutil.rmtree(scratch, ignore_errors=True)
+                shutil.rmtree(scratch, ignore_errors=True)  # an earlier cut's parts, not recorded: none was sent
+                free = free_bytes(str(self.root))
+                if free < arrival.size_bytes + split.PART_OVERHEAD_BYTES:
+                    raise NoSpace(arrival.path, f"cutting it into parts needs about {arrival.size_bytes / MIB:.0f} MiB "
+                                  f"in {self.root / SPLIT_FOLDER}, {free / MIB:.0f} MiB are free", folder=str(self.root))
             scratch.mkdir(parents=True, exist_ok=True)
             for temp in scratch.glob(f"*{durable.TEMP_SUFFIX}"):  # left by a cut that was killed
                 temp.unlink()
