@@ -295,7 +295,7 @@ def test_sigkill_after_the_first_album_then_a_restart_sends_only_the_parts_not_y
                                                                                        uploader_processes):
     root = tmp_path / "root"
     hand_off_file(root, "clip.mp4", big_video)
-    env = {"TGVID_UPLOADER_PART_KIB": "64", "TGVID_UPLOADER_PARALLEL_PARTS": "1"}
+    env = {"TGVID_UPLOADER_PARALLEL_PARTS": "1"}  # 128 KiB parts, one at a time: 0.2 s a file
     with LoopbackDataCentre(FakeTelegram(max_parts=LIMIT_PARTS), part_delay_seconds=0.05) as dc:
         first = uploader_processes(root, {**environment(dc), **env})
         wait_for(lambda: len(dc.server.posted) >= 10 or first.process.poll() is not None, 60, "the first album")
