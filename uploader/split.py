@@ -50,8 +50,8 @@ class Stretch:
 
 @dataclass(frozen=True)
 class Outcome:
-    """The child's answer: the parts' file names and first video packets; or why the video cannot be cut
-    (`refusal`, for quarantine), or a passing trouble (`trouble`, tried again later)."""
+    """The child's answer: the names the parts are shown under and their first video packets; or why the video
+    cannot be cut (`refusal`, for quarantine), or a passing trouble (`trouble`, tried again later)."""
 
     names: tuple[str, ...] = ()
     first_packets: tuple[int, ...] = ()
