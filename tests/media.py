@@ -54,15 +54,17 @@ def write_video(path: Path, *, seconds: float = 2.0, fps: int = 25, width: int =
                 start_seconds: float = 0.0, audio_channels: tuple[int, ...] = (2,), audio_codec: str = "aac",
                 audio_rate: int = 48000, audio_start_seconds: float | None = None,
                 audio_seconds: float | None = None, options: dict | None = None,
-                sample_aspect: Fraction | None = None) -> Path:
+                sample_aspect: Fraction | None = None, grain: int = 0) -> Path:
     """Write a test video. `width`×`height` is the SHOWN size; the coded size is turned by `orientation`.
 
     `frame_times` (seconds) gives variable frame timing instead of `fps`. `audio_channels` holds one entry per
     audio track (empty: no audio). The timestamps start at `start_seconds` (audio at `audio_start_seconds`).
+    `grain` adds that much random noise to each picture (the same on every run): a big video in a few frames.
     """
     # MPEG-4 Part 2 takes at most 65535 ticks a second; MPEG-2 only its standard frame rates.
     time_base = {"mpeg4": Fraction(1, 1000), "mpeg2video": Fraction(1, fps)}.get(codec, Fraction(1, 90000))
     times = frame_times if frame_times is not None else [i / fps for i in range(round(seconds * fps))]
+    noise = np.random.default_rng(0)
     with av.open(str(path), "w", format=container, options=options or {}) as output:
         video = output.add_stream(codec, rate=fps)
         coded = orientation.coded_from_shown(shown_picture(width, height, 0))
@@ -91,6 +93,8 @@ def write_video(path: Path, *, seconds: float = 2.0, fps: int = 25, width: int =
             audios.append(audio)
         for index, seconds_at in enumerate(times):
             picture = orientation.coded_from_shown(shown_picture(width, height, index))
+            if grain:
+                picture = np.clip(picture + noise.integers(-grain, grain + 1, picture.shape), 0, 255).astype(np.uint8)
             frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
             frame.pts = round((start_seconds + seconds_at) / time_base)
             frame.time_base = time_base

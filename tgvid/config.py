@@ -115,6 +115,8 @@ SETTINGS = (
     Setting("uploader", "delete_after_send", bool, False, "delete sent files instead of moving them to sent/"),
     Setting("uploader", "premium", bool, False, "the account is Telegram Premium (4000 MiB per file instead of 2000); "
             "the account's own flag wins once connected"),
+    Setting("uploader", "oversize", str, "split", "a video over the chat's size limit: cut at keyframes into parts "
+            "sent as an album (split), or put in quarantine", one_of("split", "quarantine")),
     Setting("uploader", "max_retries", int, 5, "attempts before a failing file goes to quarantine", AT_LEAST_ONE),
     Setting("uploader", "force_polling", bool, False, "poll outbox/ instead of using inotify"),
     Setting("uploader", "parallel_parts", int, 8, "upload parts in flight at once (bench/upload.py measures the gain)",

@@ -170,6 +170,7 @@ def _run(config, root: Path) -> int:
         sd_notify.notify("STOPPING=1")
         outbox.stop()
         workers.stop()
+        delivery.close()
         wake_lock.hold_while(False)
         sender.close()
         for sig, handler in previous.items():

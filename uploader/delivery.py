@@ -10,10 +10,19 @@ read (or an OSError while it is sent) is a passing failure like the sender's: tr
 quarantined after `max_retries` if it can be moved. A full disk (writing the copy, the sidecar or the ledger) is
 not the file's fault: the file waits for room, uncounted, and is tried again as soon as the folder that was full
 has more free space (at the latest after tgvid.reaction's WaitForSpace delay); the condition is logged once.
+
+A video over the sender's size limit is, with `uploader.oversize = "split"`, cut into parts (uploader.split) by a
+child process in `<root>/split/<id>/` while other files go on being sent: the run that finds the cut finished
+records the parts in the ledger (one entry each, with its random_id), then sends them in order as albums of up to
+ten, each part captioned "NAME (1/3)". A part's entry is `sent` as soon as its album went, and its file removed;
+after a crash the parts already sent are skipped, those whose intent was recorded are first looked up, and a part
+whose file is gone is cut again at the recorded place. Once every part is sent, the video follows the usual path.
 """
 
+import hashlib
 import logging
 import shutil
+import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,14 +32,16 @@ from pathlib import Path
 from tgvid import durable, namelength, quarantine, sidecar
 from tgvid.arrivals import folders_with_files
 from tgvid.backoff import backoff_seconds
+from tgvid.child import ANSWER_AFTER_END_SECONDS, Child
 from tgvid.errors import NoSpace, SendFailed, SidecarError, TgvidError
 from tgvid.filenames import is_utf8, printable
 from tgvid.freename import free_name
 from tgvid.reaction import Retry, RetryPolicy, WaitForSpace, reaction
+from tgvid.sidecar import MediaKind
 from tgvid.units import MIB
 from tgvid.workers import Workers
-from uploader import album
-from uploader.ledger import Entry, EntryState, Ledger, key_for, new_random_id
+from uploader import album, split
+from uploader.ledger import Entry, EntryState, Ledger, SplitRecord, key_for, new_random_id
 from uploader.outbox import Arrival
 from uploader.probe import PROBE_TIMEOUT_SECONDS, ProbeInterrupted, probe_in_child
 from uploader.sender import Item, Progress, Receipt, Sender
@@ -41,6 +52,9 @@ SENT_AS = {"video": "video", "image": "photo", "document": "document"}  # album 
 
 RETRY_BASE_SECONDS = 5.0  # a failed send waits this long, doubling, at most RETRY_CAP_SECONDS
 RETRY_CAP_SECONDS = 600.0
+SPLIT_FOLDER = "split"  # <root>/split/<id>/: the parts of videos over the limit, until each is sent
+CUT_BASE_SECONDS = 120.0  # a cut may take this long, plus a second for each CUT_MIN_BYTES_PER_SECOND of the video
+CUT_MIN_BYTES_PER_SECOND = 2 * MIB  # read, written and rewritten (fast start): slow storage does 20 MiB/s
 
 
 @dataclass(frozen=True)
@@ -97,12 +111,21 @@ class Delivery:
         self.unmoved: dict[str, tuple[int, float]] = {}
         self.waiting_for_inbox: set[str] = set()  # outbox folders whose album waits for files still in inbox/
         self.space_waits: dict[str, SpaceWait] = {}  # by ledger key, in memory: the ledger may be what cannot grow
+        self.oversize: list[tuple[Arrival, sidecar.Sidecar]] = []  # this run's videos to send in parts
+        self.cutting: dict[str, Child] = {}  # ledger key → the child cutting that video into parts
+
+    def close(self) -> None:
+        """Stop the children still cutting videos (the next start cuts again what has no recorded cut)."""
+        for child in self.cutting.values():
+            child.stop()
+        self.cutting.clear()
 
     def run(self, arrivals: list[Arrival], should_stop: Callable[[], bool]) -> None:
         """Send what is ready among `arrivals`; return early once `should_stop()` turns true."""
         now = self.clock()
         candidates = []
         self.ready = {}
+        self.oversize = []
         for arrival in arrivals:
             try:
                 candidate = self._candidate(arrival, now)
@@ -112,6 +135,9 @@ class Delivery:
             if candidate is not None:
                 candidates.append(candidate)
         still_coming = self._still_coming(candidates)
+        wanted = {key_for(arrival.relpath, arrival.size_bytes, arrival.mtime_ns) for arrival, _ in self.oversize}
+        for key in set(self.cutting) - wanted:  # its video left outbox/ (or waits): its parts are cut again if needed
+            self.cutting.pop(key).stop()
         for batch in album.group(candidates, now, self.settings.album_window_seconds, still_coming):
             if should_stop():
                 return
@@ -122,6 +148,15 @@ class Delivery:
                     self._wait_for_space(self.ready[key][0], key, error)
             except OSError as error:
                 log.error("%s: %s; trying again at the next scan", self.ready[batch.keys[0]][0].relpath, error)
+        for arrival, meta in self.oversize:
+            if should_stop():
+                return
+            try:
+                self._send_in_parts(arrival, meta, should_stop)
+            except NoSpace as error:
+                self._wait_for_space(arrival, key_for(arrival.relpath, arrival.size_bytes, arrival.mtime_ns), error)
+            except OSError as error:
+                log.error("%s: %s; trying again at the next scan", arrival.relpath, error)
 
     def _still_coming(self, candidates: list[album.Candidate]) -> frozenset[str]:
         """The folders of `candidates` with files still in their inbox folder, not yet handed on: their album waits
@@ -179,9 +214,16 @@ class Delivery:
             self._quarantine(arrival, entry, "not sent: the file is empty, and Telegram takes no empty file")
             return None
         limit = self.sender.max_file_bytes
-        if limit is not None and arrival.size_bytes > limit:
-            self._quarantine(arrival, entry, f"not sent: {arrival.size_bytes / MIB:.1f} MiB is over the account's limit of "
-                             f"{limit / MIB:.0f} MiB; have the transcoder make smaller parts (README: Uploader)")
+        over = limit is not None and arrival.size_bytes > limit
+        if (entry is not None and entry.split is not None) or (
+                over and meta.kind is MediaKind.VIDEO and self.settings.oversize == "split"):
+            self.oversize.append((arrival, meta))  # a video once begun in parts goes on in parts
+            return None
+        if over:
+            why = ("only a video can be sent in parts" if meta.kind is not MediaKind.VIDEO else
+                   'uploader.oversize is "quarantine"; set it to "split" to send it in parts')
+            self._quarantine(arrival, entry, f"not sent: {arrival.size_bytes / MIB:.1f} MiB is over the account's "
+                             f"limit of {limit / MIB:g} MiB, and {why} (README: Uploader)")
             return None
         self.ready[key] = (arrival, meta)
         kind = album.album_kind(meta, arrival.path.name)
@@ -356,6 +398,176 @@ class Delivery:
                       move_error, entry.not_before - now)
             self.ledger.put([entry], now)
 
+    def _send_in_parts(self, arrival: Arrival, meta: sidecar.Sidecar, should_stop: Callable[[], bool]) -> None:
+        """Cut the video (in a child, over as many runs as that takes), record its parts, send them album by album."""
+        key = key_for(arrival.relpath, arrival.size_bytes, arrival.mtime_ns)
+        entry = self.ledger.get(key) or Entry(arrival.relpath, arrival.size_bytes, arrival.mtime_ns, new_random_id())
+        scratch = self._scratch(key)
+        shown_name = meta.name_for(arrival.path)
+        fresh = entry.split is None  # parts recorded in this run: none of them can have been sent yet
+        if fresh:
+            outcome = self._cut(arrival, entry, scratch, shown_name)
+            if outcome is None:
+                return
+            parts = self._part_entries(arrival, outcome)
+            entry.split = SplitRecord([part.key for part in parts], list(outcome.first_packets))
+            with writing(arrival.path, "the ledger's record of its parts", self.ledger.path.parent):
+                self.ledger.put([entry, *parts], self.clock())
+            log.info("%s: cut into %d parts at keyframes (at most %g MiB each); sending them", arrival.relpath,
+                     len(parts), self.sender.max_file_bytes / MIB)
+        parts = [self.ledger.get(part_key) for part_key in entry.split.part_keys]
+        missing = frozenset(number for number, part in enumerate(parts)
+                            if part.state is not EntryState.SENT and not self._part_ready(scratch, number, len(parts)))
+        if missing and self._cut(arrival, entry, scratch, shown_name, missing) is None:
+            return
+        for first in range(0, len(parts), album.MAX_ALBUM_ITEMS):
+            if should_stop():
+                return
+            waiting = [part for part in parts[first:first + album.MAX_ALBUM_ITEMS] if part.state is not EntryState.SENT]
+            if waiting and not self._send_parts(arrival, entry, waiting, scratch, shown_name, fresh):
+                return
+        entry.state, entry.sent_at, entry.last_error = EntryState.SENT, self.clock(), ""
+        entry.message_ids = [message_id for part in parts for message_id in part.message_ids]
+        entry.where = parts[-1].where
+        with writing(arrival.path, "the ledger's record of its messages", self.ledger.path.parent):
+            self.ledger.put([entry], entry.sent_at, drop=entry.split.part_keys)
+        self.space_waits.pop(key, None)
+        shutil.rmtree(scratch, ignore_errors=True)
+        log.info("%s: delivered in %d parts as messages %s (%s)", arrival.relpath, len(parts),
+                 ", ".join(map(str, entry.message_ids)), entry.where)
+        self._finish(arrival, entry)
+
+    def _scratch(self, key: str) -> Path:
+        return self.root / SPLIT_FOLDER / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+    def _cut(self, arrival: Arrival, entry: Entry, scratch: Path, shown_name: str,
+             only: frozenset[int] = frozenset()) -> split.Outcome | None:
+        """The cut's outcome once the child has finished it; None while it runs, and when it failed (recorded as
+        an attempt, or the video quarantined). The first call starts the child: all parts, or those in `only` at
+        the recorded cuts. NoSpace when the disk has no room for the parts."""
+        child = self.cutting.get(entry.key)
+        if child is None:
+            if not only:
+                shutil.rmtree(scratch, ignore_errors=True)  # an earlier cut's parts, not recorded: none was sent
+                free = free_bytes(str(self.root))
+                if free < arrival.size_bytes + split.PART_OVERHEAD_BYTES:
+                    raise NoSpace(arrival.path, f"cutting it into parts needs about {arrival.size_bytes / MIB:.0f} MiB "
+                                  f"in {self.root / SPLIT_FOLDER}, {free / MIB:.0f} MiB are free", folder=str(self.root))
+            scratch.mkdir(parents=True, exist_ok=True)
+            for temp in scratch.glob(f"*{durable.TEMP_SUFFIX}"):  # left by a cut that was killed
+                temp.unlink()
+            recorded = tuple(entry.split.first_packets) if entry.split else ()
+            self.cutting[entry.key] = Child(split.cut, arrival.path, scratch, shown_name, arrival.folder,
+                                            self.sender.max_file_bytes or 0, recorded, only, deadline_seconds=(
+                                                CUT_BASE_SECONDS + arrival.size_bytes / CUT_MIN_BYTES_PER_SECOND))
+            if only:
+                log.info("%s: %d part(s) not yet sent are gone; cutting them again at the recorded places",
+                         arrival.relpath, len(only))
+            else:
+                log.info("%s: %.1f MiB is over the limit of %g MiB; cutting it into parts at keyframes",
+                         arrival.relpath, arrival.size_bytes / MIB, self.sender.max_file_bytes / MIB)
+            return None
+        outcome = child.answer()
+        if outcome is None and child.is_alive() and not child.is_overdue():
+            return None
+        if outcome is None and not child.is_alive():
+            outcome = child.answer(ANSWER_AFTER_END_SECONDS)
+        overdue = child.is_alive()
+        child.stop()
+        del self.cutting[entry.key]
+        if outcome is None:
+            if not overdue and child.exitcode in (-signal.SIGTERM, -signal.SIGINT):
+                return None  # stopped with the uploader: not the video's fault
+            why = "did not finish in time" if overdue else f"ended with exit code {child.exitcode}"
+            self._attempt_failed(arrival, entry, SendFailed(arrival.path, f"cutting it into parts {why}"))
+        elif outcome.refusal:
+            self._quarantine(arrival, entry, f"not sent: {arrival.size_bytes / MIB:.1f} MiB is over the account's "
+                             f"limit, and {outcome.refusal}")
+        elif outcome.full:
+            raise NoSpace(arrival.path, outcome.trouble, folder=str(scratch))
+        elif outcome.trouble:
+            self._attempt_failed(arrival, entry, SendFailed(arrival.path, outcome.trouble))
+        else:
+            return outcome
+        return None
+
+    def _part_entries(self, arrival: Arrival, outcome: split.Outcome) -> list[Entry]:
+        """A ledger entry for each part: its name as the chat shows it, its video's size and mtime (tgvid.ledger)."""
+        parts = [Entry(f"{arrival.folder}/{name}" if arrival.folder else name, arrival.size_bytes, arrival.mtime_ns,
+                       new_random_id()) for name in outcome.names]
+        for first in range(0, len(parts), album.MAX_ALBUM_ITEMS):
+            members = parts[first:first + album.MAX_ALBUM_ITEMS]
+            for part in members if len(members) > 1 else ():
+                part.album = members[0].key
+        return parts
+
+    @staticmethod
+    def _part_ready(scratch: Path, number: int, count: int) -> bool:
+        """Whether part `number` (from 0) and a readable sidecar are in `scratch`; a part without both is cut again."""
+        path = scratch / split.part_file(number + 1, count)
+        try:
+            return path.exists() and sidecar.read(sidecar.path_for(path)).size_bytes == path.stat().st_size
+        except SidecarError:
+            return False
+
+    def _send_parts(self, arrival: Arrival, entry: Entry, parts: list[Entry], scratch: Path, shown_name: str,
+                    fresh: bool) -> bool:
+        """Send `parts` (one album's worth, not yet sent) as an album, one by one if it is refused; whether all went.
+        A failure is the video's: counted against it, and it alone is quarantined."""
+        count = len(entry.split.part_keys)
+        stem = Path(shown_name).stem
+        items = {}
+        for part in parts:
+            number = entry.split.part_keys.index(part.key) + 1
+            path = scratch / split.part_file(number, count)
+            items[part.key] = Item(path, sidecar.read(sidecar.path_for(path)), part.random_id, arrival.folder,
+                                   part.created_at, part.key, caption=f"{stem} ({number}/{count})")
+        try:
+            if not fresh:
+                for receipt in self._found(self._sending(self.sender.find_sent, list(items.values()))):
+                    part = next(p for p in parts if p.random_id == receipt.random_id)
+                    log.info("%s: already delivered by an earlier attempt (%s), not sending again", part.relpath,
+                             receipt.where)
+                    self._part_sent(part, receipt, items.pop(part.key).path)
+            if not items:
+                return True
+            log.info("%s: sending %s to %s", arrival.relpath, ", ".join(i.caption for i in items.values()),
+                     self.sender.description)
+            try:
+                self._parts_sent(parts, items, self._sending(self.sender.send, list(items.values()), "",
+                                                             self.progress))
+            except SendFailed as error:
+                if error.retry or len(items) == 1:
+                    raise
+                log.warning("%s: album of parts refused (%s); sending them one by one", arrival.relpath, error.reason)
+                for item in list(items.values()):
+                    self._parts_sent(parts, items, self._sending(self.sender.send, [item], "", self.progress))
+        except SendFailed as error:
+            self._attempt_failed(arrival, entry, error)
+            return False
+        if any(part.state is not EntryState.SENT for part in parts):
+            unnamed = "the answer named no message for a part; it is looked up before the next attempt"
+            self._attempt_failed(arrival, entry, SendFailed(arrival.relpath, unnamed))
+            return False
+        return True
+
+    def _parts_sent(self, parts: list[Entry], items: dict[str, Item], receipts: list[Receipt]) -> None:
+        """Record the parts among `items` that `receipts` name (and take them out of `items`)."""
+        by_random_id = {receipt.random_id: receipt for receipt in receipts}
+        for part in parts:
+            if part.key in items and part.random_id in by_random_id:
+                self._part_sent(part, by_random_id[part.random_id], items.pop(part.key).path)
+
+    def _part_sent(self, part: Entry, receipt: Receipt, path: Path) -> None:
+        """Record a part as sent, then remove its file: it is never needed again."""
+        part.state, part.message_ids, part.where = EntryState.SENT, [receipt.message_id], receipt.where
+        part.sent_at, part.upload = self.clock(), None
+        with writing(path, "the ledger's record of its message", self.ledger.path.parent):
+            self.ledger.put([part], part.sent_at)
+        log.info("%s: delivered as message %d (%s)", part.relpath, receipt.message_id, receipt.where)
+        sidecar.path_for(path).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+
     def _finish(self, arrival: Arrival, entry: Entry) -> None:
         """Move (or delete) a file whose message ids are in the ledger: the sidecar first, so that a file
         found without one after a crash is still recognised by its ledger entry."""
@@ -402,3 +614,4 @@ class Delivery:
         entry.last_error = reason
         entry.where = printable(str(target))
         self.ledger.put([entry], self.clock())
+        shutil.rmtree(self._scratch(entry.key), ignore_errors=True)  # parts not sent: cut again if it comes back

@@ -6,14 +6,20 @@ chat, so repeating a send after a crash returns the first message instead of pos
 send the entry becomes `sent` with the message ids. Only then is the file moved to sent/ (or deleted). The
 whole ledger is rewritten atomically (tgvid.durable) on each change, so it is kept short: a `sent` entry older
 than `uploader.ledger_keep_days` is dropped at the next change and only counted (its file left outbox/ long ago,
-unless moving it keeps failing, which keeps the entry; a new file of the same name is a new entry anyway).
+unless moving it keeps failing, which keeps the entry; a new file of the same name is a new entry anyway). A sent
+part of a video whose other parts are not all sent is kept too.
 
 While a file goes up, its entry also holds the upload: the file_id its parts carry, the part plan and the parts
 Telegram has confirmed, written before the first part and then every few parts (uploader.parts), so that a
 restart sends only the parts not yet confirmed, under the same file_id.
 
-File `<root>/sent/ledger.msgpack`, format version 2 — a msgpack map
-`{"version": 2, "entries": {key: entry}, "sent_forgotten": int}`; `sent_forgotten` (0 when missing) counts the
+A video over the chat's limit is sent in parts (uploader.split): its entry records the cut (`split`) and each part
+has an entry of its own, written together before the first part goes, so that parts are sent (and resumed) as
+album items are: one random_id each, `sent` with its message id as soon as its album went. Once every part is
+sent, the video's entry becomes `sent` with all their message ids and the parts' entries are dropped.
+
+File `<root>/sent/ledger.msgpack`, format version 3 — a msgpack map
+`{"version": 3, "entries": {key: entry}, "sent_forgotten": int}`; `sent_forgotten` (0 when missing) counts the
 `sent` entries dropped so far.
 The key is `"<size_bytes>:<mtime_ns>:<relpath>"`, so a new file that reuses a sent file's name is a new entry.
 An entry is a map:
@@ -32,6 +38,7 @@ An entry is a map:
 | where | str | the chat, or the delivered file's path; for people |
 | created_at, updated_at, sent_at | float | Unix times; sent_at is 0.0 until sent |
 | upload | map or nil | the upload under way (below); nil when none, and once sent |
+| split | map or nil | a video sent in parts: its cut (below); nil for every other file |
 
 An upload is a map:
 
@@ -44,8 +51,18 @@ An upload is a map:
 | started_at | float | Unix time of the first part: Telegram keeps parts minutes to hours, an old upload starts afresh |
 | confirmed | list of [int, int] | the parts Telegram confirmed, as [first, end) ranges in order |
 
-Older versions are upgraded on read (version 1 had no `upload`); a newer version raises LedgerError.NewerVersion
-naming the version.
+A split is a map:
+
+| key | type | meaning |
+| --- | --- | --- |
+| part_keys | list of str | the ledger keys of the parts' entries, in order |
+| first_packets | list of int | where each part starts: its first video packet's number (from 0, in decode order) |
+
+A part's entry has the part's relpath as the chat shows it ("trip/a.part2of3.mp4", the file itself waits in
+`<root>/split/`) with its video's `size_bytes` and `mtime_ns`, so that its key names the video it came from.
+
+Older versions are upgraded on read (version 1 had no `upload`, version 2 no `split`); a newer version raises
+LedgerError.NewerVersion naming the version.
 """
 
 import os
@@ -59,7 +76,7 @@ import msgpack
 from tgvid import durable
 from tgvid.errors import LedgerError
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 FILE_NAME = "ledger.msgpack"
 
 
@@ -101,6 +118,14 @@ class UploadRecord:
 
 
 @dataclass
+class SplitRecord:
+    """A video sent in parts, as the ledger keeps it (see the table above)."""
+
+    part_keys: list[str]
+    first_packets: list[int]
+
+
+@dataclass
 class Entry:
     relpath: str
     size_bytes: int
@@ -117,6 +142,7 @@ class Entry:
     updated_at: float = 0.0
     sent_at: float = 0.0
     upload: UploadRecord | None = None
+    split: SplitRecord | None = None
 
     @property
     def key(self) -> str:
@@ -152,9 +178,11 @@ class Ledger:
     def get(self, key: str) -> Entry | None:
         return self.entries.get(key)
 
-    def put(self, entries: list[Entry], now: float | None = None) -> None:
-        """Add or replace `entries` and save."""
+    def put(self, entries: list[Entry], now: float | None = None, drop: list[str] = ()) -> None:
+        """Add or replace `entries`, remove the entries keyed `drop` (uncounted), and save."""
         now = time.time() if now is None else now
+        for key in drop:
+            self.entries.pop(key, None)
         for entry in entries:
             entry.created_at = entry.created_at or now
             entry.updated_at = now
@@ -182,7 +210,10 @@ class Ledger:
         return self.sent_forgotten + sum(1 for e in self.entries.values() if e.state is EntryState.SENT)
 
     def _forget_sent_before(self, cutoff: float) -> None:
+        parts_waiting = {key for entry in self.entries.values() if entry.split and entry.state is not EntryState.SENT
+                         for key in entry.split.part_keys}
         old = [key for key, entry in self.entries.items() if entry.state is EntryState.SENT and entry.sent_at < cutoff
+               and key not in parts_waiting
                and not (self.outbox is not None and (self.outbox / entry.relpath).exists())]
         for key in old:
             del self.entries[key]
@@ -194,10 +225,13 @@ def _dump(entry: Entry) -> dict:
 
 
 def _upgraded(version: int, document: dict) -> dict:
-    """`document` in the current format: version 1 entries gain `upload` (none was under way as far as they say)."""
-    if version < 2:
-        for raw in document["entries"].values():
+    """`document` in the current format: version 1 entries gain `upload` (none was under way as far as they say),
+    version 2 entries `split` (none was sent in parts)."""
+    for raw in document["entries"].values():
+        if version < 2:
             raw["upload"] = None
+        if version < 3:
+            raw["split"] = None
     return document
 
 
@@ -216,7 +250,8 @@ def _load(path: Path) -> tuple[list[Entry], int]:
     try:
         entries = [
             Entry(**{**{k: v for k, v in raw.items() if k in names}, "state": EntryState(raw["state"]),
-                     "upload": UploadRecord(**raw["upload"]) if raw.get("upload") else None})
+                     "upload": UploadRecord(**raw["upload"]) if raw.get("upload") else None,
+                     "split": SplitRecord(**raw["split"]) if raw.get("split") else None})
             for raw in _upgraded(version, document)["entries"].values()
         ]
         return entries, int(document.get("sent_forgotten", 0))

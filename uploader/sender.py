@@ -1,6 +1,7 @@
 """The sender interface: what the daemon hands a sender, what it gets back, how a sender fails.
 
-A sender delivers one batch (a single file or an album) and returns one Receipt per file. Every file carries
+A sender delivers one batch (a single file or an album) and returns one Receipt per file. The batch's caption
+goes with its first file, unless the files carry their own (`Item.caption`). Every file carries
 the random_id recorded in the ledger before the send; a sender must make a repeated send with the same
 random_id return the first delivery instead of making a second one (Telegram does this server-side; the
 local-folder sender keeps its own record). `find_sent` is the second line of defence, asked after a crash:
@@ -32,6 +33,7 @@ class Item:
     folder: str  # relative to outbox/, "" at the top
     intent_at: float = 0.0  # Unix time the ledger first recorded the intent to send it; older messages are not it
     key: str = ""  # its ledger entry's key, where a sender records an upload under way
+    caption: str | None = None  # its own caption (a video's part: "clip (1/3)"); None: the batch's caption
 
     @property
     def name(self) -> str:

@@ -302,12 +302,12 @@ class TelegramSender:
             media, uploads = await self._upload_media(item, progress)
             try:
                 return await self._send_media(item, uploads, lambda m=media: functions.messages.SendMediaRequest(
-                    peer, m, message=caption, random_id=item.random_id), own=AS_DOCUMENT)
+                    peer, m, message=own_caption(item, caption), random_id=item.random_id), own=AS_DOCUMENT)
             except AS_DOCUMENT as error:
                 log.warning("%s: not taken as a photo (%s); sending it as a document", item.name, error)
                 document = self._document(item, media.file)
                 return await self._send_media(item, uploads, lambda: functions.messages.SendMediaRequest(
-                    peer, document, message=caption, random_id=item.random_id))
+                    peer, document, message=own_caption(item, caption), random_id=item.random_id))
         singles = []
         for index, item in enumerate(items):
             # Each item becomes server media right after its upload: its parts cannot expire while the next
@@ -316,7 +316,7 @@ class TelegramSender:
             server_media = await self._send_media(
                 item, uploads, lambda m=media: functions.messages.UploadMediaRequest(peer, m), answer=True)
             singles.append(types.InputSingleMedia(self._server_media(item, server_media), random_id=item.random_id,
-                                                  message=caption if index == 0 else ""))
+                                                  message=own_caption(item, caption if index == 0 else "")))
         return await self._send_media(items[0], (), lambda: functions.messages.SendMultiMediaRequest(peer, singles))
 
     async def _send_media(self, item: Item, uploads: tuple[Upload, ...], request: Callable, answer: bool = False,
@@ -556,6 +556,11 @@ class TelegramSender:
                         and message.date.timestamp() >= item.intent_at - CLOCK_SKEW_SECONDS):
                     found.append(Receipt(item.random_id, message.id, self.description, exact=False))
         return found
+
+
+def own_caption(item: Item, batch_caption: str) -> str:
+    """The item's own caption when it has one, else `batch_caption`; at most CAPTION_LIMIT characters."""
+    return (batch_caption if item.caption is None else item.caption)[:CAPTION_LIMIT]
 
 
 def file_md5(path: Path):

@@ -5,7 +5,7 @@ import pytest
 
 from tgvid import durable
 from tgvid.errors import LedgerError
-from uploader.ledger import FORMAT_VERSION, Entry, EntryState, Ledger, UploadRecord, new_random_id
+from uploader.ledger import FORMAT_VERSION, Entry, EntryState, Ledger, SplitRecord, UploadRecord, new_random_id
 
 
 def test_entries_survive_a_reload(tmp_path):
@@ -36,7 +36,30 @@ def test_a_version_1_ledger_is_read_with_no_upload_under_way(tmp_path):
     ledger = Ledger(path)
     assert ledger.get("1:2:a.mp4").random_id == 3 and ledger.get("1:2:a.mp4").upload is None
     ledger.save()
-    assert msgpack.unpackb(path.read_bytes())["version"] == FORMAT_VERSION == 2
+    assert msgpack.unpackb(path.read_bytes())["version"] == FORMAT_VERSION == 3
+
+
+def test_a_version_2_ledger_is_read_with_nothing_sent_in_parts(tmp_path):
+    path = tmp_path / "ledger.msgpack"
+    old = {"relpath": "a.mp4", "size_bytes": 1, "mtime_ns": 2, "random_id": 3, "state": "sending", "upload": None}
+    path.write_bytes(msgpack.packb({"version": 2, "entries": {"1:2:a.mp4": old}}))
+    assert Ledger(path).get("1:2:a.mp4").split is None
+
+
+def test_a_video_sent_in_parts_survives_a_reload_and_its_parts_entries_go_with_it(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.msgpack")
+    parts = [Entry(f"big.part{n}of2.mp4", 9, 1, new_random_id()) for n in (1, 2)]
+    video = Entry("big.mp4", 9, 1, new_random_id(), split=SplitRecord([p.key for p in parts], [0, 250]))
+    ledger.put([video, *parts], now=1.0)
+    assert Ledger(tmp_path / "ledger.msgpack").get(video.key).split == video.split
+    parts[0].state, parts[0].sent_at = EntryState.SENT, 2.0
+    keeping = Ledger(tmp_path / "ledger.msgpack", keep_sent_seconds=1.0)
+    keeping.put([parts[0]], now=100.0)
+    assert parts[0].key in keeping.entries  # the video's other part is not sent yet
+    video.state = EntryState.SENT
+    ledger.put([video], now=2.0, drop=video.split.part_keys)
+    assert list(Ledger(tmp_path / "ledger.msgpack").entries) == [video.key]
+    assert ledger.sent_count() == 1
 
 
 def test_sent_entries_older_than_the_keep_time_are_forgotten_but_counted(tmp_path):
