@@ -100,13 +100,14 @@ def _build_graph(first_frame, settings: EncoderSettings):
     return graph
 
 
-def _open_encoder(output, settings: EncoderSettings):
+def _open_encoder(output, settings: EncoderSettings, threads: int):
     stream = output.add_stream("libx264", rate=settings.frame_rate)
     stream.width, stream.height, stream.pix_fmt = settings.width, settings.height, "yuv420p"
     stream.time_base = settings.time_base
     stream.codec_context.time_base = settings.time_base
     # PyAV defaults encoders to slice threads; x264's frame threads are a third faster on two cores.
     stream.codec_context.thread_type = "AUTO"
+    stream.codec_context.thread_count = threads
     colour = settings.colour
     stream.codec_context.colorspace = colour.matrix
     stream.codec_context.color_range = colour.range_number
@@ -122,8 +123,12 @@ def _open_encoder(output, settings: EncoderSettings):
 
 
 def encode_segment(source: Path, video_index: int, work: SegmentWork, settings: EncoderSettings,
-                   source_time_base: Fraction, has_timestamps: bool, output_path: Path, label: str = "") -> int:
+                   source_time_base: Fraction, has_timestamps: bool, output_path: Path, label: str = "", *,
+                   threads: int = 0) -> int:
     """Encode one segment into `output_path` (an MP4 holding one H.264 stream). Returns the frame count.
+
+    `threads`: the decoder's and x264's threads (0 lets FFmpeg choose: one set per core); the segment pool
+    shares the cores out among its workers.
 
     A segment in which no source frame falls (a gap in a variable-rate file) writes no file and returns 0.
     Raises TranscodeFailed when nothing at all decodes.
@@ -136,13 +141,13 @@ def encode_segment(source: Path, video_index: int, work: SegmentWork, settings: 
             decode_from = work.decode_from_pts - round(back_seconds / source_time_base)
             try:
                 return _encode(source, video_index, replace(work, decode_from_pts=decode_from), settings,
-                               source_time_base, has_timestamps, output_path, label)
+                               source_time_base, has_timestamps, output_path, label, threads)
             except SeekMissedStart:
                 log.debug("%s: a seek to %s s before the segment's keyframe missed the segment's start", label,
                           back_seconds)
         log.info("%s: no seek found the segment's start; decoding from the beginning of the file", label)
     return _encode(source, video_index, replace(work, decode_from_pts=None), settings, source_time_base,
-                   has_timestamps, output_path, label)
+                   has_timestamps, output_path, label, threads)
 
 
 class SeekMissedStart(Exception):
@@ -150,7 +155,7 @@ class SeekMissedStart(Exception):
     or no frame came at all."""
 
 
-def _encode(source, video_index, work, settings, source_time_base, has_timestamps, output_path, label) -> int:
+def _encode(source, video_index, work, settings, source_time_base, has_timestamps, output_path, label, threads) -> int:
     to_encoder = source_time_base / settings.time_base
     step = max(1, round(1 / (settings.frame_rate * settings.time_base)))
     frames = 0
@@ -163,7 +168,8 @@ def _encode(source, video_index, work, settings, source_time_base, has_timestamp
     with av.open(str(source)) as container, av.open(str(output_path), "w", format="mp4", options=options) as output:
         stream = container.streams.video[video_index]
         stream.thread_type = "AUTO"
-        encoder = _open_encoder(output, settings)
+        stream.codec_context.thread_count = threads
+        encoder = _open_encoder(output, settings, threads)
         graph = None
         for position, frame in enumerate(decoded_frames(container, stream, work.decode_from_pts, label)):
             decoded_any = True
