@@ -12,7 +12,7 @@ Legs, all with the engine's default settings (libx264, CRF 23, preset veryfast, 
 
 Each child reports its own getrusage (itself plus its children): CPU = user + system seconds, peak RSS =
 ru_maxrss. The parent measures wall time around the child, interpreter start-up included for every leg.
-The PyAV children also time the engine's steps (`encode_segment`, `join`, `verify`, wrapped, not changed), so
+The PyAV children also time the engine's steps (`_encode_segments`, `join`, `verify`, wrapped, not changed), so
 the tables show where the segmented path spends more than single-pass: encoding, or the work around it.
 Every leg runs `--repeat` times in rotating order; the tables show medians (peak RSS: the largest).
 
@@ -44,7 +44,7 @@ QUICK_SECONDS, QUICK_LONG_SECONDS = 6, 30
 NOISE = "noise=alls=8:allf=t"  # moving grain: x264 gets real work instead of a flat test card
 LEGS = ("segmented", "single-pass", "ffmpeg")
 # Functions of transcoder.job whose wall and CPU time the PyAV legs report, under these step names.
-TIMED_STEPS = {"encode": "encode_segment", "join": "join", "verify": "verify"}
+TIMED_STEPS = {"encode": "_encode_segments", "join": "join", "verify": "verify"}
 STEP_FIELDS = tuple(f"{step}_{clock}_seconds" for step in TIMED_STEPS for clock in ("wall", "cpu"))
 MIB = 1024 * 1024
 

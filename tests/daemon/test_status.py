@@ -70,6 +70,7 @@ def test_status_shows_the_running_transcode_with_its_phase_and_later_the_paused_
     assert "  running         -" in text
     assert "waiting transcodes:              1  (long.mkv)" in text
     assert "waiting its turn at encoding segment " in text and "resumes from its checkpoint" in text
+    assert "      encoded on local pid " in text, "where the done segments were encoded, and their seconds"
 
 
 def test_a_second_transcoder_on_the_same_root_refuses_to_start(tmp_path, daemon):
