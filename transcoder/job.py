@@ -311,9 +311,9 @@ def _encode_segments(job: Job, probed: Probe, state: Checkpoint) -> bool:
     video = probed.video
     keyframes = frozenset(probed.index.keyframe_pts)
     in_flight: dict = {}
-    with pool.Pool(workers, threads, checkpoints.path_in(job_dir), job.pool.cluster) as segments:
-        log.info("%s: %d segment(s) to encode on %s", label, len(to_do), segments.where)
-        try:
+    try:
+        with pool.Pool(workers, threads, checkpoints.path_in(job_dir), job.pool.cluster) as segments:
+            log.info("%s: %d segment(s) to encode on %s", label, len(to_do), segments.where)
             for segment in to_do:
                 while len(in_flight) >= segments.capacity:
                     _collect(job, state, in_flight, segments.client is not None)
@@ -332,14 +332,13 @@ def _encode_segments(job: Job, probed: Probe, state: Checkpoint) -> bool:
                 checkpoints.save(job_dir, state)
             while in_flight:
                 _collect(job, state, in_flight, segments.client is not None)
-        except BaseException as error:
-            for future, (segment, scratch) in in_flight.items():
-                future.cancel()
-                scratch.unlink(missing_ok=True)
-                segment.state = UnitState.PENDING  # saved after a failure; a stop leaves `encoding`, redone all the same
-            if isinstance(error, TranscodeFailed):
-                checkpoints.save(job_dir, state)
-            raise
+    except BaseException as error:
+        for segment, scratch in in_flight.values():  # the pool has stopped their workers by now
+            scratch.unlink(missing_ok=True)
+            segment.state = UnitState.PENDING  # saved after a failure; a stop leaves `encoding`, redone all the same
+        if isinstance(error, TranscodeFailed):
+            checkpoints.save(job_dir, state)
+        raise
     return all(s.state == UnitState.DONE for s in state.segments)
 
 

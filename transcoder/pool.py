@@ -25,6 +25,7 @@ import io
 import logging
 import logging.handlers
 import os
+import signal
 import socket
 import tempfile
 import time
@@ -217,8 +218,8 @@ class Pool:
     def __enter__(self) -> "Pool":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(abandon=exc_type is not None)
 
     @property
     def where(self) -> str:
@@ -231,7 +232,13 @@ class Pool:
         if self.client is None and self.local is None:
             return _run_here(task)
         if self.client is None:
-            return self.local.submit(encode_task, task)
+            # Workers start with SIGINT blocked, as the job's own child does (tgvid.child): a terminal's Ctrl-C
+            # reaches the whole process group, and only the coordinator decides what it means.
+            previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                return self.local.submit(encode_task, task)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         packets, carried = carrier_of(task)
         remote = self.client.submit(encode_remote, carried, packets, pure=False, retries=2)
         future = concurrent.futures.Future()
@@ -246,8 +253,15 @@ class Pool:
         future.remote = remote  # keeps the Dask future (and with it the task) alive until it is collected
         return future
 
-    def close(self) -> None:
+    def close(self, abandon: bool = False) -> None:
+        """Wait for the workers to end; `abandon`: kill them first (the job stops: Ctrl-C, a failed segment)."""
         if self.local is not None:
+            if abandon:
+                # ProcessPoolExecutor.kill_workers arrives in Python 3.14; until then, its processes by hand.
+                workers = list((getattr(self.local, "_processes", None) or {}).values())
+                self.local.shutdown(wait=False, cancel_futures=True)
+                for process in workers:
+                    process.kill()
             self.local.shutdown(wait=True, cancel_futures=True)
             self.log_listener.stop()
             self.log_records.close()  # and stop the thread that fed it the listener's last word
@@ -263,6 +277,9 @@ def _run_here(task: SegmentTask) -> concurrent.futures.Future:
         future.set_result(encode_task(task))
     except Exception as error:
         future.set_exception(error)
+    except BaseException:  # Ctrl-C: the segment is abandoned, its scratch file with it
+        task.output.unlink(missing_ok=True)
+        raise
     return future
 
 
