@@ -309,7 +309,9 @@ def carrier_of(task: SegmentTask) -> tuple[bytes, SegmentTask]:
     with av.open(str(task.source)) as source, av.open(buffer, "w", format=CARRIER_FORMAT) as carrier:
         stream = source.streams.video[task.video_position]
         out = carrier.add_stream_from_template(stream)
-        for packet in _segment_packets(source, stream, work):
+        packets = list(_segment_packets(source, stream, work))
+        _fill_decode_times(packets)
+        for packet in packets:
             packet.stream = out
             carrier.mux(packet)
     with av.open(io.BytesIO(buffer.getvalue())) as carried:
@@ -328,6 +330,24 @@ def carrier_of(task: SegmentTask) -> tuple[bytes, SegmentTask]:
     carried_work = SegmentWork(rescaled(work.start_pts), rescaled(work.end_pts), None,
                                frozenset(rescaled(pts) for pts in work.keyframe_pts))
     return buffer.getvalue(), replace(task, video_position=0, work=carried_work, source_time_base=carried_time_base)
+
+
+def _fill_decode_times(packets: list) -> None:
+    """Give packets without a decode timestamp one that keeps them rising: NUT needs them, and some demuxers
+    (Matroska after a seek, open GOPs) leave the first few unset. Each is put just before the next known one."""
+    following = None
+    for position in range(len(packets) - 1, -1, -1):
+        packet = packets[position]
+        if packet.dts is not None:
+            following = packet.dts
+        elif following is not None:
+            following -= 1
+            packet.dts = following
+    previous = None
+    for packet in packets:  # none known after them: just after the last one known
+        if packet.dts is None and previous is not None:
+            packet.dts = previous + 1
+        previous = packet.dts
 
 
 def _segment_packets(source, stream, work: SegmentWork):
