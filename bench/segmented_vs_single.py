@@ -144,12 +144,12 @@ def run_leg(leg: str, source: Path, output: Path) -> None:
     elif leg == "single-pass":
         from transcoder.job import EngineSettings, encoder_settings
         from transcoder.probe import probe
-        from transcoder.segment import SegmentWork, encode_segment
+        from transcoder.segment import SegmentSource, SegmentWork, encode_segment
         probed = probe(source)
         encoder = encoder_settings(probed, EngineSettings(), output.parent)
+        video = SegmentSource(source, probed.video.position, probed.video.time_base, probed.index.has_timestamps)
         whole_file = SegmentWork(probed.index.first_pts, None, None)
-        timed(steps, "encode", encode_segment)(source, probed.video.position, whole_file, encoder, probed.video.time_base,
-                                               probed.index.has_timestamps, output)
+        timed(steps, "encode", encode_segment)(video, whole_file, encoder, output)
     else:
         subprocess.run(ffmpeg_command(source, output), check=True)
     peak_rss_kib = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,

@@ -17,7 +17,7 @@ from tgvid.errors import VerifyFailed
 from transcoder import checkpoint, pool
 from transcoder.job import EngineSettings, run_job
 from transcoder.pool import PoolSettings
-from transcoder.segment import SegmentWork
+from transcoder.segment import SegmentSource, SegmentWork
 
 distributed = pytest.importorskip("distributed", reason="the cluster extra is not installed: pip install -e '.[test]'")
 
@@ -105,7 +105,7 @@ def test_a_dask_worker_killed_mid_file_costs_only_its_segment(tmp_path, source):
 
 
 def test_a_worker_of_another_build_refuses_the_segment_with_the_reason(source, cluster):
-    task = pool.SegmentTask(0, source, 0, SegmentWork(0, None, None), None, Fraction(1, 1000), True, 1,
+    task = pool.SegmentTask(0, SegmentSource(source, 0, Fraction(1, 1000), True), SegmentWork(0, None, None), None, 1,
                             Path("unused.mp4"), "clip.mkv", 1, "tgvid 0.0.1, PyAV 1.0, x264 - core 1")
     with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
         refused = client.submit(pool.encode_remote, task, b"", pure=False)

@@ -27,7 +27,7 @@ from transcoder.join import Track, join, parameter_sets, shown_span
 from transcoder.picture import orientation_filters, plan_picture
 from transcoder.plan import PlannedSegment, plan_segments
 from transcoder.probe import Probe, packets_per_segment, probe
-from transcoder.segment import EncoderSettings, SegmentWork, encoder_time_base
+from transcoder.segment import EncoderSettings, SegmentSource, SegmentWork, encoder_time_base
 from transcoder.verdict import Kind, Verdict, decide
 from transcoder.verify import ColourSource, Expectation, Mode, OutputFacts, verify
 
@@ -309,6 +309,7 @@ def _encode_segments(job: Job, probed: Probe, state: Checkpoint) -> bool:
     encoder = encoder_settings(probed, job.settings, job_dir)
     workers, threads = pool.local_workers(job.pool, encoder.width, encoder.height, len(to_do))
     video = probed.video
+    source = SegmentSource(job.source, video.position, video.time_base, probed.index.has_timestamps)
     keyframes = frozenset(probed.index.keyframe_pts)
     in_flight: dict = {}
     try:
@@ -324,8 +325,7 @@ def _encode_segments(job: Job, probed: Probe, state: Checkpoint) -> bool:
                 scratch = durable.temp_path_for(job_dir / f"segment-{segment.index:04d}.mp4")
                 work = SegmentWork(segment.start_pts, segment.end_pts,
                                    segment.decode_from_pts if segment.index else None, keyframes)
-                task = pool.SegmentTask(segment.index, job.source, video.position, work, encoder, video.time_base,
-                                        probed.index.has_timestamps, segment.planned_frames, scratch, label,
+                task = pool.SegmentTask(segment.index, source, work, encoder, segment.planned_frames, scratch, label,
                                         threads, pool.build())
                 in_flight[segments.submit(task)] = (segment, scratch)
                 segment.state = UnitState.ENCODING  # what `tgvid status` and `tgvid inspect` show while it runs

@@ -30,7 +30,6 @@ import socket
 import tempfile
 import time
 from dataclasses import dataclass, replace
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -39,7 +38,7 @@ import numpy as np
 from tgvid import child
 from tgvid.errors import TranscodeFailed
 from transcoder import heartbeat
-from transcoder.segment import EncoderSettings, SegmentWork, encode_segment
+from transcoder.segment import EncoderSettings, SegmentSource, SegmentWork, encode_segment
 from transcoder.verify import verify_segment
 
 log = logging.getLogger(__name__)
@@ -61,12 +60,9 @@ class SegmentTask:
     """One segment's work, as a worker needs it."""
 
     index: int
-    source: Path  # the source file (local workers), or the carried packets' file (a Dask worker's own)
-    video_position: int
+    source: SegmentSource  # the source file (local workers), or the carried packets' file (a Dask worker's own)
     work: SegmentWork
     encoder: EncoderSettings
-    source_time_base: Fraction
-    has_timestamps: bool
     planned_frames: int  # the source's packets in the segment's range
     output: Path  # the scratch file to write (local workers; a Dask worker writes its own)
     label: str
@@ -165,8 +161,8 @@ def encode_task(task: SegmentTask) -> SegmentDone:
         attempts += 1
         again = _encode_once(task)
         if again != frames:
-            raise TranscodeFailed(task.source, f"segment {task.index + 1} gave {frames}, then {again} frames "
-                                               f"(the source has {task.planned_frames} packets there)")
+            raise TranscodeFailed(task.source.path, f"segment {task.index + 1} gave {frames}, then {again} frames "
+                                                    f"(the source has {task.planned_frames} packets there)")
         log.info("%s: segment %d: %d of %d packets make a picture (hidden or undecodable frames)", task.label,
                  task.index + 1, again, task.planned_frames)
     if frames:
@@ -175,8 +171,7 @@ def encode_task(task: SegmentTask) -> SegmentDone:
 
 
 def _encode_once(task: SegmentTask) -> int:
-    return encode_segment(task.source, task.video_position, task.work, task.encoder, task.source_time_base,
-                          task.has_timestamps, task.output, task.label, threads=task.threads)
+    return encode_segment(task.source, task.work, task.encoder, task.output, label=task.label, threads=task.threads)
 
 
 def _local_worker_start(parent_pid: int, checkpoint: Path, log_records) -> None:
@@ -306,8 +301,8 @@ def carrier_of(task: SegmentTask) -> tuple[bytes, SegmentTask]:
     decoding starts at the container's first packet, timestamps rescaled into the container's time base."""
     buffer = io.BytesIO()
     work = task.work
-    with av.open(str(task.source)) as source, av.open(buffer, "w", format=CARRIER_FORMAT) as carrier:
-        stream = source.streams.video[task.video_position]
+    with av.open(str(task.source.path)) as source, av.open(buffer, "w", format=CARRIER_FORMAT) as carrier:
+        stream = source.streams.video[task.source.video_position]
         out = carrier.add_stream_from_template(stream)
         packets = list(_segment_packets(source, stream, work))
         _fill_decode_times(packets)
@@ -316,20 +311,21 @@ def carrier_of(task: SegmentTask) -> tuple[bytes, SegmentTask]:
             carrier.mux(packet)
     with av.open(io.BytesIO(buffer.getvalue())) as carried:
         carried_time_base = carried.streams.video[0].time_base
-    scale = task.source_time_base / carried_time_base
+    scale = task.source.time_base / carried_time_base
 
     def rescaled(pts):
         if pts is None:
             return None
         value = pts * scale
         if value.denominator != 1:
-            raise TranscodeFailed(task.source, f"the carrier's time base {carried_time_base} cannot hold the source's "
-                                               f"{task.source_time_base} exactly")
+            raise TranscodeFailed(task.source.path, f"the carrier's time base {carried_time_base} cannot hold the "
+                                                    f"source's {task.source.time_base} exactly")
         return int(value)
 
     carried_work = SegmentWork(rescaled(work.start_pts), rescaled(work.end_pts), None,
                                frozenset(rescaled(pts) for pts in work.keyframe_pts))
-    return buffer.getvalue(), replace(task, video_position=0, work=carried_work, source_time_base=carried_time_base)
+    carried_source = replace(task.source, video_position=0, time_base=carried_time_base)
+    return buffer.getvalue(), replace(task, source=carried_source, work=carried_work)
 
 
 def _fill_decode_times(packets: list) -> None:
@@ -384,7 +380,7 @@ def encode_remote(task: SegmentTask, packets: bytes) -> SegmentDone:
     with tempfile.TemporaryDirectory(prefix="tgvid-segment-") as folder:
         carried, output = Path(folder) / "source.nut", Path(folder) / "segment.mp4"
         carried.write_bytes(packets)
-        done = encode_task(replace(task, source=carried, output=output))
+        done = encode_task(replace(task, source=replace(task.source, path=carried), output=output))
         data = output.read_bytes() if done.frames else None
     return replace(done, where=_dask_worker_address(), data=data)
 
