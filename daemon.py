@@ -185,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     transcode.add_argument("--work", type=Path, metavar="DIR", help="job folder (default: OUT.work beside OUT)")
     transcode.add_argument("--config", type=Path, help="TOML settings file for the [transcoder] defaults")
     # Checked and converted with the settings (tgvid.config), so a bad value gets the same one-line error.
-    for name, metavar in (("segment_seconds", "S"), ("crf", "N"), ("preset", "P"), ("max_height", "H")):
+    for name, metavar in (("segment_seconds", "S"), ("crf", "N"), ("preset", "P"), ("max_height", "H"),
+                          ("workers", "N"), ("cluster", "ADDR")):
         declared = settings.find("transcoder", name)
         transcode.add_argument(f"--{name.replace('_', '-')}", metavar=metavar,
                                help=f"{declared.help}: {declared.allowed.words} (default {declared.default})")

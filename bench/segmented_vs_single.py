@@ -12,7 +12,7 @@ Legs, all with the engine's default settings (libx264, CRF 23, preset veryfast, 
 
 Each child reports its own getrusage (itself plus its children): CPU = user + system seconds, peak RSS =
 ru_maxrss. The parent measures wall time around the child, interpreter start-up included for every leg.
-The PyAV children also time the engine's steps (`encode_segment`, `join`, `verify`, wrapped, not changed), so
+The PyAV children also time the engine's steps (`_encode_segments`, `join`, `verify`, wrapped, not changed), so
 the tables show where the segmented path spends more than single-pass: encoding, or the work around it.
 Every leg runs `--repeat` times in rotating order; the tables show medians (peak RSS: the largest).
 
@@ -44,7 +44,7 @@ QUICK_SECONDS, QUICK_LONG_SECONDS = 6, 30
 NOISE = "noise=alls=8:allf=t"  # moving grain: x264 gets real work instead of a flat test card
 LEGS = ("segmented", "single-pass", "ffmpeg")
 # Functions of transcoder.job whose wall and CPU time the PyAV legs report, under these step names.
-TIMED_STEPS = {"encode": "encode_segment", "join": "join", "verify": "verify"}
+TIMED_STEPS = {"encode": "_encode_segments", "join": "join", "verify": "verify"}
 STEP_FIELDS = tuple(f"{step}_{clock}_seconds" for step in TIMED_STEPS for clock in ("wall", "cpu"))
 MIB = 1024 * 1024
 
@@ -144,12 +144,12 @@ def run_leg(leg: str, source: Path, output: Path) -> None:
     elif leg == "single-pass":
         from transcoder.job import EngineSettings, encoder_settings
         from transcoder.probe import probe
-        from transcoder.segment import SegmentWork, encode_segment
+        from transcoder.segment import SegmentSource, SegmentWork, encode_segment
         probed = probe(source)
         encoder = encoder_settings(probed, EngineSettings(), output.parent)
+        video = SegmentSource(source, probed.video.position, probed.video.time_base, probed.index.has_timestamps)
         whole_file = SegmentWork(probed.index.first_pts, None, None)
-        timed(steps, "encode", encode_segment)(source, probed.video.position, whole_file, encoder, probed.video.time_base,
-                                               probed.index.has_timestamps, output)
+        timed(steps, "encode", encode_segment)(video, whole_file, encoder, output)
     else:
         subprocess.run(ffmpeg_command(source, output), check=True)
     peak_rss_kib = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,

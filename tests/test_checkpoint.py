@@ -1,6 +1,7 @@
 """Checkpoints: the format round-trips, damage is named, and a job trusts only what its checkpoint proves."""
 
 import re
+from types import SimpleNamespace
 
 import msgpack
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from tests import checks
 from tests.media import write_video
 from tgvid.errors import CheckpointError
-from transcoder import checkpoint
+from transcoder import checkpoint, status
 from transcoder.job import EngineSettings, run_job
 
 SETTINGS = EngineSettings(segment_seconds=0.5, crf=30, preset="ultrafast")
@@ -54,9 +55,33 @@ def test_newer_format_names_the_version_it_needs(job):
 def test_a_version_1_checkpoint_is_read_and_resumed(tmp_path, job):
     source, job_dir = job
     path = checkpoint.path_in(job_dir)
-    path.write_bytes(msgpack.packb(msgpack.unpackb(path.read_bytes()) | {"version": 1}))
-    assert checkpoint.load(job_dir).segments_done() == 2
+    data = msgpack.unpackb(path.read_bytes())
+    for segment in data["segments"]:
+        del segment["encoded_on"]
+    path.write_bytes(msgpack.packb(data | {"version": 1}))
+    upgraded = checkpoint.load(job_dir)
+    assert upgraded.version == checkpoint.FORMAT_VERSION and upgraded.segments_done() == 2
     assert run_job(source, job_dir, tmp_path / "out.mp4", SETTINGS).status == "done"
+
+
+def test_a_version_2_checkpoint_shows_its_done_segments_encoded_on_unknown_and_resumes(tmp_path, job):
+    source, job_dir = job
+    path = checkpoint.path_in(job_dir)
+    data = msgpack.unpackb(path.read_bytes())
+    for segment in data["segments"]:
+        del segment["encoded_on"]  # the rest is what format 2 writes, a segment in flight included
+    data["segments"][2]["state"] = "encoding"
+    path.write_bytes(msgpack.packb(data | {"version": 2}))
+    upgraded = checkpoint.load(job_dir)
+    assert upgraded.version == checkpoint.FORMAT_VERSION
+    assert [s.encoded_on for s in upgraded.segments[:3]] == ["unknown", "unknown", ""]
+    assert re.search(r"#0 .* done .* s on unknown\n", checkpoint.describe(job_dir))
+    root = tmp_path / "root"
+    (root / "work").mkdir(parents=True)
+    job_dir = job_dir.rename(root / "work" / job_dir.name)  # where the daemon keeps its jobs, for `tgvid status`
+    assert "      encoded on unknown: 2 segment(s)" in status.render(status.collect(SimpleNamespace(root=root)))
+    assert run_job(source, job_dir, tmp_path / "out.mp4", SETTINGS).status == "done"
+    assert all(s.encoded_on.startswith("local pid ") for s in checkpoint.load(job_dir).segments[2:])
 
 
 def test_the_segment_in_flight_shows_as_encoding_and_is_redone_after_a_crash(tmp_path, job):
@@ -143,13 +168,17 @@ def test_a_damaged_field_is_a_named_checkpoint_error(job, old, new, named):
         checkpoint.load(job_dir)
 
 
-def test_a_damaged_segment_field_is_named_with_its_segment(job):
+@pytest.mark.parametrize(("name", "value", "named"), [
+    ("encode_seconds", "slow", "segment 1: field 'encode_seconds' is a str, not float"),
+    ("encoded_on", 7, "segment 1: field 'encoded_on' is a int, not str"),
+])
+def test_a_damaged_segment_field_is_named_with_its_segment(job, name, value, named):
     _, job_dir = job
     path = checkpoint.path_in(job_dir)
     data = msgpack.unpackb(path.read_bytes())
-    data["segments"][1]["encode_seconds"] = "slow"
+    data["segments"][1][name] = value
     path.write_bytes(msgpack.packb(data))
-    with pytest.raises(CheckpointError, match="segment 1: field 'encode_seconds' is a str, not float"):
+    with pytest.raises(CheckpointError, match=named):
         checkpoint.load(job_dir)
 
 
@@ -179,4 +208,5 @@ def test_the_resume_line_names_the_segments_that_are_redone(tmp_path, job, caplo
     assert "resumed from its checkpoint: 1/6 segments done; to do: 1, 3-6" in caplog.text
     assert "segment 2/6: its file is missing or damaged; encoding it again" in caplog.text
     done_lines = [line for line in caplog.text.splitlines() if " done (" in line]
-    assert [line.split("segment ")[1].split("/")[0] for line in done_lines] == ["1", "2", "3", "4", "5", "6"]
+    # Segments run in parallel: they complete in any order.
+    assert sorted(line.split("segment ")[1].split("/")[0] for line in done_lines) == ["1", "2", "3", "4", "5", "6"]

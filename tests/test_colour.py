@@ -13,7 +13,7 @@ from tgvid.errors import VerifyFailed
 from transcoder import colour
 from transcoder.job import EngineSettings, run_job
 from transcoder.probe import VideoInfo, probe
-from transcoder.verify import ColourSource, Expectation, verify
+from transcoder.verify import ColourSource, Expectation, Mode, verify
 
 UNTAGGED = VideoInfo(index=0, position=0, codec="mpeg2video", profile="Main", pix_fmt="yuv420p", width=640,
                      height=480, sample_aspect=Fraction(1), display_matrix=None, interlaced=False, color_trc=2,
@@ -102,17 +102,18 @@ def test_mid_grey_keeps_its_level(transcoded_cards, name):
 PALE_PATCHES = tuple(tuple(round(128 + (value - 128) / 6) for value in patch) for patch in media.CARD_PATCHES)
 
 
+@pytest.mark.parametrize("mode", list(Mode))
 @pytest.mark.parametrize("patches", [media.CARD_PATCHES, PALE_PATCHES], ids=["saturated", "pale"])
-def test_verification_catches_bt601_pixels_labelled_bt709(tmp_path, patches):
+def test_verification_catches_bt601_pixels_labelled_bt709(tmp_path, patches, mode):
     source = media.write_colour_card(tmp_path / "bt601.mp4", matrix="bt601", patches=patches)
     wrong = media.write_colour_card(tmp_path / "wrong.mp4", matrix="bt601", tag_as="bt709", codec="libx264",
                                     patches=patches)
     expect = Expectation(video_seconds=3 / 25, frames=3, has_audio=False, audio_end_minus_video_end=None,
                          colour_source=ColourSource(source, 0, colour.of_source(probe(source).video)))
     with pytest.raises(VerifyFailed, match=r"colours differ from the source.s .*\(read as BT.601 limited range"):
-        verify(wrong, expect)
+        verify(wrong, expect, mode)
     right = media.write_colour_card(tmp_path / "right.mp4", matrix="bt709", codec="libx264", patches=patches)
-    verify(right, expect)
+    verify(right, expect, mode)
 
 
 # Phone recordings that state their colours: full range (Pixel 7), limited range HEVC and H.264 (iPad, iPhone).

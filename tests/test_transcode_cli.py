@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -139,10 +140,12 @@ def test_inspect_prints_a_checkpoint_as_text_and_json(tmp_path, long_source):
     assert text.returncode == 0
     assert "verdict  transcode: video codec mpeg4 is not H.264" in text.stdout
     assert "segments " in text.stdout and " done" in text.stdout and "pending" in text.stdout
+    assert re.search(r"done .* s on local pid \d+", text.stdout), "where each segment was encoded"
     as_json = json.loads(tgvid("inspect", job_dir / "checkpoint.msgpack", "--json").stdout)
     assert as_json["version"] == FORMAT_VERSION
     assert as_json["verdict"]["kind"] == "transcode"
     assert sum(s["state"] == "done" for s in as_json["segments"]) >= 2
+    assert all(s["encoded_on"].startswith("local pid ") for s in as_json["segments"] if s["state"] == "done")
 
 
 def test_inspect_on_a_folder_without_a_checkpoint_says_so(tmp_path):

@@ -33,9 +33,10 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def start(target, *args) -> multiprocessing.Process:
-    """A started child process running `target(parent_pid, *args)`: spawned, SIGINT blocked, dying with us."""
-    process = CONTEXT.Process(target=target, args=(os.getpid(), *args), daemon=True)
+def start(target, *args, with_children: bool = False) -> multiprocessing.Process:
+    """A started child process running `target(parent_pid, *args)`: spawned, SIGINT blocked, dying with us.
+    `with_children`: see Child."""
+    process = CONTEXT.Process(target=target, args=(os.getpid(), *args), daemon=not with_children)
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         process.start()
@@ -58,11 +59,15 @@ def _main(parent_pid: int, function, answers, args: tuple) -> None:
 
 
 class Child:
-    """`function(*args)` running in a child process; `deadline_seconds` (None: no deadline) from now."""
+    """`function(*args)` running in a child process; `deadline_seconds` (None: no deadline) from now.
 
-    def __init__(self, function, *args, deadline_seconds: float | None = None):
+    `with_children`: the function starts processes of its own (a job's segment pool). multiprocessing lets only
+    a non-daemonic process have children; such a child still dies with its parent (PR_SET_PDEATHSIG), and its
+    parent stops it before it exits."""
+
+    def __init__(self, function, *args, deadline_seconds: float | None = None, with_children: bool = False):
         self.answers = CONTEXT.Queue()
-        self.process = start(_main, function, self.answers, args)
+        self.process = start(_main, function, self.answers, args, with_children=with_children)
         self.deadline = None if deadline_seconds is None else time.monotonic() + deadline_seconds
 
     def answer(self, timeout_seconds: float = 0.0):

@@ -87,6 +87,15 @@ SETTINGS = (
     Setting("transcoder", "max_height", int, 0, "downscale taller videos to this height (0 keeps the size)",
             NOT_NEGATIVE),
     Setting("transcoder", "salvage", bool, False, "convert the readable part of cut-off files instead of rejecting them"),
+    Setting("transcoder", "workers", int, 0, "segments encoded at once on this machine (0: one per core; x264's "
+            "threads are the cores shared among them)", NOT_NEGATIVE),
+    Setting("transcoder", "max_memory_mib", int, 0, "memory the segment workers may use together; fewer workers "
+            "where it is short (0: half of what is free when a job starts)", NOT_NEGATIVE),
+    Setting("transcoder", "verify", str, "packets", "how a re-encoded output is verified: packets (each segment "
+            "decoded by its worker, the joined file checked by its packets) or full (the joined file decoded too)",
+            one_of("packets", "full")),
+    Setting("transcoder", "cluster", str, "", "a Dask scheduler (tcp://host:8786) whose workers encode the segments; "
+            "empty for this machine only (needs tgvid[cluster])", ANY),
     Setting("transcoder", "quiet_seconds", float, 5.0, "a file in the inbox is taken once unchanged this long",
             NOT_NEGATIVE),
     Setting("transcoder", "max_retries", int, 3, "attempts before a failing source goes to quarantine", AT_LEAST_ONE),

@@ -5,9 +5,9 @@ rewritten atomically (tgvid.durable) after every state change. A unit (segment, 
 done only when its file exists with the recorded size and SHA-256; any other file in the folder (but the
 tone-mapping table, `tonemap-*.cube`) is scratch.
 
-Format, version 2: a msgpack map with these keys (times in seconds unless the name says otherwise).
+Format, version 3: a msgpack map with these keys (times in seconds unless the name says otherwise).
 
-- `version` (int): the format version, 2.
+- `version` (int): the format version, 3.
 - `job_id` (str): the job folder's name.
 - `created_at`, `updated_at` (float): Unix time of creation and of the last write.
 - `source` (map): `path` (str; a name whose bytes are not UTF-8 is kept as those bytes), `size_bytes` (int),
@@ -27,14 +27,18 @@ Format, version 2: a msgpack map with these keys (times in seconds unless the na
 A segment map: `index` (int), `start_pts`, `end_pts` (int, end exclusive; nil for "to the end"),
 `decode_from_pts` (the keyframe decoding starts at), `start_seconds`, `end_seconds` (for people),
 `state` (UnitState: pending, encoding, done), `file`, `size_bytes`, `sha256`, `planned_frames` (the source packets in
-its range), `frames` (frames encoded),
-`encode_seconds` (wall time spent), `attempts`, `last_error`. A segment in which no source frame falls
-(a gap in a variable-frame-rate file) is done with `frames` 0 and no `file`.
+its range), `frames` (frames encoded), `encode_seconds` (wall time the worker spent, its decode of the segment
+included), `encoded_on` (where: "local pid 1234", or the Dask worker's address such as "tcp://10.0.0.7:40123";
+"" until done; "unknown" when done under format 1 or 2, which did not record it), `attempts`, `last_error`.
+A segment in which no source frame falls (a gap in a variable-frame-rate file) is done with `frames` 0 and no
+`file`.
 
-A unit is `encoding` while a job works on it, so that a person sees what is in flight (`tgvid inspect`,
-`tgvid status`); the audio unit likewise. Left so by a crash or a stop, it counts as not done and is redone.
+A unit is `encoding` while a job works on it (segments: one per worker of the job's segment pool), so that a person
+sees what is in flight (`tgvid inspect`, `tgvid status`); the audio unit likewise. Left so by a crash or a stop, it
+counts as not done and is redone.
 
-Version history: 1 had no `encoding` state (nothing else differs; read as it is).
+Version history: 1 had no `encoding` state; 1 and 2 had no `encoded_on` (a done segment reads as "unknown", the
+others as ""), and their `encode_seconds` did not include a decode of the segment. Nothing else differs.
 Older versions are upgraded on read; a newer version raises CheckpointError.NewerVersion naming the version.
 A checkpoint that is not msgpack, or whose keys or value types differ from the above, raises CheckpointError
 naming the field. Such a damaged checkpoint is set aside (`set_aside`: renamed to `checkpoint.damaged.msgpack`
@@ -55,10 +59,11 @@ from tgvid import fields as field_checks
 from tgvid.errors import CheckpointError
 from transcoder.verdict import Kind, Verdict
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 FILE_NAME = "checkpoint.msgpack"
 FINGERPRINT_EDGE_BYTES = 1 << 20
 SET_ASIDE_NAME = "checkpoint.damaged.msgpack"
+PLACE_UNKNOWN = "unknown"  # a segment's `encoded_on` when an older format did not record it
 SOURCE_FIELDS = {"path": str, "size_bytes": int, "mtime_ns": int, "fingerprint": str}
 VERDICT_FIELDS = {"kind": str, "reasons": list, "warnings": list, "audio_index": int | None, "audio_copy": bool}
 VERDICT_KINDS = ("pass", "remux", "audio", "transcode", "image", "reject")
@@ -101,6 +106,7 @@ class Segment(Unit):
     end_seconds: float | None = None
     planned_frames: int = 0
     frames: int = 0
+    encoded_on: str = ""
 
 
 @dataclass
@@ -199,9 +205,16 @@ def _upgrade(data: dict, path: Path) -> dict:
         raise CheckpointError(path, "no version field")
     if version > FORMAT_VERSION:
         raise CheckpointError.NewerVersion(path, found=version, supported=FORMAT_VERSION)
-    if version == 1:
-        data = data | {"version": 2}  # version 2 only adds the `encoding` state
-    return data
+    if version < 3 and isinstance(data.get("segments"), list):  # 1 and 2 did not record where a segment was encoded
+        data = data | {"segments": [_with_place(segment) for segment in data["segments"]]}
+    return data | {"version": FORMAT_VERSION}
+
+
+def _with_place(segment):
+    """A segment map of format 1 or 2 with the `encoded_on` of format 3 (anything else is left for _problem)."""
+    if not isinstance(segment, dict) or "encoded_on" in segment:
+        return segment
+    return segment | {"encoded_on": PLACE_UNKNOWN if segment.get("state") == UnitState.DONE else ""}
 
 
 def _declared(cls) -> tuple[dict, set]:
@@ -341,6 +354,7 @@ def describe(path: Path, as_json: bool = False) -> str:
         for s in checkpoint.segments:
             end = f"{'end':>8}" if s.end_seconds is None else f"{s.end_seconds:8.3f}"
             detail = f"{s.frames} frames, {s.size_bytes} bytes, {s.encode_seconds:.1f} s" if s.state == "done" else ""
+            detail += f" on {s.encoded_on}" if s.state == "done" and s.encoded_on else ""
             error = f"  last error: {s.last_error}" if s.last_error else ""
             lines.append(f"  #{s.index:<3} {s.start_seconds:8.3f} → {end}  {s.state:<8} {detail}{error}")
     if checkpoint.audio is not None:

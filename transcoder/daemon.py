@@ -44,6 +44,7 @@ from tgvid.watching import FolderWatcher
 from tgvid.workers import Lost, Workers
 from transcoder import checkpoint, handoff, history, inbox, unpack
 from transcoder.job import EngineSettings
+from transcoder.pool import PoolSettings
 from transcoder.queue import (
     TRANSCODES,
     Waiting,
@@ -139,7 +140,8 @@ def _sidecar_of(result) -> sidecar.Sidecar:
         thumbnail_jpeg=thumbnail_of(Path(result.output)) if is_video else None)
 
 
-def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked, log_level: str) -> Done | Yielded | TgvidError:
+def _job_child(source: str, job_dir: str, settings, segment_pool, verify_mode: str, job_label: str, yield_asked,
+               log_level: str) -> Done | Yielded | TgvidError:
     from tgvid import logs
     from transcoder.job import run_job
 
@@ -147,7 +149,7 @@ def _job_child(source: str, job_dir: str, settings, job_label: str, yield_asked,
     work = Path(job_dir)
     result = _at_process_boundary(source, job_label, lambda: run_job(
         Path(source), work, work / "joined.mp4", settings, label=job_label, should_yield=yield_asked.is_set,
-        verdict_logged=True))
+        verdict_logged=True, segment_pool=segment_pool, verify_mode=verify_mode))
     if isinstance(result, TgvidError):
         return result
     if result.status != "done":
@@ -455,7 +457,8 @@ class TranscoderDaemon:
                         UnpackSettings.from_config(self.settings), label(chosen.relpath), self.config.log_level)
         else:
             job = Child(_job_child, str(source), str(job_dir), EngineSettings.from_config(self.settings),
-                        label(chosen.relpath), yield_asked, self.config.log_level)
+                        PoolSettings.from_config(self.settings), self.settings.verify, label(chosen.relpath),
+                        yield_asked, self.config.log_level, with_children=True)
         recovered = job_dir.name in self.recovered
         self.running = Running(chosen.relpath, chosen.kind, job, yield_asked, now, recovered)
         log.info("%s: started (%s)%s", label(chosen.relpath), chosen.kind, " after a restart" if recovered else "")

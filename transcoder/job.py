@@ -7,6 +7,7 @@ nothing (the source itself is the output). Everything else is built in the job f
 result is renamed into `output` last, so a reader never sees a half-written file.
 """
 
+import concurrent.futures
 import errno
 import logging
 import os
@@ -19,16 +20,16 @@ from pathlib import Path
 from tgvid import durable
 from tgvid.errors import CheckpointError, NoSpace, Rejected, TranscodeFailed, VerifyFailed
 from transcoder import checkpoint as checkpoints
-from transcoder import colour, heartbeat, tonemap
+from transcoder import colour, heartbeat, pool, tonemap
 from transcoder.audio import encode_audio
 from transcoder.checkpoint import Checkpoint, JobState, Segment, Unit, UnitState
 from transcoder.join import Track, join, parameter_sets, shown_span
 from transcoder.picture import orientation_filters, plan_picture
 from transcoder.plan import PlannedSegment, plan_segments
 from transcoder.probe import Probe, packets_per_segment, probe
-from transcoder.segment import EncoderSettings, SegmentWork, encode_segment, encoder_time_base
+from transcoder.segment import EncoderSettings, SegmentSource, SegmentWork, encoder_time_base
 from transcoder.verdict import Kind, Verdict, decide
-from transcoder.verify import ColourSource, Expectation, OutputFacts, verify
+from transcoder.verify import ColourSource, Expectation, Mode, OutputFacts, verify
 
 log = logging.getLogger(__name__)
 
@@ -75,21 +76,25 @@ class Job:
     should_yield: Callable[[], bool]
     on_progress: Callable[[Checkpoint], None]
     verdict_logged: bool  # the caller has logged the verdict already: only at DEBUG here
+    pool: pool.PoolSettings  # where the segments are encoded
+    verify_mode: Mode
 
 
 def run_job(source: Path, job_dir: Path, output: Path, settings: EngineSettings, *, label: str = "",
             should_yield: Callable[[], bool] = lambda: False,
             on_progress: Callable[[Checkpoint], None] = lambda checkpoint: None,
-            verdict_logged: bool = False) -> JobResult:
+            verdict_logged: bool = False, segment_pool: pool.PoolSettings = pool.LOCAL,
+            verify_mode: Mode = Mode.PACKETS) -> JobResult:
     """Make `output` from `source`, resuming from `job_dir`'s checkpoint. See the module docstring.
 
     `verdict_logged`: the caller has already logged the verdict and its reasons (the daemon, when it queued the
-    file), so this run logs them at DEBUG only.
+    file), so this run logs them at DEBUG only. `segment_pool`: where the segments are encoded (transcoder.pool);
+    `verify_mode`: how the joined file is checked (transcoder.verify).
 
     Raises Rejected (never retry), TranscodeFailed or VerifyFailed (may retry), NoSpace (wait for space).
     """
     job = Job(Path(source), Path(job_dir), Path(output), settings, label or Path(source).name, should_yield,
-              on_progress, verdict_logged)
+              on_progress, verdict_logged, segment_pool, Mode(verify_mode))
     heartbeat.watch(checkpoints.path_in(job.job_dir))
     try:
         return _run(job)
@@ -287,80 +292,101 @@ def encoder_settings(probed: Probe, settings: EngineSettings, lut_dir: Path) -> 
 
 
 def _encode_segments(job: Job, probed: Probe, state: Checkpoint) -> bool:
-    """Encode every segment that is not intact on disk. False when it stopped early to yield."""
-    source, job_dir, label = job.source, job.job_dir, job.label
-    encoder = encoder_settings(probed, job.settings, job_dir)
+    """Encode every segment that is not intact on disk, in the segment pool; each is checkpointed as it completes.
+    False when it stopped early to yield: no segment starts once `should_yield` says so, those in flight finish."""
+    job_dir, label = job.job_dir, job.label
     total = len(state.segments)
+    to_do = []
     for segment in state.segments:
         if checkpoints.unit_is_intact(job_dir, segment):
             continue
         if segment.state == UnitState.DONE:
             log.warning("%s: segment %d/%d: its file is missing or damaged; encoding it again", label,
                         segment.index + 1, total)
-        if job.should_yield():
-            log.info("%s: deferred at segment %d/%d for cheaper work", label, segment.index + 1, total)
-            return False
-        name = f"segment-{segment.index:04d}.mp4"
-        scratch = durable.temp_path_for(job_dir / name)
-        segment.state = UnitState.ENCODING  # what `tgvid status` and `tgvid inspect` show while it runs
-        checkpoints.save(job_dir, state)
-        started = time.monotonic()
-        try:
-            segment.frames = _encode_counted(job, probed, encoder, segment, scratch)
-            _check_source_unchanged(source, state)
-        except TranscodeFailed as error:
-            scratch.unlink(missing_ok=True)
-            segment.state = UnitState.PENDING
-            segment.last_error = error.reason
-            state.last_error = error.message
-            checkpoints.save(job_dir, state)
-            raise
-        except BaseException:
-            scratch.unlink(missing_ok=True)
-            raise
-        segment.encode_seconds = time.monotonic() - started
-        segment.last_error = ""
-        if segment.frames:
-            os.replace(scratch, job_dir / name)
-            checkpoints.record_file(segment, job_dir / name)
-        else:
-            segment.state = UnitState.DONE  # no source frame falls in its range: nothing to join
-        checkpoints.save(job_dir, state)
-        done = state.segments_done()
-        log.info("%s: segment %d/%d done (%d %%)", label, segment.index + 1, total, 100 * done // total,
-                 extra={"progress": True})
-        job.on_progress(state)
-    return True
-
-
-def _encode_counted(job: Job, probed: Probe, encoder: EncoderSettings, segment: Segment, scratch: Path) -> int:
-    """Encode a segment and check its frame count against the plan's packet count.
-
-    A mismatch is encoded once more: chunked encoders that skipped this check dropped frames at random.
-    The same count twice is the source's own (hidden alt-ref frames, packets that never decode) and is kept.
-    """
-    source, label = job.source, job.label
+        to_do.append(segment)
+    if not to_do:
+        return True
+    encoder = encoder_settings(probed, job.settings, job_dir)
+    workers, threads = pool.local_workers(job.pool, encoder.width, encoder.height, len(to_do))
     video = probed.video
-    work = SegmentWork(segment.start_pts, segment.end_pts, segment.decode_from_pts if segment.index else None,
-                       frozenset(probed.index.keyframe_pts))
+    source = SegmentSource(job.source, video.position, video.time_base, probed.index.has_timestamps)
+    keyframes = frozenset(probed.index.keyframe_pts)
+    in_flight: dict = {}
+    try:
+        with pool.Pool(workers, threads, checkpoints.path_in(job_dir), job.pool.cluster) as segments:
+            log.info("%s: %d segment(s) to encode on %s", label, len(to_do), segments.where)
+            for segment in to_do:
+                while len(in_flight) >= segments.capacity:
+                    _collect(job, state, in_flight, segments.client is not None)
+                if job.should_yield():
+                    log.info("%s: deferred at segment %d/%d for cheaper work", label, segment.index + 1, total)
+                    break
+                segment.attempts += 1
+                scratch = durable.temp_path_for(job_dir / f"segment-{segment.index:04d}.mp4")
+                work = SegmentWork(segment.start_pts, segment.end_pts,
+                                   segment.decode_from_pts if segment.index else None, keyframes)
+                task = pool.SegmentTask(segment.index, source, work, encoder, segment.planned_frames, scratch, label,
+                                        threads, pool.build())
+                in_flight[segments.submit(task)] = (segment, scratch)
+                segment.state = UnitState.ENCODING  # what `tgvid status` and `tgvid inspect` show while it runs
+                checkpoints.save(job_dir, state)
+            while in_flight:
+                _collect(job, state, in_flight, segments.client is not None)
+    except BaseException as error:
+        for segment, scratch in in_flight.values():  # the pool has stopped their workers by now
+            scratch.unlink(missing_ok=True)
+            segment.state = UnitState.PENDING  # saved after a failure; a stop leaves `encoding`, redone all the same
+        if isinstance(error, TranscodeFailed):
+            checkpoints.save(job_dir, state)
+        raise
+    return all(s.state == UnitState.DONE for s in state.segments)
 
-    def encode() -> int:
-        segment.attempts += 1
-        return encode_segment(source, video.position, work, encoder, video.time_base, probed.index.has_timestamps,
-                              scratch, label)
 
-    frames = encode()
-    if frames == segment.planned_frames:
-        return frames
-    log.info("%s: segment %d gave %d frames where the source has %d packets: encoding it again to be sure",
-             label, segment.index + 1, frames, segment.planned_frames)
-    again = encode()
-    if again != frames:
-        raise TranscodeFailed(source, f"segment {segment.index + 1} gave {frames}, then {again} frames "
-                                      f"(the source has {segment.planned_frames} packets there)")
-    log.info("%s: segment %d: %d of %d packets make a picture (hidden or undecodable frames)", label,
-             segment.index + 1, again, segment.planned_frames)
-    return again
+def _collect(job: Job, state: Checkpoint, in_flight: dict, remote: bool) -> None:
+    """Wait for a segment in flight to complete and checkpoint it. Local workers touch the checkpoint as they
+    work (a hung one shows as a stalled job); for a cluster's, this wait does."""
+    done = set()
+    while not done:
+        done, _ = concurrent.futures.wait(in_flight, timeout=heartbeat.INTERVAL_SECONDS,
+                                          return_when=concurrent.futures.FIRST_COMPLETED)
+        if remote:
+            heartbeat.beat()
+    for future in done:
+        segment, scratch = in_flight.pop(future)
+        _record(job, state, segment, scratch, future)
+
+
+def _record(job: Job, state: Checkpoint, segment: Segment, scratch: Path, future) -> None:
+    """Checkpoint a segment a worker has finished (raising what the worker raised)."""
+    job_dir, label, total = job.job_dir, job.label, len(state.segments)
+    try:
+        result = future.result()
+        if result.data is not None:
+            durable.atomic_write(scratch, result.data)
+        _check_source_unchanged(job.source, state)
+    except TranscodeFailed as error:
+        scratch.unlink(missing_ok=True)
+        segment.state = UnitState.PENDING
+        segment.last_error = error.reason
+        state.last_error = error.message  # checkpointed with the segments still in flight, once they are stopped
+        raise
+    except BaseException:
+        scratch.unlink(missing_ok=True)
+        raise
+    segment.frames, segment.encode_seconds, segment.encoded_on = result.frames, result.encode_seconds, result.where
+    segment.attempts += result.attempts - 1
+    segment.last_error = ""
+    name = f"segment-{segment.index:04d}.mp4"
+    if segment.frames:
+        os.replace(scratch, job_dir / name)
+        checkpoints.record_file(segment, job_dir / name)
+    else:
+        segment.state = UnitState.DONE  # no source frame falls in its range: nothing to join
+    checkpoints.save(job_dir, state)
+    done = state.segments_done()
+    log.info("%s: segment %d/%d done (%d %%) on %s in %.1f s", label, segment.index + 1, total, 100 * done // total,
+             result.where, result.encode_seconds, extra={"progress": True})
+    job.on_progress(state)
 
 
 def _encode_audio_unit(job: Job, audio_index: int, state: Checkpoint) -> None:
@@ -419,7 +445,7 @@ def _verify(job: Job, expectation: Expectation, state: Checkpoint) -> OutputFact
     state.state = JobState.VERIFYING
     checkpoints.save(job.job_dir, state)
     joined = job.job_dir / JOINED_FILE
-    facts = verify(joined, expectation)
+    facts = verify(joined, expectation, job.verify_mode)
     state.output = Unit()
     checkpoints.record_file(state.output, joined)
     return facts

@@ -16,6 +16,7 @@ from tgvid import durable, logs
 from tgvid.errors import EXIT_OK, Interrupted
 from transcoder.checkpoint import Checkpoint
 from transcoder.job import EngineSettings, run_job
+from transcoder.pool import PoolSettings
 from transcoder.verdict import Kind
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,8 @@ def run(args) -> int:
     config = settings_file.load(args.config, overrides={
         "transcoder.segment_seconds": args.segment_seconds, "transcoder.crf": args.crf,
         "transcoder.preset": args.preset, "transcoder.max_height": args.max_height,
-        "transcoder.salvage": args.salvage, "log_level": args.log_level,
+        "transcoder.salvage": args.salvage, "transcoder.workers": args.workers,
+        "transcoder.cluster": args.cluster, "log_level": args.log_level,
     })
     logs.setup(config.log_level)
     source = args.source
@@ -76,7 +78,8 @@ def run(args) -> int:
     engine = EngineSettings.from_config(config.transcoder)
     progress = ProgressBar(sys.stderr, source.name) if sys.stderr.isatty() else (lambda state: None)
     try:
-        result = run_job(source, job_dir, output, engine, label=source.name, on_progress=progress)
+        result = run_job(source, job_dir, output, engine, label=source.name, on_progress=progress,
+                         segment_pool=PoolSettings.from_config(config.transcoder), verify_mode=config.transcoder.verify)
     except KeyboardInterrupt:
         if sys.stderr.isatty():
             sys.stderr.write("\n")  # below the progress bar

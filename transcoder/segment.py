@@ -51,6 +51,16 @@ SEEK_BACK_SECONDS = (1, 5, 30)  # how much earlier to seek again when a seek lan
 
 
 @dataclass(frozen=True)
+class SegmentSource:
+    """The video stream a job's segments are cut from; the same for every segment of a job."""
+
+    path: Path
+    video_position: int  # among the file's video streams
+    time_base: Fraction  # of the stream's timestamps
+    has_timestamps: bool  # False: frames are timed by the frame rate alone
+
+
+@dataclass(frozen=True)
 class SegmentWork:
     start_pts: int  # in the SOURCE stream's time base
     end_pts: int | None
@@ -100,13 +110,14 @@ def _build_graph(first_frame, settings: EncoderSettings):
     return graph
 
 
-def _open_encoder(output, settings: EncoderSettings):
+def _open_encoder(output, settings: EncoderSettings, threads: int):
     stream = output.add_stream("libx264", rate=settings.frame_rate)
     stream.width, stream.height, stream.pix_fmt = settings.width, settings.height, "yuv420p"
     stream.time_base = settings.time_base
     stream.codec_context.time_base = settings.time_base
     # PyAV defaults encoders to slice threads; x264's frame threads are a third faster on two cores.
     stream.codec_context.thread_type = "AUTO"
+    stream.codec_context.thread_count = threads
     colour = settings.colour
     stream.codec_context.colorspace = colour.matrix
     stream.codec_context.color_range = colour.range_number
@@ -121,9 +132,12 @@ def _open_encoder(output, settings: EncoderSettings):
     return stream
 
 
-def encode_segment(source: Path, video_index: int, work: SegmentWork, settings: EncoderSettings,
-                   source_time_base: Fraction, has_timestamps: bool, output_path: Path, label: str = "") -> int:
+def encode_segment(source: SegmentSource, work: SegmentWork, settings: EncoderSettings, output_path: Path, *,
+                   label: str = "", threads: int = 0) -> int:
     """Encode one segment into `output_path` (an MP4 holding one H.264 stream). Returns the frame count.
+
+    `threads`: the decoder's and x264's threads (0 lets FFmpeg choose: one set per core); the segment pool
+    shares the cores out among its workers.
 
     A segment in which no source frame falls (a gap in a variable-rate file) writes no file and returns 0.
     Raises TranscodeFailed when nothing at all decodes.
@@ -133,16 +147,15 @@ def encode_segment(source: Path, video_index: int, work: SegmentWork, settings: 
     # decoding from the top of the file is the last resort (slow on long files, but it cannot miss a frame).
     if work.decode_from_pts is not None:
         for back_seconds in (0, *SEEK_BACK_SECONDS):
-            decode_from = work.decode_from_pts - round(back_seconds / source_time_base)
+            decode_from = work.decode_from_pts - round(back_seconds / source.time_base)
             try:
-                return _encode(source, video_index, replace(work, decode_from_pts=decode_from), settings,
-                               source_time_base, has_timestamps, output_path, label)
+                return _encode(source, replace(work, decode_from_pts=decode_from), settings, output_path, label,
+                               threads)
             except SeekMissedStart:
                 log.debug("%s: a seek to %s s before the segment's keyframe missed the segment's start", label,
                           back_seconds)
         log.info("%s: no seek found the segment's start; decoding from the beginning of the file", label)
-    return _encode(source, video_index, replace(work, decode_from_pts=None), settings, source_time_base,
-                   has_timestamps, output_path, label)
+    return _encode(source, replace(work, decode_from_pts=None), settings, output_path, label, threads)
 
 
 class SeekMissedStart(Exception):
@@ -150,8 +163,9 @@ class SeekMissedStart(Exception):
     or no frame came at all."""
 
 
-def _encode(source, video_index, work, settings, source_time_base, has_timestamps, output_path, label) -> int:
-    to_encoder = source_time_base / settings.time_base
+def _encode(source: SegmentSource, work: SegmentWork, settings: EncoderSettings, output_path: Path, label: str,
+            threads: int) -> int:
+    to_encoder = source.time_base / settings.time_base
     step = max(1, round(1 / (settings.frame_rate * settings.time_base)))
     frames = 0
     last_pts = None
@@ -160,14 +174,15 @@ def _encode(source, video_index, work, settings, source_time_base, has_timestamp
     # The movie time scale is that of the stream, so that the edit list that places the first frame holds
     # its time exactly; at MP4's default of 1000 the segments' starts would move by up to a millisecond.
     options = {"movie_timescale": str(settings.time_base.denominator)}
-    with av.open(str(source)) as container, av.open(str(output_path), "w", format="mp4", options=options) as output:
-        stream = container.streams.video[video_index]
+    with av.open(str(source.path)) as container, av.open(str(output_path), "w", format="mp4", options=options) as output:
+        stream = container.streams.video[source.video_position]
         stream.thread_type = "AUTO"
-        encoder = _open_encoder(output, settings)
+        stream.codec_context.thread_count = threads
+        encoder = _open_encoder(output, settings, threads)
         graph = None
         for position, frame in enumerate(decoded_frames(container, stream, work.decode_from_pts, label)):
             decoded_any = True
-            source_pts = frame.pts if has_timestamps and frame.pts is not None else None
+            source_pts = frame.pts if source.has_timestamps and frame.pts is not None else None
             if source_pts is None:
                 pts = position * step if last_pts is None else last_pts + step
             else:
@@ -200,7 +215,7 @@ def _encode(source, video_index, work, settings, source_time_base, has_timestamp
         if not decoded_any and work.decode_from_pts is not None:
             raise SeekMissedStart
         if not decoded_any:
-            raise TranscodeFailed(source, "no video frame decodes")
+            raise TranscodeFailed(source.path, "no video frame decodes")
     return frames
 
 

@@ -60,6 +60,7 @@ def job_progress(job_dir: Path, running: dict | None = None) -> dict | None:
         "eta_seconds": round(remaining / speed) if speed else None,
         "attempts": state.attempts, "last_error": state.last_error,
         "source_gone": not Path(state.source["path"]).exists(),
+        "encoded_on": _places(done),
     }
 
 
@@ -99,6 +100,17 @@ def disk(root: Path) -> dict:
     folders = sorted(entry for entry in root.iterdir() if entry.is_dir()) if root.is_dir() else []
     return {"folders_bytes": {folder.name: folder_bytes(folder) for folder in folders},
             "free_bytes": shutil.disk_usage(root).free if root.is_dir() else None}
+
+
+def _places(done: list) -> dict:
+    """Where the done segments were encoded: {place: {"segments": count, "encode_seconds": total}}."""
+    places: dict = {}
+    for segment in done:
+        if segment.encoded_on:
+            place = places.setdefault(segment.encoded_on, {"segments": 0, "encode_seconds": 0.0})
+            place["segments"] += 1
+            place["encode_seconds"] = round(place["encode_seconds"] + segment.encode_seconds, 2)
+    return places
 
 
 def collect(config) -> dict:
@@ -235,6 +247,9 @@ def render(report: dict) -> str:
         lines.append("  checkpointed transcodes")
     for job in jobs:
         lines.append(_job_text(job, bool(running) and running.get("job_id") == job["job_id"]))
+        if job.get("encoded_on"):
+            lines.append("      encoded on " + "; ".join(f"{place}: {n['segments']} segment(s), {n['encode_seconds']:.1f} s"
+                                                    for place, n in job["encoded_on"].items()))
         if job["last_error"]:
             lines.append(f"      last error: {job['last_error']}")
     for group, names in report["waiting"].items():

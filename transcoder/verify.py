@@ -9,9 +9,17 @@ tags or what players assume, turned as the output is, tone-mapped as the transco
 the mean R'G'B' of each cell of a coarse grid (which ignores scaling), over several frames (which ignores
 motion). It fails when they are far apart, or when reading the output with another matrix or range than its tags
 say would bring it closer to the source: the sign of a wrong colour matrix, range or tag.
+
+Segments are decoded where they are encoded (`verify_segment`, in the segment pool's workers), so a re-encoded
+output is by default checked by its packets alone (`Mode.PACKETS`): their count, rising decode timestamps, distinct
+presentation timestamps and positive durations, one set of parameter sets, a keyframe first, and the spans; only
+the frames the colour check needs are decoded. `Mode.FULL` (transcoder.verify = "full") decodes the whole file as
+well. A copied video is always decoded whole, since only decoding finds a damaged source.
 """
 
+from collections import deque
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 
 import av
@@ -40,6 +48,14 @@ COLOUR_GRID = 8
 COLOUR_TOLERANCE_LEVELS = 4.0
 COLOUR_MARGIN_LEVELS = 0.25
 MISLABELLINGS = (colour.BT709, colour.BT601_MATRIX)
+# A presentation timestamp shown twice in a joined stream shows near its twin (at a seam, within x264's reorder
+# depth): the packet check remembers this many, so its memory does not grow with the file.
+RECENT_PTS = 64
+
+
+class Mode(StrEnum):
+    PACKETS = "packets"
+    FULL = "full"
 
 
 @dataclass(frozen=True)
@@ -72,11 +88,13 @@ class OutputFacts:
     frames: int
 
 
-def verify(path: Path, expect: Expectation) -> OutputFacts:
-    """Check `path` against `expect`. Raises VerifyFailed naming the first problem found."""
+def verify(path: Path, expect: Expectation, mode: Mode = Mode.FULL) -> OutputFacts:
+    """Check `path` against `expect`. Raises VerifyFailed naming the first problem found. A copied video
+    (`expect.colour_source` None) is decoded whole whatever `mode` says."""
     boxes = mp4_top_level_boxes(path)
     if "moov" not in boxes or "mdat" not in boxes or boxes.index("moov") > boxes.index("mdat"):
         raise VerifyFailed(path, f"moov is not before mdat (top-level boxes {boxes[:6]})")
+    decode_all = mode == Mode.FULL or expect.colour_source is None
     with av.open(str(path)) as container:
         videos, audios = container.streams.video, container.streams.audio
         if len(videos) != 1:
@@ -92,6 +110,7 @@ def verify(path: Path, expect: Expectation) -> OutputFacts:
             raise VerifyFailed(path, f"audio codec {audios[0].codec_context.name}, expected AAC or MP3")
         frames, sound = Timeline(), Timeline()
         shown = {}  # how the first COLOUR_FRAMES frames look read by their tags, and read as mislabelled
+        packets = _PacketCheck(path)
         try:
             for packet in container.demux(*videos, *audios):
                 heartbeat.beat()
@@ -101,12 +120,19 @@ def verify(path: Path, expect: Expectation) -> OutputFacts:
                     start = float(packet.pts * packet.time_base)
                     sound.add(start, start + float(packet.duration * packet.time_base))
                     continue
+                if not decode_all:
+                    frames.add(packets.checked_seconds(packet))
+                    if len(next(iter(shown.values()), ())) >= COLOUR_FRAMES:
+                        continue
                 for frame in packet.decode():
+                    seconds = _checked_time(frame, video, path)
+                    if decode_all:
+                        frames.add(seconds)
+                    _sample_readings(frame, shown)
+            if decode_all:
+                for frame in video.decode(None):
                     frames.add(_checked_time(frame, video, path))
                     _sample_readings(frame, shown)
-            for frame in video.decode(None):
-                frames.add(_checked_time(frame, video, path))
-                _sample_readings(frame, shown)
         except av.FFmpegError as error:
             raise VerifyFailed(path, f"does not decode cleanly: {error}") from error
         width, height = video.codec_context.width, video.codec_context.height
@@ -130,6 +156,66 @@ def verify(path: Path, expect: Expectation) -> OutputFacts:
     duration = max(video_span[1], audio_span[1] if audio_span else 0.0) - min(
         video_span[0], audio_span[0] if audio_span else video_span[0])
     return OutputFacts(duration, width, height, bool(sound.count), frames.count)
+
+
+class _PacketCheck:
+    """What the packets of a joined H.264 stream must show without decoding: a keyframe first, rising decode
+    timestamps, no presentation timestamp twice, positive durations, no parameter sets in band (the segments'
+    are one set, in the stream's header)."""
+
+    def __init__(self, path: Path):
+        self.path, self.count, self.last_dts = path, 0, None
+        self.recent_pts = deque(maxlen=RECENT_PTS)
+
+    def checked_seconds(self, packet) -> float:
+        """The packet's presentation time in seconds; VerifyFailed when it breaks one of the rules above."""
+        at = f"video packet {self.count + 1}"
+        if packet.pts is None or packet.dts is None:
+            raise VerifyFailed(self.path, f"{at} has no timestamp")
+        if self.count == 0 and not packet.is_keyframe:
+            raise VerifyFailed(self.path, "the video does not start with a keyframe")
+        if self.last_dts is not None and packet.dts <= self.last_dts:
+            raise VerifyFailed(self.path, f"{at}: decode timestamps do not rise ({self.last_dts}, then {packet.dts})")
+        if packet.pts in self.recent_pts:
+            raise VerifyFailed(self.path, f"{at}: presentation timestamp {packet.pts} shown twice")
+        if not packet.duration or packet.duration <= 0:
+            raise VerifyFailed(self.path, f"{at} has no duration")
+        if packet.is_keyframe and _has_parameter_sets(bytes(packet)):
+            raise VerifyFailed(self.path, f"{at} carries parameter sets of its own (segments of two encoders?)")
+        self.count, self.last_dts = self.count + 1, packet.dts
+        self.recent_pts.append(packet.pts)
+        return float(packet.pts * packet.time_base)
+
+
+def _has_parameter_sets(avcc_packet: bytes) -> bool:
+    """Whether an MP4 (length-prefixed) H.264 packet holds an SPS (type 7) or PPS (type 8) NAL unit."""
+    position = 0
+    while position + 4 < len(avcc_packet):
+        length = int.from_bytes(avcc_packet[position:position + 4], "big")
+        if avcc_packet[position + 4] & 0x1F in (7, 8):
+            return True
+        position += 4 + length
+    return False
+
+
+def verify_segment(path: Path, frames: int) -> None:
+    """Decode an encoded segment whole: it must decode cleanly into `frames` frames. Raises VerifyFailed.
+
+    The segment's edit list is ignored: it can mark a frame to be dropped (the corpus's Theora screencast gives such
+    a segment), while the join copies every packet, so every encoded frame must decode."""
+    decoded = 0
+    with av.open(str(path), options={"ignore_editlist": "1"}) as container:
+        stream = container.streams.video[0]
+        try:
+            for packet in container.demux(stream):
+                heartbeat.beat()
+                for frame in packet.decode():
+                    _checked_time(frame, stream, path)
+                    decoded += 1
+        except av.FFmpegError as error:
+            raise VerifyFailed(path, f"does not decode cleanly: {error}") from error
+    if decoded != frames:
+        raise VerifyFailed(path, f"decodes into {decoded} frames; {frames} were encoded")
 
 
 def _checked_time(frame, stream, path) -> float:

@@ -50,7 +50,8 @@ def test_status_after_a_run_shows_counts_queue_and_job_progress(tmp_path, daemon
 
 def test_status_shows_the_running_transcode_with_its_phase_and_later_the_paused_one(tmp_path, daemon):
     running = daemon(segment_seconds=0.5, preset="medium")
-    write_video(tmp_path / "inbox" / "long.mkv", codec="mpeg4", seconds=12, width=640, height=480)
+    # Long enough that two workers are still encoding it when the daemon is stopped, several status calls later.
+    write_video(tmp_path / "inbox" / "long.mkv", codec="mpeg4", seconds=40, width=640, height=480)
     shown = wait_for(lambda: re.search(r"running: encoding segment (\d+)/(\d+), ", status(tmp_path).stdout), 60,
                      "the transcode to show the segment it encodes")
     assert int(shown[2]) > 1 and int(shown[1]) <= int(shown[2])
@@ -69,7 +70,8 @@ def test_status_shows_the_running_transcode_with_its_phase_and_later_the_paused_
     assert text.startswith("transcoder (not running)\n")
     assert "  running         -" in text
     assert "waiting transcodes:              1  (long.mkv)" in text
-    assert "waiting its turn at encoding segment " in text and "resumes from its checkpoint" in text
+    assert "waiting its turn at encoding segment " in text and "resumes from its checkpoint" in text, text
+    assert "      encoded on local pid " in text, "where the done segments were encoded, and their seconds"
 
 
 def test_a_second_transcoder_on_the_same_root_refuses_to_start(tmp_path, daemon):
