@@ -7,7 +7,7 @@ rule (quiet for `quiet_seconds`, not open for writing, not a temporary name: a c
 quiet time is not taken half-written), then probed. Sidecars themselves are not files to send.
 Only regular files are taken: a symlink to one counts as that file (its content is sent, the link moved to sent/),
 while a named pipe, socket or device (or a link to one) is skipped, since reading it could block for ever.
-Watchdog only wakes the daemon early; the scan decides, so a missed event costs at most one poll interval.
+Watchdog wakes the daemon early and tells the scan where to look again (tgvid.watching); the scan decides.
 What the scan cannot read (a folder without permission, a symlink loop) is skipped and logged once, until it
 changes; everything else is still taken.
 """
@@ -36,13 +36,16 @@ class Arrival:
 
 
 def pending(folder: Path, skipped: dict[str, str] | None = None,
-            folders: dict[str, emptied.FolderSeen] | None = None) -> list[arrivals.Entry]:
+            folders: dict[str, emptied.FolderSeen] | None = None,
+            watcher: FolderWatcher | None = None) -> list[arrivals.Entry]:
     """The files in outbox/ the uploader has yet to send, arrived or not, in path order (sidecars left out).
 
     What cannot be read, or is not a regular file, is left out and, when `skipped` is given, put there with why;
-    `folders` gets what was seen of each subfolder (tgvid.arrivals.walk)."""
+    `folders` gets what was seen of each subfolder (tgvid.arrivals.walk). A `watcher` of the folder reads again
+    only where it changed."""
     unreadable: dict[str, str] = {}
-    entries = arrivals.walk(folder, unreadable, folders)
+    entries = (watcher.walk(unreadable, folders) if watcher is not None
+               else arrivals.walk(folder, unreadable, folders))
     if skipped is not None:
         skipped.update((relpath, f"cannot read it: {why}") for relpath, why in unreadable.items())
     files = []
@@ -100,13 +103,14 @@ class Outbox:
         """The complete files now in the outbox, in path order."""
         skipped: dict[str, str] = {}
         folders: dict[str, emptied.FolderSeen] = {}
-        entries = pending(self.folder, skipped, folders)
+        entries = pending(self.folder, skipped, folders, self.watcher)
         self.arrivals.update(entries, now)
         found = []
         for entry in entries:
             first_seen = self.first_seen.setdefault(entry.relpath, now)
             has_sidecar = is_described(entry.path, entry.stat.st_size)
-            if has_sidecar or self.arrivals.has_arrived(entry, now):
+            if (has_sidecar or self.arrivals.has_arrived(entry, now)) and entry.path.exists():
+                # (a file moved away by this daemon a moment ago may still be listed: its event is on its way)
                 found.append(Arrival(entry.path, entry.relpath, entry.relpath.rpartition("/")[0], entry.stat.st_size,
                                      entry.stat.st_mtime_ns, first_seen, has_sidecar))
         for gone in self.first_seen.keys() - self.arrivals.seen.keys():
