@@ -174,3 +174,19 @@ def test_a_warning_from_watchdog_makes_the_next_scan_walk_everything(tmp_path):
         assert not watcher.take_changes().everything
     finally:
         watcher.stop()
+
+
+def test_a_watcher_whose_thread_ended_makes_every_scan_walk_everything(tmp_path):
+    watcher = FolderWatcher(tmp_path)
+    watcher.start()
+    try:
+        watcher.walk()
+        assert not watcher.take_changes().everything
+        [emitter] = watcher.observer.emitters
+        emitter.stop()
+        emitter.join()
+        (tmp_path / "unseen.mp4").write_bytes(b"x")
+        assert watcher.take_changes().everything
+        assert [entry.relpath for entry in watcher.walk()] == ["unseen.mp4"]
+    finally:
+        watcher.stop()

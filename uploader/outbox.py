@@ -13,6 +13,7 @@ changes; everything else is still taken.
 """
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
@@ -37,12 +38,13 @@ class Arrival:
 
 def pending(folder: Path, skipped: dict[str, str] | None = None,
             folders: dict[str, emptied.FolderSeen] | None = None,
-            watcher: FolderWatcher | None = None) -> list[arrivals.Entry]:
+            watcher: FolderWatcher | None = None,
+            sidecars: dict[str, os.stat_result] | None = None) -> list[arrivals.Entry]:
     """The files in outbox/ the uploader has yet to send, arrived or not, in path order (sidecars left out).
 
     What cannot be read, or is not a regular file, is left out and, when `skipped` is given, put there with why;
-    `folders` gets what was seen of each subfolder (tgvid.arrivals.walk). A `watcher` of the folder reads again
-    only where it changed."""
+    `folders` gets what was seen of each subfolder (tgvid.arrivals.walk), `sidecars` the stat of each sidecar. A
+    `watcher` of the folder reads again only where it changed."""
     unreadable: dict[str, str] = {}
     entries = (watcher.walk(unreadable, folders) if watcher is not None
                else arrivals.walk(folder, unreadable, folders))
@@ -51,6 +53,8 @@ def pending(folder: Path, skipped: dict[str, str] | None = None,
     files = []
     for entry in entries:
         if entry.relpath.endswith(sidecar.SUFFIX):
+            if sidecars is not None:
+                sidecars[entry.relpath] = entry.stat
             continue
         if not S_ISREG(entry.stat.st_mode):
             if skipped is not None:
@@ -84,6 +88,7 @@ class Outbox:
         self.arrivals = arrivals.Tracker(quiet_seconds)
         self.first_seen: dict[str, float] = {}
         self.skipped: dict[str, str] = {}  # relpath → why the last scan skipped it
+        self.described: dict[str, tuple[tuple, bool]] = {}  # relpath → (the stats it was decided on, is_described)
 
     def start(self) -> None:
         self.watcher.start()
@@ -103,24 +108,36 @@ class Outbox:
         """The complete files now in the outbox, in path order."""
         skipped: dict[str, str] = {}
         folders: dict[str, emptied.FolderSeen] = {}
-        entries = pending(self.folder, skipped, folders, self.watcher)
+        sidecars: dict[str, os.stat_result] = {}
+        entries = pending(self.folder, skipped, folders, self.watcher, sidecars)
         self.arrivals.update(entries, now)
         found = []
         for entry in entries:
             first_seen = self.first_seen.setdefault(entry.relpath, now)
-            has_sidecar = is_described(entry.path, entry.stat.st_size)
+            has_sidecar = self.is_described(entry, sidecars.get(entry.relpath + sidecar.SUFFIX))
             if (has_sidecar or self.arrivals.has_arrived(entry, now)) and entry.path.exists():
                 # (a file moved away by this daemon a moment ago may still be listed: its event is on its way)
                 found.append(Arrival(entry.path, entry.relpath, entry.relpath.rpartition("/")[0], entry.stat.st_size,
                                      entry.stat.st_mtime_ns, first_seen, has_sidecar))
         for gone in self.first_seen.keys() - self.arrivals.seen.keys():
             del self.first_seen[gone]
+        self.described = {entry.relpath: self.described[entry.relpath] for entry in entries}
         for relpath, why in skipped.items():
             if self.skipped.get(relpath) != why:
                 log.warning("outbox/%s: skipped, %s", relpath, why)
         self.skipped = skipped
         self.remove_emptied(folders, now)
         return found
+
+    def is_described(self, entry: arrivals.Entry, sidecar_stat: os.stat_result | None) -> bool:
+        """is_described, read again only when the file or its sidecar changed (a sidecar is replaced whole, so a
+        new one has a new inode): a scan of files waiting to be sent reads no sidecars."""
+        stats = (entry.stat.st_size, entry.stat.st_mtime_ns, sidecar_stat and (
+            sidecar_stat.st_ino, sidecar_stat.st_size, sidecar_stat.st_mtime_ns))
+        known = self.described.get(entry.relpath)
+        if known is None or known[0] != stats or sidecar_stat is None:
+            self.described[entry.relpath] = stats, is_described(entry.path, entry.stat.st_size)
+        return self.described[entry.relpath][1]
 
     def remove_emptied(self, folders: dict[str, emptied.FolderSeen], now: float) -> None:
         """Remove the album folders that are empty and quiet, but none whose inbox/ folder is still there: the
