@@ -1,6 +1,7 @@
 """The folder watcher wakes a daemon for changes, not for the daemon's own reading of the files."""
 
 import logging
+import os
 import random
 import shutil
 import threading
@@ -63,13 +64,13 @@ def listed(folder, walk):
 
 def change_something(folder, outside, rng: random.Random, number: int) -> None:
     """One random create, write, rename, delete or move of a file or folder below `folder` (from and to `outside`
-    too), with some temporary names, dot-folders, symlinks and nesting."""
+    too), with some temporary names, dot-folders, symlinks, hard links and nesting."""
     folders = [folder] + sorted(p for p in folder.rglob("*") if p.is_dir() and not p.is_symlink())
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
     where = rng.choice(folders)
     name = rng.choice(["a.mp4", "b.jpg", "c.mp4.part", ".hidden", "~lock", f"n{number}.mov", "d.mkv"])
     action = rng.choice(["create", "create", "write", "rename", "delete", "mkdir", "dotdir", "move_folder",
-                         "remove_folder", "move_in", "move_out", "symlink"])
+                         "remove_folder", "move_in", "move_out", "symlink", "write_elsewhere"])
     try:
         if action == "create":
             (where / name).write_bytes(b"x" * rng.randint(0, 50))
@@ -98,6 +99,15 @@ def change_something(folder, outside, rng: random.Random, number: int) -> None:
             rng.choice(files).rename(outside / f"out{number}")
         elif action == "symlink" and files:
             (where / f"link{number}.mp4").symlink_to(rng.choice(files))
+        elif action == "write_elsewhere":  # through a hard link or a symlink from outside: no event below `folder`
+            target = outside / f"target{number}"
+            target.write_bytes(b"t")
+            (where / f"s{number}.mp4").symlink_to(target)
+            if files:
+                os.link(rng.choice(files), outside / f"hard{number}")
+            for written in outside.glob("[th]*"):
+                with written.open("ab") as file:
+                    file.write(b"more")
     except OSError:
         pass  # a name taken, a folder moved into itself: the sequence goes on
 

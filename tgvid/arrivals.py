@@ -165,15 +165,16 @@ class Listing:
     @staticmethod
     def _stat_again(listed: _Listed, folder: str, name: str) -> bool:
         """Read one file's stat again; False when its folder must be listed again instead (the name is new to the
-        listing, could not be looked at, or its stat now fails)."""
+        listing, could not be looked at, its stat now fails, or it just got a second hard link)."""
         entry = listed.files.get(name)
         if entry is None:
             return is_temporary(f"{folder}/{name}" if folder else name)
         try:
-            listed.files[name] = Entry(entry.relpath, entry.path, entry.path.stat())
+            stat = entry.path.stat()
         except OSError:
             return False
-        return True
+        listed.files[name] = Entry(entry.relpath, entry.path, stat)
+        return stat.st_nlink == 1 or name in listed.volatile  # a new hard link: volatile from now on
 
 
 def _list_folder(top: Path, relpath: str, previous: _Listed | None, restat: set[str]) -> _Listed:

@@ -48,7 +48,7 @@ UNWATCHED_TELL_SECONDS = 10.0  # a folder just made is listed before watchdog wa
 READ_ONLY_EVENTS = (EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE)
 FILE_CHANGES = (EVENT_TYPE_MODIFIED, EVENT_TYPE_CLOSED, EVENT_TYPE_ATTRIB)  # the stat may differ, the name is the same
 WATCHDOG_LOGGER = "watchdog.observers"
-EMITTER_LOGGER = "watchdog.observers.inotify"
+EMITTER_LOGGER = INOTIFY_MODULE = "watchdog.observers.inotify"  # Observer is inotify's on Linux only
 
 
 class _EventsAfterStop(logging.Filter):
@@ -140,7 +140,7 @@ class FolderWatcher:
 
     def events_tell(self) -> bool:
         """Whether events say where things changed: inotify, its thread alive, the same folder watched."""
-        return (self.observer is not None and not isinstance(self.observer, PollingObserver)
+        return (self.observer is not None and type(self.observer).__module__ == INOTIFY_MODULE
                 and self.observer.is_alive() and all(emitter.is_alive() for emitter in self.observer.emitters)
                 and self._identity() == self.root_identity)
 
