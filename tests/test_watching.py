@@ -10,7 +10,7 @@ from functools import partial
 import pytest
 
 from tests.waiting import wait_for
-from tgvid.arrivals import walk
+from tgvid.arrivals import Tracker, walk
 from tgvid.watching import FolderWatcher
 
 
@@ -198,5 +198,28 @@ def test_a_watcher_whose_thread_ended_makes_every_scan_walk_everything(tmp_path)
         (tmp_path / "unseen.mp4").write_bytes(b"x")
         assert watcher.take_changes().everything
         assert [entry.relpath for entry in watcher.walk()] == ["unseen.mp4"]
+    finally:
+        watcher.stop()
+
+
+def test_a_file_held_open_for_writing_is_taken_once_it_is_closed(tmp_path):
+    """While a writer holds a file open, a scan from events does not ask /proc about it again (its entry is the same
+    while no event came); closing it is an event, after which it is taken."""
+    watcher = FolderWatcher(tmp_path)
+    watcher.start()
+    tracker = Tracker(quiet_seconds=0.0)
+
+    def arrived(now: float) -> bool:
+        entries = watcher.walk()
+        tracker.update(entries, now)
+        return bool(entries) and tracker.has_arrived(entries[0], now)
+
+    try:
+        with (tmp_path / "copy.mp4").open("wb") as copy:
+            copy.write(b"half")
+            copy.flush()
+            wait_for(lambda: [entry.relpath for entry in watcher.walk()] == ["copy.mp4"], 10, "the copy listed")
+            assert not any(arrived(now) for now in (1.0, 2.0, 3.0)), "taken while still open for writing"
+        wait_for(lambda: arrived(4.0), 10, "the copy taken once closed")
     finally:
         watcher.stop()

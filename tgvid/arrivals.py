@@ -240,7 +240,10 @@ class Tracker:
     """What the scans of one folder have seen of each file: since when it is unchanged, and whether it is closed.
 
     Walking /proc for open files is slow, so a file found closed is not asked about again until it changes, and the
-    files a scan finds quiet are asked about together, in one walk."""
+    files a scan finds quiet are asked about together, in one walk. A file found held open for writing is not asked
+    about again while the scans give the very same Entry: a Listing keeps an entry only while no event came for its
+    file, and closing a file written to is an event (inotify's IN_CLOSE_WRITE, also when the writer dies), while a
+    full walk makes every entry anew."""
 
     def __init__(self, quiet_seconds: float):
         self.quiet_seconds = quiet_seconds
@@ -249,6 +252,7 @@ class Tracker:
         self.entries: list[Entry] = []  # the last update's
         self.asked: set[str] = set()  # real paths looked up in /proc since the last update
         self.written: set[str] = set()  # those of them held open for writing
+        self.held: dict[str, Entry] = {}  # relpath → the entry of a file found held open for writing
 
     def update(self, entries: list[Entry], now: float) -> None:
         """Record this scan's entries; files no longer there are forgotten."""
@@ -260,10 +264,12 @@ class Tracker:
         for gone in set(self.seen) - present:
             del self.seen[gone]
             self.closed.pop(gone, None)
+            self.held.pop(gone, None)
 
     def _to_ask(self, entry: Entry, now: float) -> bool:
         seen = self.seen[entry.relpath]
-        return is_quiet(seen, now, self.quiet_seconds) and self.closed.get(entry.relpath) != seen
+        return (is_quiet(seen, now, self.quiet_seconds) and self.closed.get(entry.relpath) != seen
+                and self.held.get(entry.relpath) is not entry)
 
     def has_arrived(self, entry: Entry, now: float) -> bool:
         """Whether `entry` (recorded by the last update) has been quiet long enough and nobody writes to it."""
@@ -271,12 +277,16 @@ class Tracker:
         if not is_quiet(seen, now, self.quiet_seconds):
             return False
         if self.closed.get(entry.relpath) != seen:
+            if self.held.get(entry.relpath) is entry:
+                return False
             target = os.path.realpath(entry.path)
             if target not in self.asked:
                 asked = {os.path.realpath(e.path) for e in self.entries if self._to_ask(e, now)} | {target}
                 self.written |= openfiles.written(asked - self.asked)
                 self.asked |= asked
             if target in self.written:
+                self.held[entry.relpath] = entry
                 return False
+            self.held.pop(entry.relpath, None)
             self.closed[entry.relpath] = seen
         return True
