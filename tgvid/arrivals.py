@@ -14,6 +14,9 @@ output), and an archive's media are unpacked into an inbox folder before any of 
 to quarantine leaves the inbox too. So a folder of inbox/ that holds a file not yet handed on names an album that is
 not whole yet, whichever path (pass, audio fix, transcode, unpack) its files take, and the daemons share nothing but
 the folders.
+
+The files are found by `walk`, which reads the whole folder, or by a `Listing` that keeps its last walk and reads
+again only where tgvid.watching saw events; both list a folder by the same code, so they find the same.
 """
 
 import os
