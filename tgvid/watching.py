@@ -23,12 +23,21 @@ from pathlib import Path
 from watchdog.events import (
     EVENT_TYPE_ATTRIB,
     EVENT_TYPE_CLOSED,
-    EVENT_TYPE_CLOSED_NO_WRITE,
     EVENT_TYPE_CREATED,
     EVENT_TYPE_DELETED,
     EVENT_TYPE_MODIFIED,
     EVENT_TYPE_MOVED,
-    EVENT_TYPE_OPENED,
+    DirAttribEvent,
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirModifiedEvent,
+    DirMovedEvent,
+    FileAttribEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
@@ -45,7 +54,10 @@ SETTLE_SECONDS = 0.2
 # full walk per period, far below what a walk per second cost (bench/idle.py).
 FULL_WALK_SECONDS = 300.0
 UNWATCHED_TELL_SECONDS = 10.0  # a folder just made is listed before watchdog watches it, for a moment only
-READ_ONLY_EVENTS = (EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE)
+# The events that are changes. Opening or reading a file is none, and is not even asked of inotify: the uploader
+# reads every file it waits on at every scan, and each read would cost watchdog's thread an event or two.
+CHANGES = [FileCreatedEvent, DirCreatedEvent, FileDeletedEvent, DirDeletedEvent, FileMovedEvent, DirMovedEvent,
+           FileModifiedEvent, DirModifiedEvent, FileClosedEvent, FileAttribEvent, DirAttribEvent]
 FILE_CHANGES = (EVENT_TYPE_MODIFIED, EVENT_TYPE_CLOSED, EVENT_TYPE_ATTRIB)  # the stat may differ, the name is the same
 WATCHDOG_LOGGER = "watchdog.observers"
 EMITTER_LOGGER = INOTIFY_MODULE = "watchdog.observers.inotify"  # Observer is inotify's on Linux only
@@ -77,8 +89,7 @@ class _Record(FileSystemEventHandler):
         self.watcher = watcher
 
     def on_any_event(self, event) -> None:
-        if event.event_type not in READ_ONLY_EVENTS:
-            self.watcher.note(event.event_type, event.is_directory, event.src_path, getattr(event, "dest_path", ""))
+        self.watcher.note(event.event_type, event.is_directory, event.src_path, getattr(event, "dest_path", ""))
 
 
 def _parent(relpath: str) -> str:
@@ -126,12 +137,12 @@ class FolderWatcher:
     def start(self) -> None:
         self.observer = PollingObserver(timeout=1) if self.force_polling else Observer()
         try:
-            self.observer.schedule(_Record(self), str(self.folder), recursive=True)
+            self.observer.schedule(_Record(self), str(self.folder), recursive=True, event_filter=CHANGES)
             self.observer.start()
         except OSError as error:
             log.warning("%s: inotify unavailable (%s); polling instead", self.folder, error)
             self.observer = PollingObserver(timeout=1)
-            self.observer.schedule(_Record(self), str(self.folder), recursive=True)
+            self.observer.schedule(_Record(self), str(self.folder), recursive=True, event_filter=CHANGES)
             self.observer.start()
         self.root_identity = self._identity()
         watchdog_log = logging.getLogger(WATCHDOG_LOGGER)
