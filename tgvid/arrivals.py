@@ -14,10 +14,13 @@ output), and an archive's media are unpacked into an inbox folder before any of 
 to quarantine leaves the inbox too. So a folder of inbox/ that holds a file not yet handed on names an album that is
 not whole yet, whichever path (pass, audio fix, transcode, unpack) its files take, and the daemons share nothing but
 the folders.
+
+The files are found by `walk`, which reads the whole folder, or by a `Listing` that keeps its last walk and reads
+again only where tgvid.watching saw events; both list a folder by the same code, so they find the same.
 """
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tgvid import openfiles
@@ -64,36 +67,13 @@ class Entry:
 
 def walk(folder: Path, unreadable: dict[str, str] | None = None,
          folders: dict[str, FolderSeen] | None = None) -> list[Entry]:
-    """Every file below `folder` whose name is not temporary, in path order, skipping dot-folders.
+    """Every file below `folder` whose name is not temporary, in path order (each folder's files by name, then its
+    subfolders by name, each in full), skipping dot-folders and not following symlinked folders.
 
     What cannot even be looked at (a symlink loop, a folder without permission) is left out and, when
     `unreadable` is given, put there (relpath → the system's reason). With `folders`, what was seen of each
     subfolder goes there, for tgvid.emptied."""
-    folder = Path(folder)
-    found = []
-
-    def note(error: OSError, relpath: str | None = None) -> None:
-        if unreadable is not None and (relpath or error.filename) is not None:
-            unreadable[relpath or Path(error.filename).relative_to(folder).as_posix()] = error.strerror or str(error)
-
-    for directory, subfolders, names in os.walk(folder, onerror=note):
-        if folders is not None and directory != str(folder):
-            _see_folder(folder, Path(directory), subfolders, names, folders)
-        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
-        for name in sorted(names):
-            path = Path(directory) / name
-            relpath = path.relative_to(folder).as_posix()
-            if is_temporary(relpath):
-                continue
-            try:
-                stat = path.stat()
-            except FileNotFoundError:
-                continue  # renamed or removed since the folder was listed, or a dangling symlink
-            except OSError as error:
-                note(error, relpath)
-                continue
-            found.append(Entry(relpath, path, stat))
-    return found
+    return Listing(folder).walk(EVERYTHING, unreadable, folders)
 
 
 def folders_with_files(folder: Path) -> set[str]:
@@ -102,22 +82,171 @@ def folders_with_files(folder: Path) -> set[str]:
     return {entry.relpath.rpartition("/")[0] for entry in walk(folder)}
 
 
-def _see_folder(top: Path, directory: Path, subfolders: list[str], names: list[str],
-                folders: dict[str, FolderSeen]) -> None:
+@dataclass(frozen=True)
+class Changes:
+    """Where a watched folder changed since the last scan (tgvid.watching), as relpaths below it ("" is the folder
+    itself), or `everything` when the events cannot tell."""
+
+    everything: bool = False
+    folders: frozenset[str] = frozenset()  # entries came or went in them: listed again
+    trees: frozenset[str] = frozenset()  # created, moved in, or their permissions changed: walked again in full
+    files: frozenset[str] = frozenset()  # created, written, closed or changed: their stat is read again
+
+
+EVERYTHING = Changes(everything=True)
+
+
+@dataclass
+class _Listed:
+    """What one listing of a folder found."""
+
+    inode: int = 0
+    error: tuple[str, str] | None = None  # (relpath, the system's reason): it could not be listed
+    seen: FolderSeen | None = None
+    names: frozenset[str] = frozenset()  # its entries that are not folders
+    files: dict[str, Entry] = field(default_factory=dict)  # by name, in name order: the non-temporary ones
+    unreadable: dict[str, str] = field(default_factory=dict)  # relpath → why its stat failed
+    volatile: frozenset[str] = frozenset()  # names whose stat may change with no event here: symlinks, hard links
+    descend: tuple[str, ...] = ()  # relpaths of its subfolders to walk: not dot-folders, not symlinks
+
+
+class Listing:
+    """The files below `folder` as `walk` finds them, kept from scan to scan: `walk(changes)` lists again only the
+    folders and files that `changes` names (and every file a symlink or a second hard link may change unseen),
+    reusing the last listing of the rest. A folder first reached is listed in full."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.listed: dict[str, _Listed] = {}  # folder relpath ("" the top) → its last listing
+        self.fresh: dict[str, int] = {}  # the folders the last walk listed anew → their inode
+
+    def walk(self, changes: Changes, unreadable: dict[str, str] | None = None,
+             folders: dict[str, FolderSeen] | None = None) -> list[Entry]:
+        """What `walk` would find now, given that nothing changed below the folder since the last call but
+        `changes`."""
+        if changes.everything:
+            self.listed = {}
+        for tree in changes.trees:
+            for relpath in [r for r in self.listed if not tree or r == tree or r.startswith(f"{tree}/")]:
+                del self.listed[relpath]
+        relisted = {relpath: self.listed.pop(relpath) for relpath in changes.folders if relpath in self.listed}
+        restat: dict[str, set[str]] = {}  # folder → the names of its files to stat again
+        for relpath in changes.files:
+            folder, _, name = relpath.rpartition("/")
+            restat.setdefault(folder, set()).add(name)
+        for folder, listed in self.listed.items():
+            if listed.volatile:
+                restat.setdefault(folder, set()).update(listed.volatile)
+        for folder, names in restat.items():
+            listed = self.listed.get(folder)
+            if listed is not None and not all(self._stat_again(listed, folder, name) for name in names):
+                relisted[folder] = self.listed.pop(folder)
+        self.fresh = {}
+        reached: dict[str, _Listed] = {}
+        found: list[Entry] = []
+        stack = [""]
+        while stack:
+            relpath = stack.pop()
+            listed = self.listed.get(relpath)
+            if listed is None:
+                listed = _list_folder(self.folder, relpath, relisted.get(relpath), restat.get(relpath, set()))
+                self.fresh[relpath] = listed.inode
+            reached[relpath] = listed
+            if listed.error is not None:
+                if unreadable is not None:
+                    unreadable[listed.error[0]] = listed.error[1]
+                continue
+            if folders is not None and listed.seen is not None:
+                folders[relpath] = listed.seen
+            found.extend(listed.files.values())
+            if unreadable is not None:
+                unreadable.update(listed.unreadable)
+            stack.extend(reversed(listed.descend))
+        self.listed = reached
+        return found
+
+    @staticmethod
+    def _stat_again(listed: _Listed, folder: str, name: str) -> bool:
+        """Read one file's stat again; False when its folder must be listed again instead (the name is new to the
+        listing, could not be looked at, its stat now fails, or it just got a second hard link)."""
+        entry = listed.files.get(name)
+        if entry is None:
+            return is_temporary(f"{folder}/{name}" if folder else name)
+        try:
+            stat = entry.path.stat()
+        except OSError:
+            return False
+        listed.files[name] = Entry(entry.relpath, entry.path, stat)
+        return stat.st_nlink == 1 or name in listed.volatile  # a new hard link: volatile from now on
+
+
+def _list_folder(top: Path, relpath: str, previous: _Listed | None, restat: set[str]) -> _Listed:
+    """List one folder as os.walk would, and stat its files; a file `previous` had, and not in `restat` nor
+    volatile, keeps its stat."""
+    directory = top / relpath if relpath else top
+    dirs, names, links = [], [], set()
     try:
-        mtime = directory.stat().st_mtime
+        with os.scandir(directory) as listing:
+            for item in listing:
+                try:
+                    is_dir = item.is_dir()
+                except OSError:
+                    is_dir = False
+                (dirs if is_dir else names).append(item.name)
+                if _is_symlink(item):
+                    links.add(item.name)
+    except OSError as error:
+        where = error.filename if error.filename is not None else directory
+        return _Listed(error=(Path(where).relative_to(top).as_posix(), error.strerror or str(error)))
+    try:
+        stat = directory.stat()
     except OSError:
-        return  # gone since it was listed: nothing to remove
-    relpath = directory.relative_to(top).as_posix()
-    holds_files = bool(names) or any(name.startswith(".") for name in subfolders)
-    folders[relpath] = FolderSeen(mtime, holds_files, tuple(f"{relpath}/{name}" for name in subfolders))
+        stat = None  # gone since it was listed: its next listing tells
+    listed = _Listed(inode=stat.st_ino if stat else 0, names=frozenset(names),
+                     descend=tuple(f"{relpath}/{name}".lstrip("/") for name in sorted(dirs)
+                                   if not name.startswith(".") and name not in links))
+    if relpath and stat is not None:
+        holds_files = bool(names) or any(name.startswith(".") for name in dirs)
+        listed.seen = FolderSeen(stat.st_mtime, holds_files, tuple(f"{relpath}/{name}" for name in sorted(dirs)))
+    volatile = set()
+    for name in sorted(names):
+        file_relpath = f"{relpath}/{name}".lstrip("/")
+        if is_temporary(file_relpath):
+            continue
+        kept = previous.files.get(name) if previous is not None else None
+        if kept is not None and name not in restat and name not in previous.volatile:
+            listed.files[name] = kept
+            continue
+        path = directory / name
+        try:
+            file_stat = path.stat()
+        except FileNotFoundError:
+            continue  # renamed or removed since the folder was listed, or a dangling symlink
+        except OSError as error:
+            listed.unreadable[file_relpath] = error.strerror or str(error)
+            continue
+        listed.files[name] = Entry(file_relpath, path, file_stat)
+        if name in links or file_stat.st_nlink > 1:
+            volatile.add(name)
+    listed.volatile = frozenset(volatile)
+    return listed
+
+
+def _is_symlink(item: os.DirEntry) -> bool:
+    try:
+        return item.is_symlink()
+    except OSError:
+        return False  # as os.path.islink, which os.walk asks
 
 
 class Tracker:
     """What the scans of one folder have seen of each file: since when it is unchanged, and whether it is closed.
 
     Walking /proc for open files is slow, so a file found closed is not asked about again until it changes, and the
-    files a scan finds quiet are asked about together, in one walk."""
+    files a scan finds quiet are asked about together, in one walk. A file found held open for writing is not asked
+    about again while the scans give the very same Entry: a Listing keeps an entry only while no event came for its
+    file, and closing a file written to is an event (inotify's IN_CLOSE_WRITE, also when the writer dies), while a
+    full walk makes every entry anew."""
 
     def __init__(self, quiet_seconds: float):
         self.quiet_seconds = quiet_seconds
@@ -126,6 +255,7 @@ class Tracker:
         self.entries: list[Entry] = []  # the last update's
         self.asked: set[str] = set()  # real paths looked up in /proc since the last update
         self.written: set[str] = set()  # those of them held open for writing
+        self.held: dict[str, Entry] = {}  # relpath → the entry of a file found held open for writing
 
     def update(self, entries: list[Entry], now: float) -> None:
         """Record this scan's entries; files no longer there are forgotten."""
@@ -137,10 +267,12 @@ class Tracker:
         for gone in set(self.seen) - present:
             del self.seen[gone]
             self.closed.pop(gone, None)
+            self.held.pop(gone, None)
 
     def _to_ask(self, entry: Entry, now: float) -> bool:
         seen = self.seen[entry.relpath]
-        return is_quiet(seen, now, self.quiet_seconds) and self.closed.get(entry.relpath) != seen
+        return (is_quiet(seen, now, self.quiet_seconds) and self.closed.get(entry.relpath) != seen
+                and self.held.get(entry.relpath) is not entry)
 
     def has_arrived(self, entry: Entry, now: float) -> bool:
         """Whether `entry` (recorded by the last update) has been quiet long enough and nobody writes to it."""
@@ -148,12 +280,16 @@ class Tracker:
         if not is_quiet(seen, now, self.quiet_seconds):
             return False
         if self.closed.get(entry.relpath) != seen:
+            if self.held.get(entry.relpath) is entry:
+                return False
             target = os.path.realpath(entry.path)
             if target not in self.asked:
                 asked = {os.path.realpath(e.path) for e in self.entries if self._to_ask(e, now)} | {target}
                 self.written |= openfiles.written(asked - self.asked)
                 self.asked |= asked
             if target in self.written:
+                self.held[entry.relpath] = entry
                 return False
+            self.held.pop(entry.relpath, None)
             self.closed[entry.relpath] = seen
         return True

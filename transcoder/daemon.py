@@ -228,6 +228,7 @@ class TranscoderDaemon:
         self.wake_lock = WakeLock(self.root, "transcoder")
         self.saved: history.History | None = None
         self.originals = Pruner(self.root / "originals", self.settings.originals_keep_days)
+        self.watcher = FolderWatcher(self.inbox, self.settings.force_polling)
 
     # Start and stop --------------------------------------------------------------------------------------
 
@@ -236,8 +237,7 @@ class TranscoderDaemon:
             (self.root / name).mkdir(parents=True, exist_ok=True)
         previous = {sig: signal.signal(sig, lambda signum, _frame: self.signals.append(signum))
                     for sig in (signal.SIGTERM, signal.SIGINT)}
-        watcher = FolderWatcher(self.inbox, self.settings.force_polling)
-        watcher.start()
+        self.watcher.start()
         try:
             self.recover()
             log.info("transcoder: watching %s", self.inbox)
@@ -259,12 +259,12 @@ class TranscoderDaemon:
                     self.step_error = ""
                 if watchdog_seconds is not None:
                     sd_notify.notify("WATCHDOG=1")
-                watcher.wait(min(LOOP_SECONDS, watchdog_seconds or LOOP_SECONDS))
+                self.watcher.wait(min(LOOP_SECONDS, watchdog_seconds or LOOP_SECONDS))
         finally:
             sd_notify.notify("STOPPING=1")
             self.stop_children()
             self.wake_lock.hold_while(False)
-            watcher.stop()
+            self.watcher.stop()
             try:
                 self.save_history()
             except OSError as error:  # a full disk: the counters are statistics, nothing is redone without them
@@ -356,7 +356,7 @@ class TranscoderDaemon:
     def look_at_inbox(self, now: float) -> None:
         unreadable: dict[str, str] = {}
         folders: dict[str, emptied.FolderSeen] = {}
-        entries = arrivals.walk(self.inbox, unreadable, folders)
+        entries = self.watcher.walk(unreadable, folders)
         self.arrivals.update(entries, now)
         for entry in entries:
             relpath = entry.relpath
@@ -368,6 +368,8 @@ class TranscoderDaemon:
                 self.running is not None and self.running.relpath == relpath)
             if known or now < self.probe_after.get(relpath, 0.0) or not self.arrivals.has_arrived(entry, now):
                 continue
+            if not entry.path.exists():
+                continue  # moved away by this daemon a moment ago: the listing learns it from the event on its way
             name_problem = inbox.name_problem(relpath)
             if name_problem:
                 self.quarantine(relpath, "reading its name", f"{name_problem}; rename it and move it back into inbox/",

@@ -7,12 +7,13 @@ rule (quiet for `quiet_seconds`, not open for writing, not a temporary name: a c
 quiet time is not taken half-written), then probed. Sidecars themselves are not files to send.
 Only regular files are taken: a symlink to one counts as that file (its content is sent, the link moved to sent/),
 while a named pipe, socket or device (or a link to one) is skipped, since reading it could block for ever.
-Watchdog only wakes the daemon early; the scan decides, so a missed event costs at most one poll interval.
+Watchdog wakes the daemon early and tells the scan where to look again (tgvid.watching); the scan decides.
 What the scan cannot read (a folder without permission, a symlink loop) is skipped and logged once, until it
 changes; everything else is still taken.
 """
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
@@ -36,18 +37,24 @@ class Arrival:
 
 
 def pending(folder: Path, skipped: dict[str, str] | None = None,
-            folders: dict[str, emptied.FolderSeen] | None = None) -> list[arrivals.Entry]:
+            folders: dict[str, emptied.FolderSeen] | None = None,
+            watcher: FolderWatcher | None = None,
+            sidecars: dict[str, os.stat_result] | None = None) -> list[arrivals.Entry]:
     """The files in outbox/ the uploader has yet to send, arrived or not, in path order (sidecars left out).
 
     What cannot be read, or is not a regular file, is left out and, when `skipped` is given, put there with why;
-    `folders` gets what was seen of each subfolder (tgvid.arrivals.walk)."""
+    `folders` gets what was seen of each subfolder (tgvid.arrivals.walk), `sidecars` the stat of each sidecar. A
+    `watcher` of the folder reads again only where it changed."""
     unreadable: dict[str, str] = {}
-    entries = arrivals.walk(folder, unreadable, folders)
+    entries = (watcher.walk(unreadable, folders) if watcher is not None
+               else arrivals.walk(folder, unreadable, folders))
     if skipped is not None:
         skipped.update((relpath, f"cannot read it: {why}") for relpath, why in unreadable.items())
     files = []
     for entry in entries:
         if entry.relpath.endswith(sidecar.SUFFIX):
+            if sidecars is not None:
+                sidecars[entry.relpath] = entry.stat
             continue
         if not S_ISREG(entry.stat.st_mode):
             if skipped is not None:
@@ -81,6 +88,7 @@ class Outbox:
         self.arrivals = arrivals.Tracker(quiet_seconds)
         self.first_seen: dict[str, float] = {}
         self.skipped: dict[str, str] = {}  # relpath → why the last scan skipped it
+        self.described: dict[str, tuple[tuple, bool]] = {}  # relpath → (the stats it was decided on, is_described)
 
     def start(self) -> None:
         self.watcher.start()
@@ -100,23 +108,36 @@ class Outbox:
         """The complete files now in the outbox, in path order."""
         skipped: dict[str, str] = {}
         folders: dict[str, emptied.FolderSeen] = {}
-        entries = pending(self.folder, skipped, folders)
+        sidecars: dict[str, os.stat_result] = {}
+        entries = pending(self.folder, skipped, folders, self.watcher, sidecars)
         self.arrivals.update(entries, now)
         found = []
         for entry in entries:
             first_seen = self.first_seen.setdefault(entry.relpath, now)
-            has_sidecar = is_described(entry.path, entry.stat.st_size)
-            if has_sidecar or self.arrivals.has_arrived(entry, now):
+            has_sidecar = self.is_described(entry, sidecars.get(entry.relpath + sidecar.SUFFIX))
+            if (has_sidecar or self.arrivals.has_arrived(entry, now)) and entry.path.exists():
+                # (a file moved away by this daemon a moment ago may still be listed: its event is on its way)
                 found.append(Arrival(entry.path, entry.relpath, entry.relpath.rpartition("/")[0], entry.stat.st_size,
                                      entry.stat.st_mtime_ns, first_seen, has_sidecar))
         for gone in self.first_seen.keys() - self.arrivals.seen.keys():
             del self.first_seen[gone]
+        self.described = {entry.relpath: self.described[entry.relpath] for entry in entries}
         for relpath, why in skipped.items():
             if self.skipped.get(relpath) != why:
                 log.warning("outbox/%s: skipped, %s", relpath, why)
         self.skipped = skipped
         self.remove_emptied(folders, now)
         return found
+
+    def is_described(self, entry: arrivals.Entry, sidecar_stat: os.stat_result | None) -> bool:
+        """is_described, read again only when the file or its sidecar changed (a sidecar is replaced whole, so a
+        new one has a new inode): a scan of files waiting to be sent reads no sidecars."""
+        stats = (entry.stat.st_size, entry.stat.st_mtime_ns, sidecar_stat and (
+            sidecar_stat.st_ino, sidecar_stat.st_size, sidecar_stat.st_mtime_ns))
+        known = self.described.get(entry.relpath)
+        if known is None or known[0] != stats or sidecar_stat is None:
+            self.described[entry.relpath] = stats, is_described(entry.path, entry.stat.st_size)
+        return self.described[entry.relpath][1]
 
     def remove_emptied(self, folders: dict[str, emptied.FolderSeen], now: float) -> None:
         """Remove the album folders that are empty and quiet, but none whose inbox/ folder is still there: the
