@@ -117,6 +117,8 @@ SETTINGS = (
             "the account's own flag wins once connected"),
     Setting("uploader", "oversize", str, "split", "a video over the chat's size limit: cut at keyframes into parts "
             "sent as an album (split), or put in quarantine", one_of("split", "quarantine")),
+    Setting("uploader", "folder_max_file_mib", float, 0.0, "the local-folder sender's size limit per file, as a "
+            "chat's: a larger video is sent in parts (a way to see that without Telegram; 0: none)", NOT_NEGATIVE),
     Setting("uploader", "max_retries", int, 5, "attempts before a failing file goes to quarantine", AT_LEAST_ONE),
     Setting("uploader", "force_polling", bool, False, "poll outbox/ instead of using inotify"),
     Setting("uploader", "parallel_parts", int, 8, "upload parts in flight at once (bench/upload.py measures the gain)",

@@ -15,6 +15,7 @@ from pathlib import Path
 from tgvid import durable, instance, sd_notify
 from tgvid.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, AccountError, ConfigError, TgvidError
 from tgvid.pruning import Pruner
+from tgvid.units import MIB
 from tgvid.wakelock import WakeLock
 from tgvid.workers import Workers
 from uploader import status
@@ -63,8 +64,10 @@ def make_sender(config, should_stop, ledger: Ledger | None = None) -> Sender:
 
         log.info("uploader: using the Telegram sender (%s)", ", ".join(given))
         return telegram.connect(config, should_stop, ledger)
-    log.info("uploader: using the local-folder sender: no Telegram setting is given, files go to delivered/")
-    return FolderSender(Path(config.root) / "delivered", should_stop)
+    limit_mib = config.uploader.folder_max_file_mib
+    over = f"; a video over {limit_mib:g} MiB goes in parts (uploader.folder_max_file_mib)" if limit_mib else ""
+    log.info("uploader: using the local-folder sender: no Telegram setting is given, files go to delivered/%s", over)
+    return FolderSender(Path(config.root) / "delivered", should_stop, round(limit_mib * MIB) if limit_mib else None)
 
 
 def check(config) -> int:
@@ -74,7 +77,9 @@ def check(config) -> int:
         print(f"cannot send: {half_configured(given, missing)}")
         return EXIT_FAILURE
     if not given:
-        print(f"no Telegram setting is given: the uploader delivers into {Path(config.root) / 'delivered'}")
+        limit_mib = config.uploader.folder_max_file_mib
+        over = f" (a video over {limit_mib:g} MiB in parts)" if limit_mib else ""
+        print(f"no Telegram setting is given: the uploader delivers into {Path(config.root) / 'delivered'}{over}")
         return EXIT_OK
     from uploader import telegram
 
