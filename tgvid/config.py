@@ -204,8 +204,10 @@ def load(path: Path | None = None, environ: dict | None = None, overrides: dict 
     if path is not None:
         try:
             document = tomllib.loads(Path(path).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as error:
-            raise ConfigError(path, str(error)) from error
+        except OSError as error:
+            raise ConfigError(path, f"cannot read the settings file: {error.strerror or error}") from error
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(path, f"not valid TOML: {error}") from error
     known = {(s.section, s.name) for s in SETTINGS}
     for key, value in document.items():
         if isinstance(value, dict):
