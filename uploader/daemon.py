@@ -49,7 +49,13 @@ def telegram_settings(config) -> tuple[list[str], list[str]]:
 
 
 def half_configured(given: list[str], missing: list[str]) -> str:
-    return f"{', '.join(given)} set, but {' and '.join(missing)} missing"
+    return f"{listed(given)} {'is' if len(given) == 1 else 'are'} set, but {listed(missing)} " \
+           f"{'is' if len(missing) == 1 else 'are'} missing"
+
+
+def listed(names: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
 def make_sender(config, should_stop, ledger: Ledger | None = None) -> Sender:

@@ -40,7 +40,8 @@ def test_a_session_without_a_login_fails_the_check_asking_for_tgvid_login(tmp_pa
 
 def test_half_a_configuration_fails_the_check_and_none_at_all_passes_it(tmp_path, capsys):
     assert daemon.check(config(tmp_path, api_id=0, session="")) == 1
-    assert "telegram.api_id and a login" in capsys.readouterr().out
+    assert "but telegram.api_id and a login (telegram.bot_token, telegram.session, or run `tgvid login`) are " \
+           "missing" in capsys.readouterr().out
     assert daemon.check(config(tmp_path, api_id=0, api_hash="", session="")) == 0
     assert "delivers into" in capsys.readouterr().out
     assert daemon.check(config(tmp_path, folder_max_file_mib=1.5, api_id=0, api_hash="", session="")) == 0

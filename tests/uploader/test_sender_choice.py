@@ -56,10 +56,12 @@ def test_a_size_limit_for_the_local_folder_has_a_larger_video_arrive_there_in_pa
 
 
 @pytest.mark.parametrize(("settings", "missing"), [
-    ({"api_id": 1, "api_hash": "0123"}, "a login (telegram.bot_token, telegram.session, or run `tgvid login`)"),
-    ({"bot_token": "1:x"}, "telegram.api_id and telegram.api_hash"),
-    ({"api_hash": "0123", "bot_token": "1:x"}, "telegram.api_id missing"),
-    ({"chat": "@mychannel"}, "telegram.api_id and telegram.api_hash and a login"),
+    ({"api_id": 1, "api_hash": "0123"}, "telegram.api_id and telegram.api_hash are set, but a login "
+                                        "(telegram.bot_token, telegram.session, or run `tgvid login`) is missing"),
+    ({"bot_token": "1:x"}, "telegram.bot_token is set, but telegram.api_id and telegram.api_hash are missing"),
+    ({"api_hash": "0123", "bot_token": "1:x"}, "telegram.api_hash and telegram.bot_token are set, but telegram.api_id "
+                                               "is missing"),
+    ({"chat": "@mychannel"}, "telegram.chat is set, but telegram.api_id, telegram.api_hash and a login"),
 ])
 def test_half_a_telegram_configuration_refuses_to_start_naming_what_is_missing(tmp_path, settings, missing):
     with pytest.raises(ConfigError, match="missing") as refused:
