@@ -122,8 +122,11 @@ def do_inspect(args) -> int:
     """Print a checkpoint (a job folder or its checkpoint file) as readable text or JSON."""
     from transcoder import checkpoint, unpack
 
-    describe = unpack.describe if unpack.holds_one(Path(args.path)) else checkpoint.describe
-    print(describe(Path(args.path), as_json=args.json))
+    path = Path(args.path)
+    if path.is_file() and path.suffix != ".msgpack":  # a video, say: what a person may well try first
+        raise TgvidError(path, "not a job folder: tgvid inspect reads work/<job> (`tgvid status` shows each job's id)")
+    describe = unpack.describe if unpack.holds_one(path) else checkpoint.describe
+    print(describe(path, as_json=args.json))
     return EXIT_OK
 
 
