@@ -387,7 +387,7 @@ class Delivery:
     def _attempt_failed(self, arrival: Arrival, entry: Entry, error: SendFailed) -> None:
         now = self.clock()
         entry.attempts += 1
-        entry.last_error = error.message
+        entry.last_error = error.reason  # the file is the entry's; `tgvid status` shows it once
         entry.not_before = now + backoff_seconds(entry.attempts, RETRY_BASE_SECONDS, RETRY_CAP_SECONDS)
         if isinstance(reaction(error, entry.attempts, self.retry_policy), Retry):
             limit = "" if error.fields.get("network", False) else f" of {self.settings.max_retries}"

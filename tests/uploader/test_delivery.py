@@ -11,6 +11,7 @@ from conftest import hand_off, hand_off_video
 from tests.media import png_bytes, video_bytes
 from tgvid import sidecar
 from tgvid.errors import SendFailed
+from uploader import status
 from uploader.delivery import Delivery
 from uploader.folder import FolderSender
 from uploader.ledger import EntryState, Ledger, path_in
@@ -314,3 +315,5 @@ def test_an_os_error_while_sending_is_a_passing_failure_with_backoff(tmp_path):
     assert (entry.state, entry.attempts) == (EntryState.SENDING, 1) and entry.not_before > clock.now
     assert "Not a directory" in entry.last_error
     assert files_under(tmp_path / "outbox") == ["a.pdf", "a.pdf.meta.msgpack"]
+    shown = status.render(status.collect(SimpleNamespace(root=tmp_path))).splitlines()
+    assert shown[-1].startswith("  retrying a.pdf (attempt 1): [Errno 20] Not a directory: ")  # no path, no "send failed"
