@@ -70,7 +70,8 @@ def collect(config) -> dict:
     """A JSON-able report of the uploader's state under `config.root`.
 
     A video sent in parts counts as one file: its parts are not "sent today" on their own; until the last is sent
-    it is pending, with how many of its parts are sent (`in_parts`: `parts` is None while it is being cut)."""
+    it is pending, with how many of its parts are sent (`in_parts`: `parts` is None while it is being cut). A folder's
+    files wait for the folder's files still in inbox/ (`albums_waiting_for_inbox`), to go as one album."""
     root = Path(config.root)
     outbox = root / "outbox"
     waiting = pending(outbox) if outbox.is_dir() else []
@@ -90,6 +91,7 @@ def collect(config) -> dict:
         "daemon_running": daemon_running,
         "pending": [file.relpath for file in waiting],
         "in_parts": [progress for file in waiting if (progress := parts_progress(root, ledger, file, daemon_running))],
+        "albums_waiting_for_inbox": sorted({file.relpath.rpartition("/")[0] for file in waiting} & still_in_inbox(root)),
         "sending": sending,
         "sent_today": sum(1 for e in entries if e.state is EntryState.SENT and e.sent_at >= midnight),
         "sent_total": ledger.sent_count() if ledger else None,
@@ -99,6 +101,12 @@ def collect(config) -> dict:
         "failed": [{"file": e.relpath, "where": e.where, "reason": e.last_error}
                    for e in entries if e.state is EntryState.FAILED],
     }
+
+
+def still_in_inbox(root: Path) -> set[str]:
+    """The subfolders of inbox/ holding files not yet handed on: their albums in outbox/ wait for them."""
+    inbox = root / "inbox"
+    return arrivals.folders_with_files(inbox) - {""} if inbox.is_dir() else set()
 
 
 def parts_progress(root: Path, ledger: Ledger | None, file: arrivals.Entry, daemon_running: bool) -> dict | None:
@@ -136,7 +144,8 @@ def render(report: dict) -> str:
                      f"{sending['total_bytes'] / MIB:.1f} MiB), {sending['bytes_per_second'] / MIB:.2f} MiB/s, "
                      f"{time_left(sending.get('eta_seconds', -1.0))}")
     in_parts = {video["file"]: video for video in report["in_parts"]}
-    lines += [f"  pending {name}{in_parts_text(in_parts.get(name))}" for name in report["pending"]]
+    held = set(report["albums_waiting_for_inbox"])
+    lines += [f"  pending {name}{in_parts_text(in_parts.get(name))}{held_text(name, held)}" for name in report["pending"]]
     lines += [f"  retrying {r['file']} (attempt {r['attempts']}): {r['last_error']}" for r in report["retrying"]]
     lines += [f"  failed {f['file']} → {f['where']}" for f in report["failed"]]
     return "\n".join(lines)
@@ -148,3 +157,8 @@ def in_parts_text(video: dict | None) -> str:
     if video["parts"] is None:
         return ": being cut into parts"
     return f": sending in parts, {video['parts_sent']}/{video['parts']} parts sent"
+
+
+def held_text(relpath: str, held: set[str]) -> str:
+    folder = relpath.rpartition("/")[0]
+    return f": its album waits for the files still in inbox/{folder}" if folder in held else ""

@@ -122,3 +122,13 @@ def test_a_video_sent_in_parts_counts_as_one_file_and_shows_its_parts_sent(tmp_p
                  60, "the rest of the parts")
         delivery.close()
         assert shown() == "uploader: 0 pending, 1 sent today (1 in all), 0 failed"
+
+
+def test_a_folder_whose_album_waits_for_files_still_in_the_inbox_says_so(tmp_path):
+    hand_off(tmp_path, "trip/beach.mp4", b"x")
+    hand_off(tmp_path, "alone.mp4", b"x")
+    (tmp_path / "inbox" / "trip").mkdir(parents=True)
+    (tmp_path / "inbox" / "trip" / "boat.mov").write_bytes(b"still converting")
+    text = status.render(status.collect(SimpleNamespace(root=tmp_path)))
+    assert text.splitlines()[1:] == ["  pending alone.mp4",
+                                     "  pending trip/beach.mp4: its album waits for the files still in inbox/trip"]
