@@ -147,7 +147,7 @@ def render(report: dict) -> str:
     held = set(report["albums_waiting_for_inbox"])
     lines += [f"  pending {name}{in_parts_text(in_parts.get(name))}{held_text(name, held)}" for name in report["pending"]]
     lines += [f"  retrying {r['file']} (attempt {r['attempts']}): {r['last_error']}" for r in report["retrying"]]
-    lines += [f"  failed {f['file']} → {f['where']}" for f in report["failed"]]
+    lines += [f"  failed {f['file']} → {f['where']}: {f['reason']}" for f in report["failed"]]
     return "\n".join(lines)
 
 

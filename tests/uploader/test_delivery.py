@@ -133,6 +133,9 @@ def test_an_empty_file_is_not_attempted_and_quarantined_saying_so(tmp_path):
     assert files_under(tmp_path / "delivered") == ["fine.pdf"]
     assert "the file is empty" in (tmp_path / "quarantine" / "empty.pdf.reason.txt").read_text()
     assert (tmp_path / "quarantine" / "empty.pdf").exists()
+    shown = status.render(status.collect(SimpleNamespace(root=tmp_path))).splitlines()
+    assert shown[-1] == f"  failed empty.pdf → {tmp_path / 'quarantine' / 'empty.pdf'}: not sent: the file is empty, " \
+                        "and Telegram takes no empty file"
 
 
 def test_a_sent_file_that_cannot_be_moved_to_sent_is_tried_again_with_backoff_never_resent(tmp_path, caplog):
