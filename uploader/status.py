@@ -71,7 +71,8 @@ def collect(config) -> dict:
 
     A video sent in parts counts as one file: its parts are not "sent today" on their own; until the last is sent
     it is pending, with how many of its parts are sent (`in_parts`: `parts` is None while it is being cut). A folder's
-    files wait for the folder's files still in inbox/ (`albums_waiting_for_inbox`), to go as one album."""
+    files wait for the folder's files still in inbox/ (`albums_waiting_for_inbox`), to go as one album. A file the
+    uploader gave up on is `failed` while it is in quarantine/: once a person has removed it, it is dealt with."""
     root = Path(config.root)
     outbox = root / "outbox"
     waiting = pending(outbox) if outbox.is_dir() else []
@@ -98,8 +99,8 @@ def collect(config) -> dict:
         "ledger_error": ledger_error,
         "retrying": [{"file": e.relpath, "attempts": e.attempts, "last_error": e.last_error}
                      for e in entries if e.state is EntryState.SENDING and e.attempts],
-        "failed": [{"file": e.relpath, "where": e.where, "reason": e.last_error}
-                   for e in entries if e.state is EntryState.FAILED],
+        "failed": [{"file": e.relpath, "where": e.where, "reason": e.last_error} for e in entries
+                   if e.state is EntryState.FAILED and (root / "quarantine" / Path(e.where).name).exists()],
     }
 
 

@@ -136,6 +136,9 @@ def test_an_empty_file_is_not_attempted_and_quarantined_saying_so(tmp_path):
     shown = status.render(status.collect(SimpleNamespace(root=tmp_path))).splitlines()
     assert shown[-1] == f"  failed empty.pdf → {tmp_path / 'quarantine' / 'empty.pdf'}: not sent: the file is empty, " \
                         "and Telegram takes no empty file"
+    for name in ("empty.pdf", "empty.pdf.reason.txt", "empty.pdf.meta.msgpack"):
+        (tmp_path / "quarantine" / name).unlink()  # a person dealt with it
+    assert status.render(status.collect(SimpleNamespace(root=tmp_path))).endswith(", 0 failed")
 
 
 def test_a_sent_file_that_cannot_be_moved_to_sent_is_tried_again_with_backoff_never_resent(tmp_path, caplog):
