@@ -122,8 +122,11 @@ def do_inspect(args) -> int:
     """Print a checkpoint (a job folder or its checkpoint file) as readable text or JSON."""
     from transcoder import checkpoint, unpack
 
-    describe = unpack.describe if unpack.holds_one(Path(args.path)) else checkpoint.describe
-    print(describe(Path(args.path), as_json=args.json))
+    path = Path(args.path)
+    if path.is_file() and path.suffix != ".msgpack":  # a video, say: what a person may well try first
+        raise TgvidError(path, "not a job folder: tgvid inspect reads work/<job> (`tgvid status` shows each job's id)")
+    describe = unpack.describe if unpack.holds_one(path) else checkpoint.describe
+    print(describe(path, as_json=args.json))
     return EXIT_OK
 
 
@@ -150,9 +153,10 @@ def version_text() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tgvid", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="tgvid", description=" ".join(__doc__.split("\n\n")[0].split()))
     log_level_help = f"{settings.LOG_LEVELS.words} (default: the log_level setting, INFO)"
     parser.add_argument("--log-level", help=log_level_help)
+    parser.add_argument("--version", action="store_true", help="print the versions of tgvid, PyAV and FFmpeg's libraries")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, function):
@@ -163,8 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     def with_config(sub):
-        sub.add_argument("--config", type=Path, help="TOML settings file (see README: Configuration)")
-        sub.add_argument("--root", help="root folder (default ./var, or TGVID_ROOT)")
+        sub.add_argument("--config", type=Path, metavar="FILE", help="TOML settings file (see README: Configuration)")
+        sub.add_argument("--root", metavar="DIR", help="root folder (default ./var, or TGVID_ROOT)")
         return sub
 
     with_config(command("transcoder", do_transcoder))
@@ -183,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     transcode.add_argument("source", type=Path, metavar="SRC", help="the video (or picture) to convert")
     transcode.add_argument("-o", "--output", type=Path, metavar="OUT", help="default: SRC's folder, NAME.tg.mp4")
     transcode.add_argument("--work", type=Path, metavar="DIR", help="job folder (default: OUT.work beside OUT)")
-    transcode.add_argument("--config", type=Path, help="TOML settings file for the [transcoder] defaults")
+    transcode.add_argument("--config", type=Path, metavar="FILE", help="TOML settings file for the [transcoder] defaults")
     # Checked and converted with the settings (tgvid.config), so a bad value gets the same one-line error.
     for name, metavar in (("segment_seconds", "S"), ("crf", "N"), ("preset", "P"), ("max_height", "H"),
                           ("workers", "N"), ("cluster", "ADDR")):

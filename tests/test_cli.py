@@ -25,6 +25,13 @@ def test_help_lists_every_command():
         assert name in result.stdout
 
 
+def test_help_says_what_tgvid_does_in_whole_sentences_and_how_to_see_its_version():
+    result = run_tgvid("--help", env={**os.environ, "COLUMNS": "200"})
+    assert "inspect a checkpoint, log in, check the Telegram set-up.\n" in result.stdout
+    assert "--version" in result.stdout
+    assert "--root DIR" in run_tgvid("status", "--help").stdout
+
+
 def test_the_log_level_setting_applies_and_the_flag_overrides_it(tmp_path):
     from tests.media import write_video
 

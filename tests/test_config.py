@@ -42,6 +42,18 @@ def test_unknown_section_is_an_error_that_names_it(tmp_path):
         config.load(write(tmp_path, "[encoder]\ncrf = 20\n"), environ={})
 
 
+def test_a_settings_file_that_cannot_be_read_or_parsed_is_one_plain_line_naming_it(tmp_path):
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError) as refused:
+        config.load(missing, environ={})
+    assert refused.value.message == f"{missing}: configuration error: cannot read the settings file: No such file or " \
+                                    "directory"
+    with pytest.raises(ConfigError) as refused:
+        config.load(write(tmp_path, "[transcoder\n"), environ={})
+    assert refused.value.message.endswith(": configuration error: not valid TOML: Expected ']' at the end of a table "
+                                          "declaration (at line 1, column 12)")
+
+
 def test_bad_value_names_the_variable():
     with pytest.raises(ConfigError, match="TGVID_TRANSCODER_CRF.*must be a whole number"):
         config.load(None, environ={"TGVID_TRANSCODER_CRF": "high"})

@@ -226,6 +226,16 @@ def test_bad_bytes_are_rejected_with_a_reason(tmp_path, fast, content, reason):
     assert not (tmp_path / "out.mp4").exists()
 
 
+def test_an_mp4_cut_off_before_its_index_is_rejected_as_such_not_as_no_media(tmp_path, fast):
+    whole = write_video(tmp_path / "whole.mp4", seconds=2)  # the index (moov) at the end, as a camera writes it
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(Rejected) as rejected:
+        convert(tmp_path, cut, fast)
+    assert "an MP4 or QuickTime file FFmpeg cannot open" in rejected.value.message
+    assert "cut off while it was recorded or copied, before its index (moov) was written" in rejected.value.message
+
+
 def test_a_cut_off_download_is_rejected_and_salvaged_on_request(tmp_path, fast):
     from dataclasses import replace
 

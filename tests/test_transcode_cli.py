@@ -154,6 +154,15 @@ def test_inspect_on_a_folder_without_a_checkpoint_says_so(tmp_path):
     assert "no checkpoint here" in result.stderr
 
 
+def test_inspect_on_a_video_says_it_wants_a_job_folder(tmp_path, capsys):
+    import daemon as daemon_cli
+
+    video = write_video(tmp_path / "clip.mp4", seconds=0.2)
+    assert daemon_cli.main(["inspect", str(video)]) == 1
+    assert capsys.readouterr().err == f"tgvid: {video}: not a job folder: tgvid inspect reads work/<job> (`tgvid " \
+                                      "status` shows each job's id)\n"
+
+
 def test_a_file_name_that_is_not_utf8_converts(tmp_path):
     made = write_video(tmp_path / "made.mkv", codec="mpeg4", seconds=1)
     source = tmp_path / os.fsdecode(b"caf\xe9.mkv")  # Latin-1, as old cameras and Windows archives write it

@@ -126,6 +126,8 @@ SETTINGS = (
             "the account's own flag wins once connected"),
     Setting("uploader", "oversize", str, "split", "a video over the chat's size limit: cut at keyframes into parts "
             "sent as an album (split), or put in quarantine", one_of("split", "quarantine")),
+    Setting("uploader", "folder_max_file_mib", float, 0.0, "the local-folder sender's size limit per file, as a "
+            "chat's: a larger video is sent in parts (a way to see that without Telegram; 0: none)", NOT_NEGATIVE),
     Setting("uploader", "max_retries", int, 5, "attempts before a failing file goes to quarantine", AT_LEAST_ONE),
     Setting("uploader", "force_polling", bool, False, "poll outbox/ instead of using inotify"),
     Setting("uploader", "parallel_parts", int, 8, "upload parts in flight at once (bench/upload.py measures the gain)",
@@ -211,8 +213,10 @@ def load(path: Path | None = None, environ: dict | None = None, overrides: dict 
     if path is not None:
         try:
             document = tomllib.loads(Path(path).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as error:
-            raise ConfigError(path, str(error)) from error
+        except OSError as error:
+            raise ConfigError(path, f"cannot read the settings file: {error.strerror or error}") from error
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(path, f"not valid TOML: {error}") from error
     known = {(s.section, s.name) for s in SETTINGS}
     for key, value in document.items():
         if isinstance(value, dict):

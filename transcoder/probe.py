@@ -263,6 +263,15 @@ def packets_per_segment(path: Path, video_index: int, starts: list[int]) -> list
     return counts
 
 
+def _starts_as_mp4(path: Path) -> bool:
+    """Whether `path` begins with the `ftyp` box of an MP4, QuickTime or 3GP file."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(8)[4:] == b"ftyp"
+    except OSError:
+        return False
+
+
 def probe(path: Path) -> Probe:
     """Describe `path`. Raises Rejected when the file cannot be opened as media at all."""
     path = Path(path)
@@ -275,7 +284,12 @@ def probe(path: Path) -> Probe:
     try:
         container = _open(path)
     except av.FFmpegError as error:
-        raise Rejected(path, f"not a media file FFmpeg can open ({error.strerror or error})") from error
+        why = error.strerror or error
+        if _starts_as_mp4(path):
+            raise Rejected(path, f"an MP4 or QuickTime file FFmpeg cannot open ({why}): most often one cut off while "
+                                 "it was recorded or copied, before its index (moov) was written; copy it again from "
+                                 "where it came from") from error
+        raise Rejected(path, f"not a media file FFmpeg can open ({why})") from error
     with container:
         return _describe(path, size, container)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from tgvid import durable, instance, sd_notify
 from tgvid.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, AccountError, ConfigError, TgvidError
 from tgvid.pruning import Pruner
+from tgvid.units import MIB
 from tgvid.wakelock import WakeLock
 from tgvid.workers import Workers
 from uploader import status
@@ -48,7 +49,13 @@ def telegram_settings(config) -> tuple[list[str], list[str]]:
 
 
 def half_configured(given: list[str], missing: list[str]) -> str:
-    return f"{', '.join(given)} set, but {' and '.join(missing)} missing"
+    return f"{listed(given)} {'is' if len(given) == 1 else 'are'} set, but {listed(missing)} " \
+           f"{'is' if len(missing) == 1 else 'are'} missing"
+
+
+def listed(names: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
 def make_sender(config, should_stop, ledger: Ledger | None = None) -> Sender:
@@ -63,8 +70,10 @@ def make_sender(config, should_stop, ledger: Ledger | None = None) -> Sender:
 
         log.info("uploader: using the Telegram sender (%s)", ", ".join(given))
         return telegram.connect(config, should_stop, ledger)
-    log.info("uploader: using the local-folder sender: no Telegram setting is given, files go to delivered/")
-    return FolderSender(Path(config.root) / "delivered", should_stop)
+    limit_mib = config.uploader.folder_max_file_mib
+    over = f"; a video over {limit_mib:g} MiB goes in parts (uploader.folder_max_file_mib)" if limit_mib else ""
+    log.info("uploader: using the local-folder sender: no Telegram setting is given, files go to delivered/%s", over)
+    return FolderSender(Path(config.root) / "delivered", should_stop, round(limit_mib * MIB) if limit_mib else None)
 
 
 def check(config) -> int:
@@ -74,7 +83,9 @@ def check(config) -> int:
         print(f"cannot send: {half_configured(given, missing)}")
         return EXIT_FAILURE
     if not given:
-        print(f"no Telegram setting is given: the uploader delivers into {Path(config.root) / 'delivered'}")
+        limit_mib = config.uploader.folder_max_file_mib
+        over = f" (a video over {limit_mib:g} MiB in parts)" if limit_mib else ""
+        print(f"no Telegram setting is given: the uploader delivers into {Path(config.root) / 'delivered'}{over}")
         return EXIT_OK
     from uploader import telegram
 

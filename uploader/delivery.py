@@ -88,6 +88,11 @@ def writing(media: Path, what: str, folder: Path) -> Iterator[None]:
         raise SendFailed(media, f"writing {what} failed: {error.strerror or error}", retry=True) from error
 
 
+def split_folder(root: Path, key: str) -> Path:
+    """Where the parts of the video with ledger key `key` are cut to, and wait until each is sent."""
+    return Path(root) / SPLIT_FOLDER / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 def check_readable(path: Path) -> None:
     """Raise the OSError that reading `path` would: an unreadable file then fails alone, not in its album's send."""
     with path.open("rb") as handle:
@@ -382,7 +387,7 @@ class Delivery:
     def _attempt_failed(self, arrival: Arrival, entry: Entry, error: SendFailed) -> None:
         now = self.clock()
         entry.attempts += 1
-        entry.last_error = error.message
+        entry.last_error = error.reason  # the file is the entry's; `tgvid status` shows it once
         entry.not_before = now + backoff_seconds(entry.attempts, RETRY_BASE_SECONDS, RETRY_CAP_SECONDS)
         if isinstance(reaction(error, entry.attempts, self.retry_policy), Retry):
             limit = "" if error.fields.get("network", False) else f" of {self.settings.max_retries}"
@@ -402,7 +407,7 @@ class Delivery:
         """Cut the video (in a child, over as many runs as that takes), record its parts, send them album by album."""
         key = key_for(arrival.relpath, arrival.size_bytes, arrival.mtime_ns)
         entry = self.ledger.get(key) or Entry(arrival.relpath, arrival.size_bytes, arrival.mtime_ns, new_random_id())
-        scratch = self._scratch(key)
+        scratch = split_folder(self.root, key)
         shown_name = meta.name_for(arrival.path)
         fresh = entry.split is None  # parts recorded in this run: none of them can have been sent yet
         if fresh:
@@ -436,9 +441,6 @@ class Delivery:
         log.info("%s: delivered in %d parts as messages %s (%s)", arrival.relpath, len(parts),
                  ", ".join(map(str, entry.message_ids)), entry.where)
         self._finish(arrival, entry)
-
-    def _scratch(self, key: str) -> Path:
-        return self.root / SPLIT_FOLDER / hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def _cut(self, arrival: Arrival, entry: Entry, scratch: Path, shown_name: str,
              only: frozenset[int] = frozenset()) -> split.Outcome | None:
@@ -614,4 +616,4 @@ class Delivery:
         entry.last_error = reason
         entry.where = printable(str(target))
         self.ledger.put([entry], self.clock())
-        shutil.rmtree(self._scratch(entry.key), ignore_errors=True)  # parts not sent: cut again if it comes back
+        shutil.rmtree(split_folder(self.root, entry.key), ignore_errors=True)  # parts not sent: cut again if it comes back

@@ -35,11 +35,11 @@ CHUNK_BYTES = MIB
 
 
 class FolderSender:
-    max_file_bytes = None
-
-    def __init__(self, folder: Path, should_stop: Callable[[], bool] = lambda: False):
+    def __init__(self, folder: Path, should_stop: Callable[[], bool] = lambda: False,
+                 max_file_bytes: int | None = None):
         self.folder = Path(folder)
         self.should_stop = should_stop
+        self.max_file_bytes = max_file_bytes  # None: no limit; else a larger video is sent in parts, as to a chat
         self.receipts = self.folder / RECEIPTS
         self.receipts.mkdir(parents=True, exist_ok=True)
         for scratch in self.receipts.glob(f"*{durable.TEMP_SUFFIX}"):

@@ -206,8 +206,14 @@ class Ledger:
         durable.atomic_write(self.path, snapshot)
 
     def sent_count(self) -> int:
-        """Files sent in all, the forgotten ones included."""
-        return self.sent_forgotten + sum(1 for e in self.entries.values() if e.state is EntryState.SENT)
+        """Files sent in all, the forgotten ones included; a video sent in parts counts once, when all are sent."""
+        parts = self.part_keys()
+        return self.sent_forgotten + sum(1 for key, e in self.entries.items()
+                                         if e.state is EntryState.SENT and key not in parts)
+
+    def part_keys(self) -> set[str]:
+        """The keys of the entries that are parts of a video sent in parts (not files of their own)."""
+        return {key for entry in self.entries.values() if entry.split for key in entry.split.part_keys}
 
     def _forget_sent_before(self, cutoff: float) -> None:
         parts_waiting = {key for entry in self.entries.values() if entry.split and entry.state is not EntryState.SENT

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import msgpack
 
-from tgvid import durable, instance
+from tgvid import arrivals, durable, instance
 from tgvid.errors import LedgerError
 from tgvid.units import MIB
-from uploader.ledger import EntryState, Ledger, path_in
+from uploader.delivery import split_folder
+from uploader.ledger import EntryState, Ledger, key_for, path_in
 from uploader.outbox import pending
 from uploader.sender import Item
 
@@ -66,33 +67,61 @@ class ProgressReporter:
 
 
 def collect(config) -> dict:
-    """A JSON-able report of the uploader's state under `config.root`."""
+    """A JSON-able report of the uploader's state under `config.root`.
+
+    A video sent in parts counts as one file: its parts are not "sent today" on their own; until the last is sent
+    it is pending, with how many of its parts are sent (`in_parts`: `parts` is None while it is being cut). A folder's
+    files wait for the folder's files still in inbox/ (`albums_waiting_for_inbox`), to go as one album. A file the
+    uploader gave up on is `failed` while it is in quarantine/: once a person has removed it, it is dealt with."""
     root = Path(config.root)
     outbox = root / "outbox"
-    waiting = [entry.relpath for entry in pending(outbox)] if outbox.is_dir() else []
+    waiting = pending(outbox) if outbox.is_dir() else []
     try:
         ledger = Ledger(path_in(root))
     except LedgerError as error:
         ledger, ledger_error = None, error.message  # the uploader refuses to start; status says why and goes on
     else:
         ledger_error = None
-    entries = list(ledger.entries.values()) if ledger else []
+    parts = ledger.part_keys() if ledger else set()
+    entries = [entry for key, entry in ledger.entries.items() if key not in parts] if ledger else []
     midnight = datetime.now().replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
     progress_path = root / PROGRESS_FILE
     daemon_running = instance.is_running(root, "uploader")
     sending = msgpack.unpackb(progress_path.read_bytes()) if daemon_running and progress_path.exists() else None
     return {
         "daemon_running": daemon_running,
-        "pending": waiting,
+        "pending": [file.relpath for file in waiting],
+        "in_parts": [progress for file in waiting if (progress := parts_progress(root, ledger, file, daemon_running))],
+        "albums_waiting_for_inbox": sorted({file.relpath.rpartition("/")[0] for file in waiting} & still_in_inbox(root)),
         "sending": sending,
         "sent_today": sum(1 for e in entries if e.state is EntryState.SENT and e.sent_at >= midnight),
         "sent_total": ledger.sent_count() if ledger else None,
         "ledger_error": ledger_error,
         "retrying": [{"file": e.relpath, "attempts": e.attempts, "last_error": e.last_error}
                      for e in entries if e.state is EntryState.SENDING and e.attempts],
-        "failed": [{"file": e.relpath, "where": e.where, "reason": e.last_error}
-                   for e in entries if e.state is EntryState.FAILED],
+        "failed": [{"file": e.relpath, "where": e.where, "reason": e.last_error} for e in entries
+                   if e.state is EntryState.FAILED and (root / "quarantine" / Path(e.where).name).exists()],
     }
+
+
+def still_in_inbox(root: Path) -> set[str]:
+    """The subfolders of inbox/ holding files not yet handed on: their albums in outbox/ wait for them."""
+    inbox = root / "inbox"
+    return arrivals.folders_with_files(inbox) - {""} if inbox.is_dir() else set()
+
+
+def parts_progress(root: Path, ledger: Ledger | None, file: arrivals.Entry, daemon_running: bool) -> dict | None:
+    """How far a pending video is in being sent in parts: its parts sent of all, or (parts None) being cut into
+    them; None for a file sent whole."""
+    key = key_for(file.relpath, file.stat.st_size, file.stat.st_mtime_ns)
+    entry = ledger.get(key) if ledger else None
+    if entry is not None and entry.split is not None:
+        part_keys = entry.split.part_keys
+        sent = sum(1 for part_key in part_keys if (part := ledger.get(part_key)) and part.state is EntryState.SENT)
+        return {"file": file.relpath, "parts_sent": sent, "parts": len(part_keys)}
+    if daemon_running and split_folder(root, key).is_dir():
+        return {"file": file.relpath, "parts_sent": 0, "parts": None}
+    return None
 
 
 def time_left(eta_seconds: float) -> str:
@@ -115,7 +144,22 @@ def render(report: dict) -> str:
         lines.append(f"  sending {sending['file']}: {percent:.0f} % ({sending['done_bytes'] / MIB:.1f} of "
                      f"{sending['total_bytes'] / MIB:.1f} MiB), {sending['bytes_per_second'] / MIB:.2f} MiB/s, "
                      f"{time_left(sending.get('eta_seconds', -1.0))}")
-    lines += [f"  pending {name}" for name in report["pending"]]
+    in_parts = {video["file"]: video for video in report["in_parts"]}
+    held = set(report["albums_waiting_for_inbox"])
+    lines += [f"  pending {name}{in_parts_text(in_parts.get(name))}{held_text(name, held)}" for name in report["pending"]]
     lines += [f"  retrying {r['file']} (attempt {r['attempts']}): {r['last_error']}" for r in report["retrying"]]
-    lines += [f"  failed {f['file']} → {f['where']}" for f in report["failed"]]
+    lines += [f"  failed {f['file']} → {f['where']}: {f['reason']}" for f in report["failed"]]
     return "\n".join(lines)
+
+
+def in_parts_text(video: dict | None) -> str:
+    if video is None:
+        return ""
+    if video["parts"] is None:
+        return ": being cut into parts"
+    return f": sending in parts, {video['parts_sent']}/{video['parts']} parts sent"
+
+
+def held_text(relpath: str, held: set[str]) -> str:
+    folder = relpath.rpartition("/")[0]
+    return f": its album waits for the files still in inbox/{folder}" if folder in held else ""

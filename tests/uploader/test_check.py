@@ -9,10 +9,11 @@ from telethon_internals import fake_client
 from uploader import daemon, telegram
 
 
-def config(root, chat="me", **telegram_settings):
+def config(root, chat="me", folder_max_file_mib=0.0, **telegram_settings):
     values = {"api_id": 1, "api_hash": "x", "bot_token": "", "session": "1fake", "session_file": "telegram.session",
               "chat": chat, **telegram_settings}
-    return SimpleNamespace(root=root, telegram=SimpleNamespace(**values), uploader=SimpleNamespace(premium=False))
+    uploader = SimpleNamespace(premium=False, folder_max_file_mib=folder_max_file_mib)
+    return SimpleNamespace(root=root, telegram=SimpleNamespace(**values), uploader=uploader)
 
 
 def test_a_channel_the_account_may_post_to_checks_out(tmp_path, capsys):
@@ -39,6 +40,9 @@ def test_a_session_without_a_login_fails_the_check_asking_for_tgvid_login(tmp_pa
 
 def test_half_a_configuration_fails_the_check_and_none_at_all_passes_it(tmp_path, capsys):
     assert daemon.check(config(tmp_path, api_id=0, session="")) == 1
-    assert "telegram.api_id and a login" in capsys.readouterr().out
+    assert "but telegram.api_id and a login (telegram.bot_token, telegram.session, or run `tgvid login`) are " \
+           "missing" in capsys.readouterr().out
     assert daemon.check(config(tmp_path, api_id=0, api_hash="", session="")) == 0
     assert "delivers into" in capsys.readouterr().out
+    assert daemon.check(config(tmp_path, folder_max_file_mib=1.5, api_id=0, api_hash="", session="")) == 0
+    assert capsys.readouterr().out.endswith("delivered (a video over 1.5 MiB in parts)\n")

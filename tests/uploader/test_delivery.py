@@ -11,6 +11,7 @@ from conftest import hand_off, hand_off_video
 from tests.media import png_bytes, video_bytes
 from tgvid import sidecar
 from tgvid.errors import SendFailed
+from uploader import status
 from uploader.delivery import Delivery
 from uploader.folder import FolderSender
 from uploader.ledger import EntryState, Ledger, path_in
@@ -132,6 +133,12 @@ def test_an_empty_file_is_not_attempted_and_quarantined_saying_so(tmp_path):
     assert files_under(tmp_path / "delivered") == ["fine.pdf"]
     assert "the file is empty" in (tmp_path / "quarantine" / "empty.pdf.reason.txt").read_text()
     assert (tmp_path / "quarantine" / "empty.pdf").exists()
+    shown = status.render(status.collect(SimpleNamespace(root=tmp_path))).splitlines()
+    assert shown[-1] == f"  failed empty.pdf → {tmp_path / 'quarantine' / 'empty.pdf'}: not sent: the file is empty, " \
+                        "and Telegram takes no empty file"
+    for name in ("empty.pdf", "empty.pdf.reason.txt", "empty.pdf.meta.msgpack"):
+        (tmp_path / "quarantine" / name).unlink()  # a person dealt with it
+    assert status.render(status.collect(SimpleNamespace(root=tmp_path))).endswith(", 0 failed")
 
 
 def test_a_sent_file_that_cannot_be_moved_to_sent_is_tried_again_with_backoff_never_resent(tmp_path, caplog):
@@ -314,3 +321,5 @@ def test_an_os_error_while_sending_is_a_passing_failure_with_backoff(tmp_path):
     assert (entry.state, entry.attempts) == (EntryState.SENDING, 1) and entry.not_before > clock.now
     assert "Not a directory" in entry.last_error
     assert files_under(tmp_path / "outbox") == ["a.pdf", "a.pdf.meta.msgpack"]
+    shown = status.render(status.collect(SimpleNamespace(root=tmp_path))).splitlines()
+    assert shown[-1].startswith("  retrying a.pdf (attempt 1): [Errno 20] Not a directory: ")  # no path, no "send failed"

@@ -7,9 +7,15 @@ from types import SimpleNamespace
 
 from conftest import hand_off
 
+from tests.media import write_video
+from tests.waiting import wait_for
 from tgvid import instance
 from tgvid.sidecar import MediaKind, Sidecar
 from uploader import status
+from uploader.delivery import Delivery
+from uploader.folder import FolderSender
+from uploader.ledger import Ledger, path_in
+from uploader.outbox import Outbox
 from uploader.sender import Item
 
 
@@ -81,3 +87,48 @@ def test_a_daemon_starting_while_status_looks_still_gets_its_lock(tmp_path):
     assert instance.is_running(tmp_path, "uploader"), "the daemon holds the root"
     held.close()
     assert not instance.is_running(tmp_path, "uploader")
+
+
+def test_a_video_sent_in_parts_counts_as_one_file_and_shows_its_parts_sent(tmp_path):
+    """Its parts are not "sent today" one by one: the video is pending with its parts sent, then one file sent."""
+    root = tmp_path / "root"
+    video = write_video(tmp_path / "clip.mp4", seconds=4.8, width=160, height=120, gop_frames=5, grain=48,
+                        options={"movflags": "+faststart"})  # 24 keyframes: 12 parts under 160 KiB
+    hand_off(root, "clip.mp4", video.read_bytes(), "video", duration_seconds=4.8, width=160, height=120,
+             has_audio=True)
+    delivered = root / "delivered"
+    sender = FolderSender(delivered)
+    sender.max_file_bytes = 160 * 1024
+    settings = SimpleNamespace(album_window_seconds=0.0, delete_after_send=False, max_retries=3, oversize="split")
+    delivery = Delivery(root, Ledger(path_in(root)), sender, settings, lambda *_: None)
+    outbox = Outbox(root / "outbox", quiet_seconds=0.0)
+
+    def shown() -> str:
+        return status.render(status.collect(SimpleNamespace(root=root)))
+
+    def parts_delivered() -> int:
+        return sum(1 for path in delivered.glob("clip.part*.mp4"))
+
+    with instance.hold(root, "uploader"):
+        delivery.run(outbox.scan(1000.0), lambda: False)  # starts the cut
+        assert "  pending clip.mp4: being cut into parts" in shown()
+        stop_after_one_album = lambda: parts_delivered() >= 10  # noqa: E731
+        wait_for(lambda: delivery.run(outbox.scan(1000.0), stop_after_one_album) or parts_delivered(), 60,
+                 "the first album of parts")
+        text = shown()
+        assert "uploader: 1 pending, 0 sent today (0 in all), 0 failed" in text
+        assert "  pending clip.mp4: sending in parts, 10/12 parts sent" in text
+        wait_for(lambda: delivery.run(outbox.scan(1000.0), lambda: False) or (root / "sent" / "clip.mp4").exists(),
+                 60, "the rest of the parts")
+        delivery.close()
+        assert shown() == "uploader: 0 pending, 1 sent today (1 in all), 0 failed"
+
+
+def test_a_folder_whose_album_waits_for_files_still_in_the_inbox_says_so(tmp_path):
+    hand_off(tmp_path, "trip/beach.mp4", b"x")
+    hand_off(tmp_path, "alone.mp4", b"x")
+    (tmp_path / "inbox" / "trip").mkdir(parents=True)
+    (tmp_path / "inbox" / "trip" / "boat.mov").write_bytes(b"still converting")
+    text = status.render(status.collect(SimpleNamespace(root=tmp_path)))
+    assert text.splitlines()[1:] == ["  pending alone.mp4",
+                                     "  pending trip/beach.mp4: its album waits for the files still in inbox/trip"]
