@@ -1,4 +1,4 @@
-"""Segment encoding: one piece of the source video, decoded, filtered and encoded to H.264 on its own.
+"""Segment encoding: one piece of the source video made into H.264 on its own (decoded, filtered, encoded).
 
 Each segment is written to its own MP4 in the job folder. Every segment of a job is encoded with the same
 settings and x264's `stitchable=1`, so that all of them carry the same parameter sets and can be joined by

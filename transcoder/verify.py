@@ -1,4 +1,4 @@
-"""Verification: the joined output is checked before it is handed on, and a failure says why.
+"""Verification: the check of a joined output before it is handed on, with a reason when it fails.
 
 The output must open, be a fast-start MP4 with one H.264 8-bit 4:2:0 video stream and the expected audio
 (AAC or MP3, or none), decode from end to end without an error, hold the expected number of frames, last
