@@ -55,7 +55,7 @@ def test_cheap_files_overtake_a_long_transcode_and_a_cut_file_is_quarantined(tmp
     cut = media / "cut.mkv"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 4])
 
-    running = daemon(segment_seconds=0.5, preset="medium")
+    running = daemon(segment_seconds=0.5, preset="medium", workers=1)  # one worker: the long job stays long
     inbox = tmp_path / "inbox"
     drop(long_source, inbox, "long.mkv")
     wait_for(lambda: segments_done(tmp_path / "work" / job_id("long.mkv")) >= 2, 60, "the long transcode's first segments")
