@@ -229,27 +229,36 @@ def _sample_readings(frame, readings: dict) -> None:
     """Add `frame`'s cell means as its tags say to show it (the first key) and as each other matrix (BT.709,
     BT.601) and range would show it."""
     tagged = colour.of_frame(frame)
-    for meaning in dict.fromkeys([tagged, *(replace(tagged, matrix=matrix, full_range=full_range)
-                                            for matrix in MISLABELLINGS for full_range in (False, True))]):
-        _sample_colour(frame, meaning, (), readings.setdefault(meaning, []))
+    meanings = list(dict.fromkeys([tagged, *(replace(tagged, matrix=matrix, full_range=full_range)
+                                             for matrix in MISLABELLINGS for full_range in (False, True))]))
+    if len(readings.get(tagged, ())) >= COLOUR_FRAMES:
+        return
+    for meaning, rgb in zip(meanings, colour.shown_rgbs(frame, meanings), strict=True):
+        _add_cell_means(rgb, meaning, (), readings.setdefault(meaning, []))
 
 
 def _sample_colour(frame, meaning: Colour, turn: tuple[Filter, ...], grids: list) -> None:
     """Add the COLOUR_GRID² cell means of `frame` as a player shows it (8-bit levels), turned by `turn`, while
     fewer than COLOUR_FRAMES are in."""
+    if len(grids) < COLOUR_FRAMES:
+        _add_cell_means(colour.shown_rgb(frame, meaning), meaning, turn, grids)
+
+
+def _add_cell_means(rgb: np.ndarray, meaning: Colour, turn: tuple[Filter, ...], grids: list) -> None:
     if len(grids) >= COLOUR_FRAMES:
         return
-    rgb = colour.shown_rgb(frame, meaning)
     if tonemap.is_hdr(meaning.transfer):
         rgb = tonemap.map_code_values(rgb, meaning.transfer)
     rgb = _turned(rgb, turn)
     rows = np.linspace(0, rgb.shape[0], COLOUR_GRID + 1).astype(int)
     columns = np.linspace(0, rgb.shape[1], COLOUR_GRID + 1).astype(int)
-    # Sums over each cell from the summed-area table: one pass, whatever the frame's size.
-    table = np.pad(rgb.cumsum(axis=0).cumsum(axis=1), ((1, 0), (1, 0), (0, 0)))
-    sums = table[rows[1:]][:, columns[1:]] - table[rows[:-1]][:, columns[1:]] \
-        - table[rows[1:]][:, columns[:-1]] + table[rows[:-1]][:, columns[:-1]]
     areas = np.outer(np.diff(rows), np.diff(columns))[..., None]
+    if (areas > 0).all():  # sums over each cell, one pass over the picture
+        sums = np.add.reduceat(np.add.reduceat(rgb, rows[:-1], axis=0), columns[:-1], axis=1)
+    else:  # a picture smaller than the grid: empty cells, which reduceat cannot leave empty
+        table = np.pad(rgb.cumsum(axis=0).cumsum(axis=1), ((1, 0), (1, 0), (0, 0)))
+        sums = table[rows[1:]][:, columns[1:]] - table[rows[:-1]][:, columns[1:]] \
+            - table[rows[1:]][:, columns[:-1]] + table[rows[:-1]][:, columns[:-1]]
     grids.append(255 * sums / np.maximum(areas, 1))
 
 
