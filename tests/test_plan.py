@@ -49,6 +49,14 @@ def test_cuts_land_on_keyframes_near_the_target():
     assert all(s.decode_from_pts == s.start_pts for s in plan)
 
 
+def test_segments_come_out_even_so_that_workers_side_by_side_finish_together():
+    keyframes = (0, 8_333, 16_667)  # x265's default: a keyframe in 250 frames at 30 fps
+    plan = plan_segments(keyframes, 0, 20_000, TIME_BASE, 10.0)
+    assert [(s.start_pts, s.end_pts, s.decode_from_pts) for s in plan] == [(0, 10_000, 0), (10_000, None, 8_333)]
+    plan = plan_segments(tuple(range(0, 25_000, 2_000)), 0, 25_000, TIME_BASE, 10.0)
+    assert [s.start_pts for s in plan] == [0, 12_000]  # two of 12.5 s, not 10 s and 15 s; 12 s is a keyframe
+
+
 def test_sparse_keyframes_still_give_bounded_segments():
     plan = plan_segments((0,), 0, 40_000, TIME_BASE, 10.0)  # a screen recording: one keyframe in 40 s
     assert len(plan) == 4
