@@ -101,7 +101,11 @@ def test_the_phase_names_the_audio_the_join_the_verification_and_the_handoff(job
     state = checkpoint.load(job_dir)
     for segment in state.segments:
         segment.state = checkpoint.UnitState.DONE
-    assert checkpoint.phase(state) == "audio"  # the clip's AC-3 is re-encoded after the segments
+    state.segments[-1].state = state.audio.state = checkpoint.UnitState.ENCODING
+    total = len(state.segments)  # the clip's AC-3 is re-encoded while the last segment is
+    assert checkpoint.phase(state) == f"encoding segment {total}/{total} and the audio"
+    state.segments[-1].state = checkpoint.UnitState.DONE
+    assert checkpoint.phase(state) == "audio"
     state.audio.state = checkpoint.UnitState.DONE
     assert checkpoint.phase(state) == "joining"
     for job_state, shown in (("joining", "joining"), ("verifying", "verifying"), ("done", "handing off")):

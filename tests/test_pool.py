@@ -69,6 +69,19 @@ def test_local_workers_encode_the_segments_and_the_checkpoint_says_where(tmp_pat
     assert not any(s.encoded_on == f"local pid {os.getpid()}" for s in segments), "encoded by the workers"
 
 
+def test_the_audio_is_encoded_while_the_workers_encode_the_last_segments(tmp_path, caplog):
+    source = write_video(tmp_path / "clip.mkv", seconds=1.2, width=160, height=120, codec="mpeg4", gop_frames=12,
+                         audio_codec="ac3")
+    caplog.set_level(logging.INFO, logger="transcoder.job")
+    result = run_job(source, tmp_path / "job", tmp_path / "out.mp4", SETTINGS, segment_pool=PoolSettings(workers=2))
+    assert result.status == "done" and result.has_audio
+    checks.assert_faithful(checks.facts(source), checks.facts(tmp_path / "out.mp4"))
+    said = [record.getMessage() for record in caplog.records if record.name == "transcoder.job"]
+    audio = next(n for n, message in enumerate(said) if message.endswith(": audio encoded"))
+    segments_done = [n for n, message in enumerate(said) if " done (" in message]
+    assert len(segments_done) == 2 and audio < segments_done[0], said  # both segments were in the pool meanwhile
+
+
 def test_a_segment_that_decodes_into_fewer_frames_than_encoded_fails_its_check(tmp_path, source):
     run_job(source, tmp_path / "job", tmp_path / "out.mp4", SETTINGS, should_yield=iter([False, True, True]).__next__)
     first = checkpoint.load(tmp_path / "job").segments[0]

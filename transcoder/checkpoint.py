@@ -285,14 +285,17 @@ def set_aside(job_dir: Path) -> Path:
 
 def phase(checkpoint: Checkpoint) -> str:
     """What the job was doing when the checkpoint was last written, for a person: "encoding segment 3/12", "audio",
-    "joining", "verifying", "handing off" (done: the daemon moves it on), "planned"."""
+    "encoding segment 12/12 and the audio", "joining", "verifying", "handing off" (done: the daemon moves it on), "planned"."""
     if checkpoint.state == JobState.DONE:
         return "handing off"
     if checkpoint.state != JobState.ENCODING:
         return str(checkpoint.state)
-    if checkpoint.audio is not None and checkpoint.audio.state == UnitState.ENCODING:
-        return "audio"
+    audio_now = checkpoint.audio is not None and checkpoint.audio.state == UnitState.ENCODING
     in_flight = [s for s in checkpoint.segments if s.state == UnitState.ENCODING]
+    if in_flight and audio_now:  # the audio is encoded while the last segments are
+        return f"encoding segment {in_flight[0].index + 1}/{len(checkpoint.segments)} and the audio"
+    if audio_now:
+        return "audio"
     next_up = in_flight or [s for s in checkpoint.segments if s.state != UnitState.DONE]
     if next_up:
         return f"encoding segment {next_up[0].index + 1}/{len(checkpoint.segments)}"

@@ -9,6 +9,7 @@ result is renamed into `output` last, so a reader never sees a half-written file
 
 import concurrent.futures
 import errno
+import functools
 import logging
 import os
 import time
@@ -136,10 +137,11 @@ def _make(job: Job, probed: Probe, verdict: Verdict, state: Checkpoint) -> JobRe
     state.attempts += 1
     state.state = JobState.ENCODING
     checkpoints.save(job.job_dir, state)
-    if not _encode_segments(job, probed, state):
+    audio_to_do = state.audio is not None and not checkpoints.unit_is_intact(job.job_dir, state.audio)
+    encode_audio_meanwhile = functools.partial(_encode_audio_unit, job, verdict.audio_index, state) if audio_to_do \
+        else lambda: None
+    if not _encode_segments(job, probed, state, meanwhile=encode_audio_meanwhile):
         return JobResult("yielded", verdict, None)
-    if state.audio is not None and not checkpoints.unit_is_intact(job.job_dir, state.audio):
-        _encode_audio_unit(job, verdict.audio_index, state)
     expectation = _join(job, probed, verdict, state)
     facts = _verify(job, expectation, state)
     _check_source_unchanged(job.source, state)
@@ -291,9 +293,11 @@ def encoder_settings(probed: Probe, settings: EngineSettings, lut_dir: Path) -> 
                            picture.filters, picture.source_colour, picture.colour)
 
 
-def _encode_segments(job: Job, probed: Probe, state: Checkpoint) -> bool:
+def _encode_segments(job: Job, probed: Probe, state: Checkpoint, meanwhile: Callable[[], None]) -> bool:
     """Encode every segment that is not intact on disk, in the segment pool; each is checkpointed as it completes.
-    False when it stopped early to yield: no segment starts once `should_yield` says so, those in flight finish."""
+    Once the last segment is in the pool, `meanwhile` runs here while the workers finish (the audio, which would
+    otherwise wait for the last segment; it runs also when no segment is to do). False when it stopped early to
+    yield: no segment starts once `should_yield` says so, those in flight finish, `meanwhile` does not run."""
     job_dir, label = job.job_dir, job.label
     total = len(state.segments)
     to_do = []
@@ -305,6 +309,7 @@ def _encode_segments(job: Job, probed: Probe, state: Checkpoint) -> bool:
                         segment.index + 1, total)
         to_do.append(segment)
     if not to_do:
+        meanwhile()
         return True
     encoder = encoder_settings(probed, job.settings, job_dir)
     workers, threads = pool.local_workers(job.pool, encoder.width, encoder.height, len(to_do))
@@ -330,6 +335,8 @@ def _encode_segments(job: Job, probed: Probe, state: Checkpoint) -> bool:
                 in_flight[segments.submit(task)] = (segment, scratch)
                 segment.state = UnitState.ENCODING  # what `tgvid status` and `tgvid inspect` show while it runs
                 checkpoints.save(job_dir, state)
+            else:
+                meanwhile()
             while in_flight:
                 _collect(job, state, in_flight, segments.client is not None)
     except BaseException as error:
