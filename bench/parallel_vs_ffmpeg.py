@@ -71,6 +71,7 @@ def run_leg(leg: str, source: Path, output: Path) -> None:
         elif leg == "dask":
             from distributed import LocalCluster
 
+            logging.getLogger("distributed").setLevel(logging.ERROR)  # its own handlers say every step at INFO
             with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                               dashboard_address=":0", silence_logs=logging.ERROR) as cluster:
                 run_job(source, Path(job_dir), output, EngineSettings(),
