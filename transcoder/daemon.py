@@ -272,8 +272,8 @@ class TranscoderDaemon:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         interrupted = self.signals[0] == signal.SIGINT
-        log.info("transcoder: %s; every job is kept in %s and resumes from its checkpoint when `tgvid transcoder` "
-                 "starts again", "interrupted" if interrupted else "stopped", self.work)
+        log.info("transcoder: %s; every job is kept in %s and resumes from its checkpoint when the transcoder "
+                 "starts again (`tgvid transcoder` or `tgvid run`)", "interrupted" if interrupted else "stopped", self.work)
         return EXIT_INTERRUPTED if interrupted else EXIT_OK
 
     def stop_children(self) -> None:

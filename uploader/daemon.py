@@ -187,8 +187,8 @@ def _run(config, root: Path) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     interrupted = signals[0] == signal.SIGINT
-    log.info("uploader: %s; every file not yet sent stays in %s and is sent when `tgvid uploader` starts again",
-             "interrupted" if interrupted else "stopped", root / "outbox")
+    log.info("uploader: %s; every file not yet sent stays in %s and is sent when the uploader starts again "
+             "(`tgvid uploader` or `tgvid run`)", "interrupted" if interrupted else "stopped", root / "outbox")
     return EXIT_INTERRUPTED if interrupted else EXIT_OK
 
 
