@@ -46,8 +46,8 @@ def job_progress(job_dir: Path, running: dict | None = None) -> dict | None:
     total = len(state.segments)
     media_seconds = sum((s.end_seconds if s.end_seconds is not None else state.duration_seconds) - s.start_seconds
                         for s in done)
-    work_seconds = sum(s.encode_seconds for s in done)
-    speed = media_seconds / work_seconds if work_seconds else None
+    # The job's wall time, not its segments' encode_seconds: those ran side by side, their sum is the workers'.
+    speed = media_seconds / state.encoding_wall_seconds if state.encoding_wall_seconds else None
     remaining = max(0.0, state.duration_seconds - media_seconds) if total else 0.0
     return {
         "job_id": state.job_id, "source": Path(state.source["path"]).name, "source_path": state.source["path"],
@@ -55,6 +55,7 @@ def job_progress(job_dir: Path, running: dict | None = None) -> dict | None:
         "state": str(state.state), "phase": running_phase(job_dir, running) if running else checkpoint.phase(state),
         "segments_done": len(done), "segments_total": total,
         "percent": round(100 * len(done) / total) if total else None,
+        "encoding_wall_seconds": round(state.encoding_wall_seconds, 2),
         "speed_x_realtime": round(speed, 2) if speed else None,
         "remaining_media_seconds": remaining,
         "eta_seconds": round(remaining / speed) if speed else None,
