@@ -19,14 +19,18 @@ from transcoder.verdict import Kind
 
 
 def folder_bytes(folder: Path) -> int:
-    """The bytes of the files under `folder` (0 when it is missing)."""
-    total = 0
+    """The bytes the files under `folder` take (0 when it is missing). A file of several names counts once: the
+    local-folder sender links each file it delivers under its receipt in `.receipts/` as well (uploader.folder)."""
+    total, counted = 0, set()
     for directory, _, files in os.walk(folder):
         for name in files:
             try:
-                total += (Path(directory) / name).stat().st_size
+                stat = (Path(directory) / name).stat()
             except FileNotFoundError:
                 continue  # removed while we looked
+            if (stat.st_dev, stat.st_ino) not in counted:
+                counted.add((stat.st_dev, stat.st_ino))
+                total += stat.st_size
     return total
 
 
