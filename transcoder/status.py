@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tgvid import arrivals, instance
 from tgvid.errors import CheckpointError
+from tgvid.shownname import shortened
 from tgvid.units import MIB
 from transcoder import checkpoint, handoff, history, unpack
 from transcoder.queue import CLASS_NAMES, work_class
@@ -234,7 +235,7 @@ def _job_text(job: dict, is_running: bool) -> str:
         doing = f"waiting its turn at {job['phase']}; resumes from its checkpoint"
     tries = [f"{count} {word}{'s' if count != 1 else ''}" for count, word in
              ((job.get("failed_attempts", 0), "failed attempt"), (job.get("deferrals", 0), "deferral")) if count]
-    return (f"    {job['source']} (job {job['job_id']}): segment {job['segments_done']}/{job['segments_total']}"
+    return (f"    {shortened(job['source'])} (job {job['job_id']}): segment {job['segments_done']}/{job['segments_total']}"
             f" ({job['percent']} %), {doing}" + (f"  [{', '.join(tries)}]" if tries else ""))
 
 
@@ -244,7 +245,7 @@ def render(report: dict) -> str:
         age = max(0.0, time.time() - report["last_activity_at"])
         lines.append(f"  last activity   {round(age)} s ago" if age < 60 else f"  last activity   {clock_text(age)} ago")
     running = report["running"]
-    lines.append(f"  running         {running['relpath']} ({running['kind']}): {running['phase']}" if running
+    lines.append(f"  running         {shortened(running['relpath'])} ({running['kind']}): {running['phase']}" if running
                  else "  running         -")
     lines += [f"  job {job['job_id']}: {job['unreadable']}" for job in report["jobs"] if "unreadable" in job]
     jobs = [job for job in report["jobs"] if job.get("segments_total")]
@@ -258,7 +259,7 @@ def render(report: dict) -> str:
         if job["last_error"]:
             lines.append(f"      last error: {job['last_error']}")
     for group, names in report["waiting"].items():
-        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        shown = ", ".join(shortened(name) for name in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         lines.append(f"  waiting {group + ':':<24} {len(names)}" + (f"  ({shown})" if names else ""))
     eta = report["queue_eta"]
     if eta["media_seconds"]:
