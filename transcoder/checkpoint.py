@@ -20,9 +20,9 @@ Format, version 4: a msgpack map with these keys (times in seconds unless the na
 - `time_base` ([int, int]): numerator and denominator of the segments' `*_pts` values (the source video's).
 - `segments` (list of maps, below): empty for remux and audio jobs.
 - `encoding_wall_seconds` (float): wall time the job has spent encoding its segments, its runs summed: each run
-  counts from the start of its segment pool to its last segment done (a stop or a crash loses the time after it,
-  as it loses the segments in flight). The job's speed is the done segments' media over it. Segments run side by
-  side, so it is less than the sum of their `encode_seconds`.
+  counts from the start of its segment pool to its last segment checkpointed, the audio encoded meanwhile included
+  (a stop or a crash loses the time after it, as it loses the segments in flight). The job's speed is the done
+  segments' media over it. Segments run side by side, so it is less than the sum of their `encode_seconds`.
 - `audio` (map or nil): the audio unit: `state`, `file`, `size_bytes`, `sha256`, `encode_seconds`,
   `attempts`, `last_error`; nil when the audio is copied or absent.
 - `output` (map or nil): the joined, verified file: `file`, `size_bytes`, `sha256`.

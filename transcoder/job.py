@@ -352,7 +352,8 @@ def _encode_segments(job: Job, probed: Probe, state: Checkpoint, meanwhile: Call
 
 class EncodingClock:
     """Counts a run's wall time encoding segments into the checkpoint's `encoding_wall_seconds`, from the start of
-    the segment pool up to each segment done: the time after the last one is lost with the segments in flight."""
+    the segment pool up to each segment checkpointed: the time after the last one is lost with the segments in
+    flight."""
 
     def __init__(self):
         self.counted_to = time.monotonic()
