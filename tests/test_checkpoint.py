@@ -1,6 +1,7 @@
 """Checkpoints: the format round-trips, damage is named, and a job trusts only what its checkpoint proves."""
 
 import re
+import time
 from types import SimpleNamespace
 
 import msgpack
@@ -11,6 +12,7 @@ from tests.media import write_video
 from tgvid.errors import CheckpointError
 from transcoder import checkpoint, status
 from transcoder.job import EngineSettings, run_job
+from transcoder.pool import PoolSettings
 
 SETTINGS = EngineSettings(segment_seconds=0.5, crf=30, preset="ultrafast")
 
@@ -56,6 +58,7 @@ def test_a_version_1_checkpoint_is_read_and_resumed(tmp_path, job):
     source, job_dir = job
     path = checkpoint.path_in(job_dir)
     data = msgpack.unpackb(path.read_bytes())
+    del data["encoding_wall_seconds"]
     for segment in data["segments"]:
         del segment["encoded_on"]
     path.write_bytes(msgpack.packb(data | {"version": 1}))
@@ -68,6 +71,7 @@ def test_a_version_2_checkpoint_shows_its_done_segments_encoded_on_unknown_and_r
     source, job_dir = job
     path = checkpoint.path_in(job_dir)
     data = msgpack.unpackb(path.read_bytes())
+    del data["encoding_wall_seconds"]
     for segment in data["segments"]:
         del segment["encoded_on"]  # the rest is what format 2 writes, a segment in flight included
     data["segments"][2]["state"] = "encoding"
@@ -82,6 +86,64 @@ def test_a_version_2_checkpoint_shows_its_done_segments_encoded_on_unknown_and_r
     assert "      encoded on unknown: 2 segment(s)" in status.render(status.collect(SimpleNamespace(root=root)))
     assert run_job(source, job_dir, tmp_path / "out.mp4", SETTINGS).status == "done"
     assert all(s.encoded_on.startswith("local pid ") for s in checkpoint.load(job_dir).segments[2:])
+
+
+def test_a_version_3_checkpoint_takes_its_segments_summed_for_its_wall_time_and_resumes(tmp_path, job):
+    source, job_dir = job
+    path = checkpoint.path_in(job_dir)
+    data = msgpack.unpackb(path.read_bytes())
+    del data["encoding_wall_seconds"]  # the rest is what format 3 writes
+    path.write_bytes(msgpack.packb(data | {"version": 3}))
+    upgraded = checkpoint.load(job_dir)
+    summed = sum(s.encode_seconds for s in upgraded.segments[:2])
+    assert upgraded.version == checkpoint.FORMAT_VERSION and upgraded.encoding_wall_seconds == pytest.approx(summed)
+    media_seconds = upgraded.segments[1].end_seconds - upgraded.segments[0].start_seconds
+    assert status.job_progress(job_dir)["speed_x_realtime"] == round(media_seconds / summed, 2), "not from zero"
+    assert f"; {summed:.1f} s of wall time encoding them" in checkpoint.describe(job_dir)
+    assert run_job(source, job_dir, tmp_path / "out.mp4", SETTINGS).status == "done"
+    assert checkpoint.load(job_dir).encoding_wall_seconds > upgraded.encoding_wall_seconds
+
+
+def assert_speed_is_media_over_wall_time(job_dir, media_seconds: float, ran_seconds: float) -> float:
+    """The job's speed is `media_seconds` over the wall time its checkpoint records, which lies between its longest
+    worker's seconds (each worker encodes its segments one after another) and `ran_seconds`, the runs' wall time
+    measured around them; returns the recorded wall time."""
+    state = checkpoint.load(job_dir)
+    by_worker: dict = {}
+    for segment in state.segments:
+        if segment.state == checkpoint.UnitState.DONE:
+            by_worker[segment.encoded_on] = by_worker.get(segment.encoded_on, 0.0) + segment.encode_seconds
+    assert max(by_worker.values()) <= state.encoding_wall_seconds <= ran_seconds
+    speed = media_seconds / state.encoding_wall_seconds
+    progress = status.job_progress(job_dir)
+    assert progress["speed_x_realtime"] == round(speed, 2)
+    assert progress["eta_seconds"] == round(progress["remaining_media_seconds"] / speed)
+    return state.encoding_wall_seconds
+
+
+def test_the_speed_is_the_media_done_over_the_jobs_wall_time_across_its_runs_not_its_workers_seconds(tmp_path):
+    """With two workers side by side, the sum of their seconds is twice the job's time: a speed over it would be one
+    worker's and the ETA twice too long. Time the job is stopped does not count; a resumed job goes on from its
+    recorded time."""
+    source = write_video(tmp_path / "clip.mkv", seconds=3, codec="mpeg4")
+    job_dir, two_workers = tmp_path / "job", PoolSettings(workers=2)
+    asked = iter([False, False] + [True] * 100)
+    started = time.monotonic()
+    assert run_job(source, job_dir, tmp_path / "out.mp4", SETTINGS, should_yield=lambda: next(asked),
+                   segment_pool=two_workers).status == "yielded"
+    first_run_seconds = time.monotonic() - started
+    segments = checkpoint.load(job_dir).segments
+    assert [s.state for s in segments[:3]] == ["done", "done", "pending"]
+    first_wall_seconds = assert_speed_is_media_over_wall_time(
+        job_dir, segments[1].end_seconds - segments[0].start_seconds, first_run_seconds)
+    time.sleep(1)  # the job stopped for a second, which its wall time must not count
+    started = time.monotonic()
+    assert run_job(source, job_dir, tmp_path / "out.mp4", SETTINGS, segment_pool=two_workers).status == "done"
+    second_run_seconds = time.monotonic() - started
+    state = checkpoint.load(job_dir)
+    wall_seconds = assert_speed_is_media_over_wall_time(job_dir, state.duration_seconds,
+                                                        first_run_seconds + second_run_seconds)
+    assert wall_seconds > first_wall_seconds, "the resumed job went on from its recorded time"
 
 
 def test_the_segment_in_flight_shows_as_encoding_and_is_redone_after_a_crash(tmp_path, job):

@@ -141,8 +141,9 @@ def test_inspect_prints_a_checkpoint_as_text_and_json(tmp_path, long_source):
     assert "verdict  transcode: video codec mpeg4 is not H.264" in text.stdout
     assert "segments " in text.stdout and " done" in text.stdout and "pending" in text.stdout
     assert re.search(r"done .* s on local pid \d+", text.stdout), "where each segment was encoded"
+    assert re.search(r"; \d+\.\d s of wall time encoding them", text.stdout), "the job's time, the kill's run included"
     as_json = json.loads(tgvid("inspect", job_dir / "checkpoint.msgpack", "--json").stdout)
-    assert as_json["version"] == FORMAT_VERSION
+    assert as_json["version"] == FORMAT_VERSION and as_json["encoding_wall_seconds"] > 0
     assert as_json["verdict"]["kind"] == "transcode"
     assert sum(s["state"] == "done" for s in as_json["segments"]) >= 2
     assert all(s["encoded_on"].startswith("local pid ") for s in as_json["segments"] if s["state"] == "done")

@@ -5,9 +5,9 @@ rewritten atomically (tgvid.durable) after every state change. A unit (segment, 
 done only when its file exists with the recorded size and SHA-256; any other file in the folder (but the
 tone-mapping table, `tonemap-*.cube`) is scratch.
 
-Format, version 3: a msgpack map with these keys (times in seconds unless the name says otherwise).
+Format, version 4: a msgpack map with these keys (times in seconds unless the name says otherwise).
 
-- `version` (int): the format version, 3.
+- `version` (int): the format version, 4.
 - `job_id` (str): the job folder's name.
 - `created_at`, `updated_at` (float): Unix time of creation and of the last write.
 - `source` (map): `path` (str; a name whose bytes are not UTF-8 is kept as those bytes), `size_bytes` (int),
@@ -19,6 +19,10 @@ Format, version 3: a msgpack map with these keys (times in seconds unless the na
 - `duration_seconds` (float): the source's shown duration, for progress, speed and ETA.
 - `time_base` ([int, int]): numerator and denominator of the segments' `*_pts` values (the source video's).
 - `segments` (list of maps, below): empty for remux and audio jobs.
+- `encoding_wall_seconds` (float): wall time the job has spent encoding its segments, its runs summed: each run
+  counts from the start of its segment pool to its last segment checkpointed, the audio encoded meanwhile included
+  (a stop or a crash loses the time after it, as it loses the segments in flight). The job's speed is the done
+  segments' media over it. Segments run side by side, so it is less than the sum of their `encode_seconds`.
 - `audio` (map or nil): the audio unit: `state`, `file`, `size_bytes`, `sha256`, `encode_seconds`,
   `attempts`, `last_error`; nil when the audio is copied or absent.
 - `output` (map or nil): the joined, verified file: `file`, `size_bytes`, `sha256`.
@@ -38,7 +42,11 @@ sees what is in flight (`tgvid inspect`, `tgvid status`); the audio unit likewis
 counts as not done and is redone.
 
 Version history: 1 had no `encoding` state; 1 and 2 had no `encoded_on` (a done segment reads as "unknown", the
-others as ""), and their `encode_seconds` did not include a decode of the segment. Nothing else differs.
+others as ""), and their `encode_seconds` did not include a decode of the segment; 1 to 3 had no
+`encoding_wall_seconds` (read as the sum of the done segments' `encode_seconds`: right for 1 and 2, which encoded
+one segment at a time, up to the number of workers times too long for 3, whose workers ran side by side; a speed
+shown too low rather than too high, until the segments done after the upgrade outweigh the others). Nothing
+else differs.
 Older versions are upgraded on read; a newer version raises CheckpointError.NewerVersion naming the version.
 A checkpoint that is not msgpack, or whose keys or value types differ from the above, raises CheckpointError
 naming the field. Such a damaged checkpoint is set aside (`set_aside`: renamed to `checkpoint.damaged.msgpack`
@@ -59,7 +67,7 @@ from tgvid import fields as field_checks
 from tgvid.errors import CheckpointError
 from transcoder.verdict import Kind, Verdict
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 FILE_NAME = "checkpoint.msgpack"
 FINGERPRINT_EDGE_BYTES = 1 << 20
 SET_ASIDE_NAME = "checkpoint.damaged.msgpack"
@@ -119,6 +127,7 @@ class Checkpoint:
     duration_seconds: float = 0.0
     time_base: tuple[int, int] = (1, 1)
     segments: list[Segment] = field(default_factory=list)
+    encoding_wall_seconds: float = 0.0
     audio: Unit | None = None
     output: Unit | None = None
     attempts: int = 0
@@ -207,6 +216,8 @@ def _upgrade(data: dict, path: Path) -> dict:
         raise CheckpointError.NewerVersion(path, found=version, supported=FORMAT_VERSION)
     if version < 3 and isinstance(data.get("segments"), list):  # 1 and 2 did not record where a segment was encoded
         data = data | {"segments": [_with_place(segment) for segment in data["segments"]]}
+    if version < 4:  # 1 to 3 did not record the job's wall time
+        data = data | {"encoding_wall_seconds": _summed_encode_seconds(data.get("segments"))}
     return data | {"version": FORMAT_VERSION}
 
 
@@ -215,6 +226,16 @@ def _with_place(segment):
     if not isinstance(segment, dict) or "encoded_on" in segment:
         return segment
     return segment | {"encoded_on": PLACE_UNKNOWN if segment.get("state") == UnitState.DONE else ""}
+
+
+def _summed_encode_seconds(segments) -> float:
+    """The `encoding_wall_seconds` of a format 1 to 3 checkpoint: its done segments' `encode_seconds`, summed (values
+    that are not numbers are left for _problem)."""
+    if not isinstance(segments, list):
+        return 0.0
+    return float(sum(segment["encode_seconds"] for segment in segments
+                     if isinstance(segment, dict) and segment.get("state") == UnitState.DONE
+                     and field_checks.fits(segment.get("encode_seconds"), float)))
 
 
 def _declared(cls) -> tuple[dict, set]:
@@ -353,7 +374,8 @@ def describe(path: Path, as_json: bool = False) -> str:
         lines.append(f"error    {checkpoint.last_error}")
     if checkpoint.segments:
         lines.append(f"segments {checkpoint.segments_done()}/{len(checkpoint.segments)} done "
-                     f"of {checkpoint.duration_seconds:.2f} s")
+                     f"of {checkpoint.duration_seconds:.2f} s; {checkpoint.encoding_wall_seconds:.1f} s of wall time "
+                     "encoding them")
         for s in checkpoint.segments:
             end = f"{'end':>8}" if s.end_seconds is None else f"{s.end_seconds:8.3f}"
             detail = f"{s.frames} frames, {s.size_bytes} bytes, {s.encode_seconds:.1f} s" if s.state == "done" else ""

@@ -317,12 +317,13 @@ def _encode_segments(job: Job, probed: Probe, state: Checkpoint, meanwhile: Call
     source = SegmentSource(job.source, video.position, video.time_base, probed.index.has_timestamps)
     keyframes = frozenset(probed.index.keyframe_pts)
     in_flight: dict = {}
+    clock = EncodingClock()
     try:
         with pool.Pool(workers, threads, checkpoints.path_in(job_dir), job.pool.cluster) as segments:
             log.info("%s: %d segment(s) to encode on %s", label, len(to_do), segments.where)
             for segment in to_do:
                 while len(in_flight) >= segments.capacity:
-                    _collect(job, state, in_flight, segments.client is not None)
+                    _collect(job, state, in_flight, segments.client is not None, clock)
                 if job.should_yield():
                     log.info("%s: deferred at segment %d/%d for cheaper work", label, segment.index + 1, total)
                     break
@@ -338,7 +339,7 @@ def _encode_segments(job: Job, probed: Probe, state: Checkpoint, meanwhile: Call
             else:
                 meanwhile()
             while in_flight:
-                _collect(job, state, in_flight, segments.client is not None)
+                _collect(job, state, in_flight, segments.client is not None, clock)
     except BaseException as error:
         for segment, scratch in in_flight.values():  # the pool has stopped their workers by now
             scratch.unlink(missing_ok=True)
@@ -349,7 +350,21 @@ def _encode_segments(job: Job, probed: Probe, state: Checkpoint, meanwhile: Call
     return all(s.state == UnitState.DONE for s in state.segments)
 
 
-def _collect(job: Job, state: Checkpoint, in_flight: dict, remote: bool) -> None:
+class EncodingClock:
+    """Counts a run's wall time encoding segments into the checkpoint's `encoding_wall_seconds`, from the start of
+    the segment pool up to each segment checkpointed: the time after the last one is lost with the segments in
+    flight."""
+
+    def __init__(self):
+        self.counted_to = time.monotonic()
+
+    def count(self, state: Checkpoint) -> None:
+        now = time.monotonic()
+        state.encoding_wall_seconds += now - self.counted_to
+        self.counted_to = now
+
+
+def _collect(job: Job, state: Checkpoint, in_flight: dict, remote: bool, clock: EncodingClock) -> None:
     """Wait for a segment in flight to complete and checkpoint it. Local workers touch the checkpoint as they
     work (a hung one shows as a stalled job); for a cluster's, this wait does."""
     done = set()
@@ -360,10 +375,10 @@ def _collect(job: Job, state: Checkpoint, in_flight: dict, remote: bool) -> None
             heartbeat.beat()
     for future in done:
         segment, scratch = in_flight.pop(future)
-        _record(job, state, segment, scratch, future)
+        _record(job, state, segment, scratch, future, clock)
 
 
-def _record(job: Job, state: Checkpoint, segment: Segment, scratch: Path, future) -> None:
+def _record(job: Job, state: Checkpoint, segment: Segment, scratch: Path, future, clock: EncodingClock) -> None:
     """Checkpoint a segment a worker has finished (raising what the worker raised)."""
     job_dir, label, total = job.job_dir, job.label, len(state.segments)
     try:
@@ -389,6 +404,7 @@ def _record(job: Job, state: Checkpoint, segment: Segment, scratch: Path, future
         checkpoints.record_file(segment, job_dir / name)
     else:
         segment.state = UnitState.DONE  # no source frame falls in its range: nothing to join
+    clock.count(state)
     checkpoints.save(job_dir, state)
     done = state.segments_done()
     log.info("%s: segment %d/%d done (%d %%) on %s in %.1f s", label, segment.index + 1, total, 100 * done // total,

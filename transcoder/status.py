@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tgvid import arrivals, instance
 from tgvid.errors import CheckpointError
+from tgvid.shownname import shortened
 from tgvid.units import MIB
 from transcoder import checkpoint, handoff, history, unpack
 from transcoder.queue import CLASS_NAMES, work_class
@@ -19,14 +20,18 @@ from transcoder.verdict import Kind
 
 
 def folder_bytes(folder: Path) -> int:
-    """The bytes of the files under `folder` (0 when it is missing)."""
-    total = 0
+    """The bytes the files under `folder` take (0 when it is missing). A file of several names counts once: the
+    local-folder sender links each file it delivers under its receipt in `.receipts/` as well (uploader.folder)."""
+    total, counted = 0, set()
     for directory, _, files in os.walk(folder):
         for name in files:
             try:
-                total += (Path(directory) / name).stat().st_size
+                stat = (Path(directory) / name).stat()
             except FileNotFoundError:
                 continue  # removed while we looked
+            if (stat.st_dev, stat.st_ino) not in counted:
+                counted.add((stat.st_dev, stat.st_ino))
+                total += stat.st_size
     return total
 
 
@@ -46,8 +51,8 @@ def job_progress(job_dir: Path, running: dict | None = None) -> dict | None:
     total = len(state.segments)
     media_seconds = sum((s.end_seconds if s.end_seconds is not None else state.duration_seconds) - s.start_seconds
                         for s in done)
-    work_seconds = sum(s.encode_seconds for s in done)
-    speed = media_seconds / work_seconds if work_seconds else None
+    # The job's wall time, not its segments' encode_seconds: those ran side by side, their sum is the workers'.
+    speed = media_seconds / state.encoding_wall_seconds if state.encoding_wall_seconds else None
     remaining = max(0.0, state.duration_seconds - media_seconds) if total else 0.0
     return {
         "job_id": state.job_id, "source": Path(state.source["path"]).name, "source_path": state.source["path"],
@@ -55,6 +60,7 @@ def job_progress(job_dir: Path, running: dict | None = None) -> dict | None:
         "state": str(state.state), "phase": running_phase(job_dir, running) if running else checkpoint.phase(state),
         "segments_done": len(done), "segments_total": total,
         "percent": round(100 * len(done) / total) if total else None,
+        "encoding_wall_seconds": round(state.encoding_wall_seconds, 2),
         "speed_x_realtime": round(speed, 2) if speed else None,
         "remaining_media_seconds": remaining,
         "eta_seconds": round(remaining / speed) if speed else None,
@@ -229,7 +235,7 @@ def _job_text(job: dict, is_running: bool) -> str:
         doing = f"waiting its turn at {job['phase']}; resumes from its checkpoint"
     tries = [f"{count} {word}{'s' if count != 1 else ''}" for count, word in
              ((job.get("failed_attempts", 0), "failed attempt"), (job.get("deferrals", 0), "deferral")) if count]
-    return (f"    {job['source']} (job {job['job_id']}): segment {job['segments_done']}/{job['segments_total']}"
+    return (f"    {shortened(job['source'])} (job {job['job_id']}): segment {job['segments_done']}/{job['segments_total']}"
             f" ({job['percent']} %), {doing}" + (f"  [{', '.join(tries)}]" if tries else ""))
 
 
@@ -239,7 +245,7 @@ def render(report: dict) -> str:
         age = max(0.0, time.time() - report["last_activity_at"])
         lines.append(f"  last activity   {round(age)} s ago" if age < 60 else f"  last activity   {clock_text(age)} ago")
     running = report["running"]
-    lines.append(f"  running         {running['relpath']} ({running['kind']}): {running['phase']}" if running
+    lines.append(f"  running         {shortened(running['relpath'])} ({running['kind']}): {running['phase']}" if running
                  else "  running         -")
     lines += [f"  job {job['job_id']}: {job['unreadable']}" for job in report["jobs"] if "unreadable" in job]
     jobs = [job for job in report["jobs"] if job.get("segments_total")]
@@ -253,7 +259,7 @@ def render(report: dict) -> str:
         if job["last_error"]:
             lines.append(f"      last error: {job['last_error']}")
     for group, names in report["waiting"].items():
-        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        shown = ", ".join(shortened(name) for name in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         lines.append(f"  waiting {group + ':':<24} {len(names)}" + (f"  ({shown})" if names else ""))
     eta = report["queue_eta"]
     if eta["media_seconds"]:

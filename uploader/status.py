@@ -16,6 +16,7 @@ import msgpack
 
 from tgvid import arrivals, durable, instance
 from tgvid.errors import LedgerError
+from tgvid.shownname import shortened
 from tgvid.units import MIB
 from uploader.delivery import split_folder
 from uploader.ledger import EntryState, Ledger, key_for, path_in
@@ -135,20 +136,23 @@ def render(report: dict) -> str:
     name = "uploader" if report["daemon_running"] else "uploader (not running)"
     if report["ledger_error"]:
         return "\n".join([f"{name}: {len(report['pending'])} pending; what was sent is not known:",
-                          f"  {report['ledger_error']}", *(f"  pending {relpath}" for relpath in report["pending"])])
+                          f"  {report['ledger_error']}",
+                          *(f"  pending {shortened(relpath)}" for relpath in report["pending"])])
     lines = [f"{name}: {len(report['pending'])} pending, {report['sent_today']} sent today "
              f"({report['sent_total']} in all), {len(report['failed'])} failed"]
     sending = report["sending"]
     if sending:
         percent = 100 * sending["done_bytes"] / max(sending["total_bytes"], 1)
-        lines.append(f"  sending {sending['file']}: {percent:.0f} % ({sending['done_bytes'] / MIB:.1f} of "
+        lines.append(f"  sending {shortened(sending['file'])}: {percent:.0f} % ({sending['done_bytes'] / MIB:.1f} of "
                      f"{sending['total_bytes'] / MIB:.1f} MiB), {sending['bytes_per_second'] / MIB:.2f} MiB/s, "
                      f"{time_left(sending.get('eta_seconds', -1.0))}")
     in_parts = {video["file"]: video for video in report["in_parts"]}
     held = set(report["albums_waiting_for_inbox"])
-    lines += [f"  pending {name}{in_parts_text(in_parts.get(name))}{held_text(name, held)}" for name in report["pending"]]
-    lines += [f"  retrying {r['file']} (attempt {r['attempts']}): {r['last_error']}" for r in report["retrying"]]
-    lines += [f"  failed {f['file']} → {f['where']}: {f['reason']}" for f in report["failed"]]
+    lines += [f"  pending {shortened(name)}{in_parts_text(in_parts.get(name))}{held_text(name, held)}"
+              for name in report["pending"]]
+    lines += [f"  retrying {shortened(r['file'])} (attempt {r['attempts']}): {r['last_error']}" for r in report["retrying"]]
+    lines += [f"  failed {shortened(f['file'])} → {Path(f['where']).parent / shortened(Path(f['where']).name)}: "
+              f"{f['reason']}" for f in report["failed"]]
     return "\n".join(lines)
 
 

@@ -12,7 +12,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.media import write_video
 from tests.processes import DAEMON
 from tests.waiting import wait_for
+from tgvid.shownname import shortened
+from tgvid.sidecar import MediaKind, Sidecar
 from transcoder import checkpoint, history
+from uploader.folder import FolderSender
+from uploader.sender import Item
 
 
 def status(root, *extra):
@@ -141,6 +145,33 @@ def test_prometheus_text_holds_the_counters_and_gauges(tmp_path):
     assert samples[("tgvid_transcoder_waiting", (("class", "not yet looked at"),))] == 1
     assert samples[("tgvid_folder_bytes", (("folder", "inbox"),))] == 1000
     assert samples[("tgvid_free_bytes", ())] > 0
+
+
+def test_a_delivered_file_counts_once_in_the_disk_line_though_its_receipt_is_another_name_of_it(tmp_path):
+    sent = tmp_path / "outbox" / "notes.pdf"
+    sent.parent.mkdir()
+    sent.write_bytes(b"x" * 3000)
+    FolderSender(tmp_path / "delivered").send([Item(sent, Sidecar(MediaKind.DOCUMENT, 3000), 7, "")], "",
+                                              lambda *progress: None)
+    assert (tmp_path / "delivered" / "notes.pdf").stat().st_nlink == 2, "shown under its name and its receipt"
+    report = json.loads(status(tmp_path, "--json").stdout)
+    assert report["transcoder"]["disk"]["folders_bytes"]["delivered"] == 3000
+    assert "delivered 2.9 KiB" in status(tmp_path).stdout
+
+
+def test_a_240_character_name_is_shortened_on_the_status_lines_and_whole_in_json(tmp_path):
+    name = ("a holiday at the sea with the whole family and the dog " * 5)[:236] + ".mp4"
+    for folder in ("inbox", "outbox"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).write_bytes(b"not yet looked at, not yet sent")
+    text = status(tmp_path).stdout
+    shown = shortened(name)
+    assert shown.startswith("a holiday at the sea") and shown.endswith(".mp4") and len(shown) < 80
+    lines = text.splitlines()
+    assert f"  waiting not yet looked at:       1  ({shown})" in lines and f"  pending {shown}" in lines
+    assert name not in text
+    report = json.loads(status(tmp_path, "--json").stdout)
+    assert report["transcoder"]["waiting"]["not yet looked at"] == [name] and report["uploader"]["pending"] == [name]
 
 
 def test_originals_older_than_the_setting_are_removed(tmp_path, daemon):
