@@ -10,11 +10,11 @@ the mean R'G'B' of each cell of a coarse grid (which ignores scaling), over seve
 motion). It fails when they are far apart, or when reading the output with another matrix or range than its tags
 say would bring it closer to the source: the sign of a wrong colour matrix, range or tag.
 
-Segments are decoded where they are encoded (`verify_segment`, in the segment pool's workers), so a re-encoded
-output is by default checked by its packets alone (`Mode.PACKETS`): their count, rising decode timestamps, distinct
-presentation timestamps and positive durations, one set of parameter sets, a keyframe first, and the spans; only
-the frames the colour check needs are decoded. `Mode.FULL` (transcoder.verify = "full") decodes the whole file as
-well. A copied video is always decoded whole, since only decoding finds a damaged source.
+Segments are decoded where they are encoded (`transcoder.segment.verify_segment`, in the segment pool's
+workers), so a re-encoded output is by default checked by its packets alone (`Mode.PACKETS`): their count, rising
+decode timestamps, distinct presentation timestamps and positive durations, one set of parameter sets, a keyframe
+first, and the spans; only the frames the colour check needs are decoded. `Mode.FULL` (transcoder.verify = "full")
+decodes the whole file as well. A copied video is always decoded whole, since only decoding finds a damaged source.
 """
 
 from collections import deque
@@ -26,11 +26,11 @@ import av
 import numpy as np
 
 from tgvid.errors import VerifyFailed
-from transcoder import colour, heartbeat, tonemap
+from transcoder import colour, heartbeat, shown, tonemap
 from transcoder.colour import Colour
 from transcoder.picture import Filter
 from transcoder.probe import mp4_top_level_boxes
-from transcoder.segment import decoded_frames
+from transcoder.segment import checked_seconds, decoded_frames
 from transcoder.timeline import Timeline
 
 # Audio and video ends may move by this much against the source's (an AAC frame is 21 ms at 48 kHz,
@@ -125,13 +125,13 @@ def verify(path: Path, expect: Expectation, mode: Mode = Mode.FULL) -> OutputFac
                     if len(next(iter(shown.values()), ())) >= COLOUR_FRAMES:
                         continue
                 for frame in packet.decode():
-                    seconds = _checked_time(frame, video, path)
+                    seconds = checked_seconds(frame, video, path)
                     if decode_all:
                         frames.add(seconds)
                     _sample_readings(frame, shown)
             if decode_all:
                 for frame in video.decode(None):
-                    frames.add(_checked_time(frame, video, path))
+                    frames.add(checked_seconds(frame, video, path))
                     _sample_readings(frame, shown)
         except av.FFmpegError as error:
             raise VerifyFailed(path, f"does not decode cleanly: {error}") from error
@@ -198,36 +198,6 @@ def _has_parameter_sets(avcc_packet: bytes) -> bool:
     return False
 
 
-def verify_segment(path: Path, frames: int) -> None:
-    """Decode an encoded segment whole: it must decode cleanly into `frames` frames. Raises VerifyFailed.
-
-    The segment's edit list is ignored: it can mark a frame to be dropped (the corpus's Theora screencast gives such
-    a segment), while the join copies every packet, so every encoded frame must decode. The deblocking filter is
-    skipped (a fifth of H.264's decoding time): it only smooths the decoded pixels, which nothing here looks at, and
-    no error shows in it; every macroblock is still parsed and reconstructed."""
-    decoded = 0
-    with av.open(str(path), options={"ignore_editlist": "1"}) as container:
-        stream = container.streams.video[0]
-        stream.codec_context.options = {"skip_loop_filter": "all"}
-        try:
-            for packet in container.demux(stream):
-                heartbeat.beat()
-                for frame in packet.decode():
-                    _checked_time(frame, stream, path)
-                    decoded += 1
-        except av.FFmpegError as error:
-            raise VerifyFailed(path, f"does not decode cleanly: {error}") from error
-    if decoded != frames:
-        raise VerifyFailed(path, f"decodes into {decoded} frames; {frames} were encoded")
-
-
-def _checked_time(frame, stream, path) -> float:
-    seconds = float(frame.pts * stream.time_base)
-    if frame.is_corrupt:
-        raise VerifyFailed(path, f"the frame at {seconds:.3f} s decodes only with errors", damaged=True)
-    return seconds
-
-
 def _sample_readings(frame, readings: dict) -> None:
     """Add `frame`'s cell means as its tags say to show it (the first key) and as each other matrix (BT.709,
     BT.601) and range would show it."""
@@ -236,7 +206,7 @@ def _sample_readings(frame, readings: dict) -> None:
                                              for matrix in MISLABELLINGS for full_range in (False, True))]))
     if len(readings.get(tagged, ())) >= COLOUR_FRAMES:
         return
-    for meaning, rgb in zip(meanings, colour.shown_rgbs(frame, meanings), strict=True):
+    for meaning, rgb in zip(meanings, shown.shown_rgbs(frame, meanings), strict=True):
         _add_cell_means(rgb, meaning, (), readings.setdefault(meaning, []))
 
 
@@ -244,7 +214,7 @@ def _sample_colour(frame, meaning: Colour, turn: tuple[Filter, ...], grids: list
     """Add the COLOUR_GRID² cell means of `frame` as a player shows it (8-bit levels), turned by `turn`, while
     fewer than COLOUR_FRAMES are in."""
     if len(grids) < COLOUR_FRAMES:
-        _add_cell_means(colour.shown_rgb(frame, meaning), meaning, turn, grids)
+        _add_cell_means(shown.shown_rgb(frame, meaning), meaning, turn, grids)
 
 
 def _add_cell_means(rgb: np.ndarray, meaning: Colour, turn: tuple[Filter, ...], grids: list) -> None:
