@@ -6,6 +6,8 @@ import logging
 import os
 import signal
 import socket
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -57,6 +59,14 @@ def test_a_memory_budget_lowers_the_worker_count():
     assert pool.local_workers(PoolSettings(workers=4, max_memory_mib=2 * one_mib), 1920, 1080, 30)[0] == 2
     assert pool.local_workers(PoolSettings(workers=4, max_memory_mib=1), 1920, 1080, 30)[0] == 1
     assert pool.local_workers(PoolSettings(workers=4, max_memory_mib=100 * one_mib), 1920, 1080, 3)[0] == 3
+
+
+def test_a_worker_starts_without_numpy():
+    # A worker imports what a segment needs, and the command it was started from (multiprocessing's spawn runs the
+    # main module again): numpy alone took half of its start (bench/README.md).
+    imported = subprocess.run([sys.executable, "-c", "import sys, daemon, transcoder.pool; print(sorted(sys.modules))"],
+                              capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1]).stdout
+    assert "'numpy'" not in imported and "'av'" in imported
 
 
 def test_local_workers_encode_the_segments_and_the_checkpoint_says_where(tmp_path, source):
