@@ -49,4 +49,4 @@ def _plane(frame, number: int) -> np.ndarray:
     plane = frame.planes[number]
     dtype = np.dtype(np.uint8) if frame.format.components[number].bits <= 8 else np.dtype("<u2")
     values = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
-    return values[:, :plane.width].astype(np.float64)
+    return values[:, :plane.width].astype(np.float32)

@@ -227,7 +227,7 @@ def _add_cell_means(rgb: np.ndarray, meaning: Colour, turn: tuple[Filter, ...], 
     columns = np.linspace(0, rgb.shape[1], COLOUR_GRID + 1).astype(int)
     areas = np.outer(np.diff(rows), np.diff(columns))[..., None]
     if (areas > 0).all():  # sums over each cell, one pass over the picture
-        sums = np.add.reduceat(np.add.reduceat(rgb, rows[:-1], axis=0), columns[:-1], axis=1)
+        sums = np.add.reduceat(np.add.reduceat(rgb, rows[:-1], axis=0, dtype=np.float64), columns[:-1], axis=1)
     else:  # a picture smaller than the grid: empty cells, which reduceat cannot leave empty
         table = np.pad(rgb.cumsum(axis=0).cumsum(axis=1), ((1, 0), (1, 0), (0, 0)))
         sums = table[rows[1:]][:, columns[1:]] - table[rows[:-1]][:, columns[1:]] \
