@@ -11,8 +11,6 @@ from transcoder.plan import plan_segments
 TIME_BASE = Fraction(1, 1000)
 
 
-
-
 @given(streams())
 def test_segments_cover_the_stream_without_gap_or_overlap(stream):
     keyframes, first, end, target = stream
@@ -55,6 +53,14 @@ def test_segments_come_out_even_so_that_workers_side_by_side_finish_together():
     assert [(s.start_pts, s.end_pts, s.decode_from_pts) for s in plan] == [(0, 10_000, 0), (10_000, None, 8_333)]
     plan = plan_segments(tuple(range(0, 25_000, 2_000)), 0, 25_000, TIME_BASE, 10.0)
     assert [s.start_pts for s in plan] == [0, 12_000]  # two of 12.5 s, not 10 s and 15 s; 12 s is a keyframe
+
+
+def test_with_many_segments_for_each_worker_cuts_stay_on_keyframes_farther_from_even():
+    keyframes = tuple(round(n * 8_333.3) for n in range(8))  # one every 8.3 s, over 60 s
+    one_worker = plan_segments(keyframes, 0, 60_000, TIME_BASE, 10.0, workers=1)
+    assert len(one_worker) == 6 and all(s.decode_from_pts == s.start_pts for s in one_worker)  # no frame decoded twice
+    four_workers = plan_segments(keyframes, 0, 60_000, TIME_BASE, 10.0, workers=4)
+    assert [s.start_pts for s in four_workers] == list(range(0, 60_000, 10_000))  # one wave: even
 
 
 def test_sparse_keyframes_still_give_bounded_segments():

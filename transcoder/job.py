@@ -252,7 +252,7 @@ def _new_checkpoint(job: Job, source_print: dict, verdict: Verdict, probed: Prob
         time_base=(video.time_base.numerator, video.time_base.denominator),
     )
     if verdict.kind == Kind.TRANSCODE:
-        plan = segment_plan(probed, job.settings.segment_seconds)
+        plan = segment_plan(probed, job.settings.segment_seconds, job.pool.workers or pool.cores())
         index = probed.index
         packets = packets_per_segment(Path(probed.path), video.index, [p.start_pts for p in plan]) \
             if index.has_timestamps else [index.packet_count]
@@ -262,12 +262,14 @@ def _new_checkpoint(job: Job, source_print: dict, verdict: Verdict, probed: Prob
     return state
 
 
-def segment_plan(probed: Probe, segment_seconds: float) -> list[PlannedSegment]:
-    """The segments of a transcode, from the probe's keyframe index alone (one segment without timestamps)."""
+def segment_plan(probed: Probe, segment_seconds: float, workers: int) -> list[PlannedSegment]:
+    """The segments of a transcode for `workers` side by side, from the probe's keyframe index alone (one segment
+    without timestamps)."""
     index = probed.index
     if not index.has_timestamps:
         return plan_segments((), 0, 0, probed.video.time_base, segment_seconds)
-    return plan_segments(index.keyframe_pts, index.first_pts, index.end_pts, probed.video.time_base, segment_seconds)
+    return plan_segments(index.keyframe_pts, index.first_pts, index.end_pts, probed.video.time_base, segment_seconds,
+                         workers)
 
 
 def segments_of(plan: list[PlannedSegment], packets: list[int], time_base: Fraction) -> list[Segment]:
