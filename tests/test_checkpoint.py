@@ -154,6 +154,9 @@ def test_the_segment_in_flight_shows_as_encoding_and_is_redone_after_a_crash(tmp
     text = checkpoint.describe(job_dir)
     assert re.search(r"#2 .* encoding", text) and re.search(r"#3 .* pending", text)
     assert checkpoint.phase(checkpoint.load(job_dir)) == f"encoding segment 3/{len(state.segments)}"
+    state.segments[3].state = checkpoint.UnitState.ENCODING  # and the next one, on a second worker
+    assert checkpoint.phase(state) == f"encoding segments 3, 4 of {len(state.segments)}"
+    checkpoint.save(job_dir, state)
     assert run_job(source, job_dir, tmp_path / "out.mp4", SETTINGS).status == "done"
     checks.assert_faithful(checks.facts(source), checks.facts(tmp_path / "out.mp4"))
 

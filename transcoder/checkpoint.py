@@ -305,21 +305,27 @@ def set_aside(job_dir: Path) -> Path:
 
 
 def phase(checkpoint: Checkpoint) -> str:
-    """What the job was doing when the checkpoint was last written, for a person: "encoding segment 3/12", "audio",
-    "encoding segment 12/12 and the audio", "joining", "verifying", "handing off" (done: the daemon moves it on), "planned"."""
+    """What the job was doing when the checkpoint was last written, for a person: "encoding segment 3/12",
+    "encoding segments 3, 4 of 12" (workers side by side), "audio", "encoding segment 12/12 and the audio",
+    "joining", "verifying", "handing off" (done: the daemon moves it on), "planned"."""
     if checkpoint.state == JobState.DONE:
         return "handing off"
     if checkpoint.state != JobState.ENCODING:
         return str(checkpoint.state)
     audio_now = checkpoint.audio is not None and checkpoint.audio.state == UnitState.ENCODING
     in_flight = [s for s in checkpoint.segments if s.state == UnitState.ENCODING]
+    total = len(checkpoint.segments)
+    if len(in_flight) > 1:  # the pool's workers side by side
+        doing = f"encoding segments {', '.join(str(s.index + 1) for s in in_flight)} of {total}"
+    else:
+        next_up = in_flight or [s for s in checkpoint.segments if s.state != UnitState.DONE]
+        doing = f"encoding segment {next_up[0].index + 1}/{total}" if next_up else ""
     if in_flight and audio_now:  # the audio is encoded while the last segments are
-        return f"encoding segment {in_flight[0].index + 1}/{len(checkpoint.segments)} and the audio"
+        return f"{doing} and the audio"
     if audio_now:
         return "audio"
-    next_up = in_flight or [s for s in checkpoint.segments if s.state != UnitState.DONE]
-    if next_up:
-        return f"encoding segment {next_up[0].index + 1}/{len(checkpoint.segments)}"
+    if doing:
+        return doing
     return "audio" if checkpoint.audio is not None and checkpoint.audio.state != UnitState.DONE else "joining"
 
 
