@@ -202,6 +202,25 @@ def test_a_video_the_disk_has_no_room_to_cut_waits_for_room_uncounted(small_disk
     assert len(server.posted) > 10
 
 
+def test_a_disk_that_fills_up_while_the_video_is_cut_has_it_wait_for_room_not_quarantined(tmp_path, small_disk,
+                                                                                           big_video, caplog):
+    """The check before the cut passes; the parts' writes (by FFmpeg's muxer) then hit the full disk, as when the
+    transcoder fills it meanwhile. Here the split folder is a small file system of its own, full from the start."""
+    root = tmp_path / "root"
+    hand_off_file(root, "clip.mp4", big_video)
+    (root / "split").symlink_to(small_disk)
+    filler = fill(small_disk)
+    server = FakeTelegram(max_parts=LIMIT_PARTS)
+    delivery, ledger = telegram_delivery(root, server)
+    outbox = Outbox(root / "outbox", quiet_seconds=0.0)
+    wait_for(lambda: delivery.run(outbox.scan(1000.0), lambda: False) or "waiting for disk space" in caplog.text
+             or (root / "quarantine" / "clip.mp4").exists(), 60, "the cut ending on the full disk")
+    assert not (root / "quarantine" / "clip.mp4").exists() and all(e.attempts == 0 for e in ledger.entries.values())
+    filler.unlink()
+    run_until(delivery, root, lambda: (root / "sent" / "clip.mp4").exists(), "clip.mp4 in sent/ once there is room")
+    assert len(server.posted) > 10
+
+
 def test_with_oversize_quarantine_a_video_over_the_limit_is_quarantined_saying_so(tmp_path, big_video):
     root = tmp_path / "root"
     hand_off_file(root, "clip.mp4", big_video)
