@@ -143,6 +143,25 @@ def test_parts_gone_from_the_split_folder_after_a_stop_are_cut_again_at_the_same
     assert (sum(f[0] for f in facts), sum(f[1] for f in facts)) == (source_frames, source_audio)
 
 
+def test_a_video_deleted_from_outbox_half_way_leaves_no_parts_behind(tmp_path, big_video):
+    root = tmp_path / "root"
+    video = hand_off_file(root, "clip.mp4", big_video)
+    server = FakeTelegram(max_parts=LIMIT_PARTS)
+    delivery, _ = telegram_delivery(root, server, should_stop=lambda: len(server.posted) >= 10)
+    with pytest.raises(Interrupted):
+        run_until(delivery, root, lambda: False, "the stop after the first album")
+    assert any((root / "split").glob("*/*.mp4"))
+    sidecar.path_for(video).unlink()
+    video.unlink()  # a person took it back: it is not to be sent after all
+    delivery, _ = telegram_delivery(root, server)
+    try:
+        delivery.run(Outbox(root / "outbox", quiet_seconds=0.0).scan(1000.0), lambda: False)
+    finally:
+        delivery.close()
+        delivery.sender.close()
+    assert not any((root / "split").iterdir()), "its parts (most of the video's size) stayed on the disk for ever"
+
+
 def test_a_cut_killed_half_way_starts_again_and_no_half_written_part_is_sent(tmp_path, big_video):
     root = tmp_path / "root"
     hand_off_file(root, "clip.mp4", big_video)
