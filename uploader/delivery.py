@@ -17,6 +17,7 @@ records the parts in the ledger (one entry each, with its random_id), then sends
 ten, each part captioned "NAME (1/3)". A part's entry is `sent` as soon as its album went, and its file removed;
 after a crash the parts already sent are skipped, those whose intent was recorded are first looked up, and a part
 whose file is gone is cut again at the recorded place. Once every part is sent, the video follows the usual path.
+The parts of a video that left outbox/ (taken away, or changed: a new file) are removed.
 """
 
 import hashlib
@@ -143,6 +144,7 @@ class Delivery:
         wanted = {key_for(arrival.relpath, arrival.size_bytes, arrival.mtime_ns) for arrival, _ in self.oversize}
         for key in set(self.cutting) - wanted:  # its video left outbox/ (or waits): its parts are cut again if needed
             self.cutting.pop(key).stop()
+        self._remove_parts_of_gone_videos(arrivals)
         for batch in album.group(candidates, now, self.settings.album_window_seconds, still_coming):
             if should_stop():
                 return
@@ -162,6 +164,20 @@ class Delivery:
                 self._wait_for_space(arrival, key_for(arrival.relpath, arrival.size_bytes, arrival.mtime_ns), error)
             except OSError as error:
                 log.error("%s: %s; trying again at the next scan", arrival.relpath, error)
+
+    def _remove_parts_of_gone_videos(self, arrivals: list[Arrival]) -> None:
+        """Remove the folders of parts whose video is no longer in outbox/ (taken away, or changed: a new file):
+        nothing else would, and they hold about the video's size. One that comes back has its parts cut again."""
+        present = {split_folder(self.root, key_for(a.relpath, a.size_bytes, a.mtime_ns)).name for a in arrivals
+                   if is_utf8(a.relpath)}  # (no other name is ever cut)
+        try:
+            folders = [folder for folder in (self.root / SPLIT_FOLDER).iterdir()
+                       if folder.name not in present and folder.is_dir()]
+        except OSError:
+            return  # none yet
+        for folder in folders:
+            log.info("uploader: removing %s, the parts of a video no longer in outbox/", folder.relative_to(self.root))
+            shutil.rmtree(folder, ignore_errors=True)
 
     def _still_coming(self, candidates: list[album.Candidate]) -> frozenset[str]:
         """The folders of `candidates` with files still in their inbox folder, not yet handed on: their album waits

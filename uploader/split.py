@@ -144,10 +144,10 @@ def cut(path: Path, folder: Path, shown_name: str, relfolder: str, limit_bytes: 
     `only` at those cuts."""
     try:
         return _cut(Path(path), Path(folder), shown_name, relfolder, limit_bytes, tuple(first_packets), only)
+    except OSError as error:  # first: PyAV's errors from the system (a full disk, EIO) are FFmpegErrors too
+        return Outcome(trouble=f"cutting it into parts: {error.strerror or error}", full=durable.is_full(error))
     except (av.FFmpegError, UnicodeDecodeError) as error:
         return Outcome(refusal=f"cutting it into parts: {error}")
-    except OSError as error:
-        return Outcome(trouble=f"cutting it into parts: {error.strerror or error}", full=durable.is_full(error))
 
 
 def _cut(path: Path, folder: Path, shown_name: str, relfolder: str, limit_bytes: int,

@@ -143,6 +143,25 @@ def test_parts_gone_from_the_split_folder_after_a_stop_are_cut_again_at_the_same
     assert (sum(f[0] for f in facts), sum(f[1] for f in facts)) == (source_frames, source_audio)
 
 
+def test_a_video_deleted_from_outbox_half_way_leaves_no_parts_behind(tmp_path, big_video):
+    root = tmp_path / "root"
+    video = hand_off_file(root, "clip.mp4", big_video)
+    server = FakeTelegram(max_parts=LIMIT_PARTS)
+    delivery, _ = telegram_delivery(root, server, should_stop=lambda: len(server.posted) >= 10)
+    with pytest.raises(Interrupted):
+        run_until(delivery, root, lambda: False, "the stop after the first album")
+    assert any((root / "split").glob("*/*.mp4"))
+    sidecar.path_for(video).unlink()
+    video.unlink()  # a person took it back: it is not to be sent after all
+    delivery, _ = telegram_delivery(root, server)
+    try:
+        delivery.run(Outbox(root / "outbox", quiet_seconds=0.0).scan(1000.0), lambda: False)
+    finally:
+        delivery.close()
+        delivery.sender.close()
+    assert not any((root / "split").iterdir()), "its parts (most of the video's size) stayed on the disk for ever"
+
+
 def test_a_cut_killed_half_way_starts_again_and_no_half_written_part_is_sent(tmp_path, big_video):
     root = tmp_path / "root"
     hand_off_file(root, "clip.mp4", big_video)
@@ -196,6 +215,25 @@ def test_a_video_the_disk_has_no_room_to_cut_waits_for_room_uncounted(small_disk
     delivery, ledger = telegram_delivery(root, server)
     delivery.run(Outbox(root / "outbox", quiet_seconds=0.0).scan(1000.0), lambda: False)
     assert "clip.mp4: waiting for disk space: cutting it into parts needs about 5 MiB" in caplog.text
+    assert not (root / "quarantine" / "clip.mp4").exists() and all(e.attempts == 0 for e in ledger.entries.values())
+    filler.unlink()
+    run_until(delivery, root, lambda: (root / "sent" / "clip.mp4").exists(), "clip.mp4 in sent/ once there is room")
+    assert len(server.posted) > 10
+
+
+def test_a_disk_that_fills_up_while_the_video_is_cut_has_it_wait_for_room_not_quarantined(tmp_path, small_disk,
+                                                                                           big_video, caplog):
+    """The check before the cut passes; the parts' writes (by FFmpeg's muxer) then hit the full disk, as when the
+    transcoder fills it meanwhile. Here the split folder is a small file system of its own, full from the start."""
+    root = tmp_path / "root"
+    hand_off_file(root, "clip.mp4", big_video)
+    (root / "split").symlink_to(small_disk)
+    filler = fill(small_disk)
+    server = FakeTelegram(max_parts=LIMIT_PARTS)
+    delivery, ledger = telegram_delivery(root, server)
+    outbox = Outbox(root / "outbox", quiet_seconds=0.0)
+    wait_for(lambda: delivery.run(outbox.scan(1000.0), lambda: False) or "waiting for disk space" in caplog.text
+             or (root / "quarantine" / "clip.mp4").exists(), 60, "the cut ending on the full disk")
     assert not (root / "quarantine" / "clip.mp4").exists() and all(e.attempts == 0 for e in ledger.entries.values())
     filler.unlink()
     run_until(delivery, root, lambda: (root / "sent" / "clip.mp4").exists(), "clip.mp4 in sent/ once there is room")
