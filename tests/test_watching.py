@@ -137,6 +137,27 @@ def test_a_scan_from_events_finds_what_a_full_walk_finds(tmp_path, seed):
         watcher.stop()
 
 
+def test_a_folder_moved_out_and_back_is_still_watched(tmp_path):
+    """watchdog warns that it already has a watch for the folder come back; the warning, an error under the tests'
+    settings, once killed its reading thread, and no change was seen after it."""
+    folder, outside = tmp_path / "inbox", tmp_path / "elsewhere"
+    (folder / "trip" / "day").mkdir(parents=True)
+    outside.mkdir()
+    watcher = FolderWatcher(folder)
+    watcher.start()
+    try:
+        watcher.walk()
+        for _ in range(3):
+            (folder / "trip").rename(outside / "trip")
+            wait_for(lambda: listed(folder, watcher.walk) == listed(folder, partial(walk, folder)), 10, "the move out")
+            (outside / "trip").rename(folder / "trip")
+            wait_for(lambda: listed(folder, watcher.walk) == listed(folder, partial(walk, folder)), 10, "the move back")
+        (folder / "trip" / "day" / "new.jpg").write_bytes(b"1")
+        wait_for(lambda: "trip/day/new.jpg" in [entry.relpath for entry in watcher.walk()], 10, "the new file")
+    finally:
+        watcher.stop()
+
+
 def test_a_file_being_written_is_seen_growing_and_a_quiet_one_keeps_its_stat(tmp_path):
     (tmp_path / "quiet.mp4").write_bytes(b"done")
     watcher = FolderWatcher(tmp_path)

@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from pathlib import Path
 
 from watchdog.events import (
@@ -47,6 +48,11 @@ from tgvid import arrivals
 from tgvid.emptied import FolderSeen
 
 log = logging.getLogger(__name__)
+# watchdog warns when a folder moved within the watched tree gets a watch it already has (inotify hands out the same
+# watch for the same folder): the callback is the same one, replaced by itself. Said once on stderr, it would only
+# puzzle whoever reads the log; where warnings are errors (the tests), it would kill watchdog's reading thread.
+IGNORED_WATCHDOG_WARNING = "Callback with id .* already exists for watch"
+warnings.filterwarnings("ignore", message=IGNORED_WATCHDOG_WARNING, category=RuntimeWarning)
 
 SETTLE_SECONDS = 0.2
 # The safety net under the events: what inotify never reports (a write through a hard link or a symlink's target
