@@ -192,9 +192,11 @@ def _inbox_relpath(root: Path, job: dict) -> str | None:
 
 def _queue_eta(past: history.History, running: dict | None, jobs: list[dict], queued_media_seconds: float) -> dict:
     """The media still to convert (the running job's rest and every queued file) and the time that takes at the
-    measured speed: the running transcode's, else that of every conversion completed so far."""
+    measured speed: the running transcode's, else that of every conversion completed so far, else that of a job
+    stopped part-way (before the first conversion completes)."""
     remaining = queued_media_seconds
-    speed = past.speed_x_realtime()
+    speed = past.speed_x_realtime() or next((job["speed_x_realtime"] for job in jobs if job.get("speed_x_realtime")),
+                                            None)
     if running:
         job = next((job for job in jobs if job["job_id"] == running["job_id"] and "unreadable" not in job), None)
         if job and job["segments_total"]:

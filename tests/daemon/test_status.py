@@ -10,7 +10,7 @@ import sys
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.media import write_video
-from tests.processes import DAEMON
+from tests.processes import DAEMON, segments_done
 from tests.waiting import wait_for
 from tgvid.shownname import shortened
 from tgvid.sidecar import MediaKind, Sidecar
@@ -70,11 +70,13 @@ def test_status_shows_the_running_transcode_with_its_phase_and_later_the_paused_
     last_activity = json.loads(status(tmp_path, "--json").stdout)["transcoder"]["last_activity_at"]
     assert last_activity >= checkpoint_written, "the last checkpoint (or heartbeat) is the last sign of life"
     wait_for(lambda: re.search(r"#\d+ .* encoding", inspect(job_dir)), 60, "inspect to show a segment as encoding")
+    wait_for(lambda: segments_done(job_dir) >= 1, 60, "a segment done, which gives the job its speed")
     running.stop()
     text = status(tmp_path).stdout
     assert text.startswith("transcoder (not running)\n")
     assert "  running         -" in text
     assert "waiting transcodes:              1  (long.mkv)" in text
+    assert re.search(r"queue ETA       \d+:\d\d  \(0:\d\d of media to convert at [\d.]+x real time\)", text), text
     assert re.search(rf"waiting its turn at {in_flight}; resumes from its checkpoint", text), text
     assert "      encoded on local pid " in text, "where the done segments were encoded, and their seconds"
 
