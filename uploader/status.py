@@ -19,7 +19,7 @@ from tgvid.errors import LedgerError
 from tgvid.shownname import shortened
 from tgvid.units import MIB
 from uploader.delivery import split_folder
-from uploader.ledger import EntryState, Ledger, key_for, path_in
+from uploader.ledger import EntryState, Ledger, held_in_quarantine, key_for, path_in
 from uploader.outbox import pending
 from uploader.sender import Item
 
@@ -101,7 +101,7 @@ def collect(config) -> dict:
         "retrying": [{"file": e.relpath, "attempts": e.attempts, "last_error": e.last_error}
                      for e in entries if e.state is EntryState.SENDING and e.attempts],
         "failed": [{"file": e.relpath, "where": e.where, "reason": e.last_error} for e in entries
-                   if e.state is EntryState.FAILED and (root / "quarantine" / Path(e.where).name).exists()],
+                   if e.state is EntryState.FAILED and held_in_quarantine(e, root / "quarantine")],
     }
 
 
