@@ -176,13 +176,13 @@ def in_parts_text(video: dict | None, daemon_running: bool) -> str:
     failed = video.get("cut_failed")
     if failed:
         after = f"after {failed['attempts']} failed attempt{'s' if failed['attempts'] > 1 else ''}"
-        if not daemon_running:
-            when = "waiting to try the cut into parts again once the uploader runs"
-        elif failed["retry_in_seconds"] > 0:
+        if failed["retry_in_seconds"] > 0:
             at = datetime.fromtimestamp(failed["retry_at"]).strftime("%H:%M:%S")
             when = f"waiting to try the cut into parts again at {at} (in {duration_text(failed['retry_in_seconds'])})"
-        else:
+        elif daemon_running:
             when = "being cut into parts again"
+        else:
+            when = "waiting to try the cut into parts again once the uploader runs"
         return f": {when}, {after}: {failed['last_error']}"
     if video["parts"] is None:
         return ": being cut into parts"

@@ -154,6 +154,7 @@ def test_a_video_whose_cut_failed_shows_when_the_cut_is_tried_again_not_being_cu
     def shown(now=None) -> list[str]:
         return status.render(status.collect(SimpleNamespace(root=root), now)).splitlines()
 
+    error = f"cutting it into parts ended with exit code {-signal.SIGKILL}"
     with instance.hold(root, "uploader"):
         delivery.run(outbox.scan(clock.now), lambda: False)  # starts the cut
         [child] = delivery.cutting.values()
@@ -165,11 +166,13 @@ def test_a_video_whose_cut_failed_shows_when_the_cut_is_tried_again_not_being_cu
         assert shown(clock.now) == [
             "uploader: 1 pending, 0 sent today (0 in all), 0 failed",
             f"  pending clip.mp4: waiting to try the cut into parts again at {at} (in 5 s), after 1 failed attempt: "
-            f"cutting it into parts ended with exit code {-signal.SIGKILL}"]
+            f"{error}"]
+    assert shown(entry.not_before)[1] == ("  pending clip.mp4: waiting to try the cut into parts again once the "
+                                          f"uploader runs, after 1 failed attempt: {error}")
+    with instance.hold(root, "uploader"):
         clock.now = entry.not_before
         delivery.run(outbox.scan(clock.now), lambda: False)  # cuts again
-        assert shown(clock.now)[1] == ("  pending clip.mp4: being cut into parts again, after 1 failed attempt: "
-                                       f"cutting it into parts ended with exit code {-signal.SIGKILL}")
+        assert shown(clock.now)[1] == f"  pending clip.mp4: being cut into parts again, after 1 failed attempt: {error}"
         wait_for(lambda: delivery.run(outbox.scan(clock.now), lambda: False) or (root / "sent" / "clip.mp4").exists(),
                  60, "clip.mp4 sent in parts")
         delivery.close()
