@@ -135,7 +135,8 @@ def _run(config, root: Path) -> int:
         return bool(signals)
 
     durable.remove_temps(path_in(root))  # here, not in Ledger: `tgvid status` reads it while the daemon writes
-    ledger = Ledger(path_in(root), keep_sent_seconds=config.uploader.ledger_keep_days * 86400, outbox=root / "outbox")
+    ledger = Ledger(path_in(root), keep_sent_seconds=config.uploader.ledger_keep_days * 86400, outbox=root / "outbox",
+                    quarantine=root / "quarantine")
     progress = status.ProgressReporter(root)
     try:
         sender = make_sender(config, should_stop, ledger)

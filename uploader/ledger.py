@@ -7,7 +7,12 @@ send the entry becomes `sent` with the message ids. Only then is the file moved 
 whole ledger is rewritten atomically (tgvid.durable) on each change, so it is kept short: a `sent` entry older
 than `uploader.ledger_keep_days` is dropped at the next change and only counted (its file left outbox/ long ago,
 unless moving it keeps failing, which keeps the entry; a new file of the same name is a new entry anyway). A sent
-part of a video whose other parts are not all sent is kept too.
+part of a video whose other parts are not all sent is kept too. A `failed` entry (its file went to quarantine/) is
+kept while its file may come back as it went: while it is in quarantine/ under the name in `where` with the entry's
+size and modification time (a move keeps both), or back in outbox/ at its relpath. Moved back, it is tried again
+under its random_id, its parts already sent (a video sent in parts) not sent again. Once its file has left
+quarantine/ otherwise (removed by a person, or changed there: put back changed, it would be a new entry anyway), the
+entry and its parts' entries are dropped at the next change, uncounted.
 
 While a file goes up, its entry also holds the upload: the file_id its parts carry, the part plan and the parts
 Telegram has confirmed, written before the first part and then every few parts (uploader.parts), so that a
@@ -163,12 +168,15 @@ class Ledger:
 
     `keep_sent_seconds`: how long a `sent` entry stays (None: for ever, for readers such as `tgvid status`); an entry
     whose file is still in `outbox` (its move to sent/ keeps failing) stays whatever its age: without it the file
-    would be sent again."""
+    would be sent again. `quarantine` (None: `failed` entries stay for ever, for readers): where failed files wait
+    for a person; a `failed` entry whose file is neither there nor back in `outbox` is dropped."""
 
-    def __init__(self, path: Path, keep_sent_seconds: float | None = None, outbox: Path | None = None):
+    def __init__(self, path: Path, keep_sent_seconds: float | None = None, outbox: Path | None = None,
+                 quarantine: Path | None = None):
         self.path = Path(path)
         self.keep_sent_seconds = keep_sent_seconds
         self.outbox = outbox
+        self.quarantine = quarantine
         self.entries: dict[str, Entry] = {}
         self.sent_forgotten = 0
         if self.path.exists():
@@ -189,6 +197,8 @@ class Ledger:
             self.entries[entry.key] = entry
         if self.keep_sent_seconds is not None:
             self._forget_sent_before(now - self.keep_sent_seconds)
+        if self.quarantine is not None:
+            self._drop_failed_gone()
         self.save()
 
     def save(self) -> None:
@@ -224,6 +234,30 @@ class Ledger:
         for key in old:
             del self.entries[key]
         self.sent_forgotten += len(old)
+
+    def _drop_failed_gone(self) -> None:
+        """Drop the `failed` entries whose file can no longer come back (see the module's docstring), with their
+        parts' entries: none of them was a file sent."""
+        gone = [entry for entry in self.entries.values() if entry.state is EntryState.FAILED
+                and not held_in_quarantine(entry, self.quarantine)
+                and not (self.outbox is not None and _is_entry_file(self.outbox / entry.relpath, entry))]
+        for entry in gone:
+            for key in [entry.key, *(entry.split.part_keys if entry.split else ())]:
+                self.entries.pop(key, None)
+
+
+def held_in_quarantine(entry: Entry, quarantine: Path) -> bool:
+    """Whether the file of `failed` `entry` is in the folder `quarantine` as it went there (the name in `where`,
+    the entry's size and modification time)."""
+    return _is_entry_file(Path(quarantine) / Path(entry.where).name, entry)
+
+
+def _is_entry_file(path: Path, entry: Entry) -> bool:
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    return (stat.st_size, stat.st_mtime_ns) == (entry.size_bytes, entry.mtime_ns)
 
 
 def _dump(entry: Entry) -> dict:

@@ -19,7 +19,7 @@ from tgvid.errors import LedgerError
 from tgvid.shownname import shortened
 from tgvid.units import MIB
 from uploader.delivery import split_folder
-from uploader.ledger import EntryState, Ledger, key_for, path_in
+from uploader.ledger import EntryState, Ledger, held_in_quarantine, key_for, path_in
 from uploader.outbox import pending
 from uploader.sender import Item
 
@@ -67,13 +67,15 @@ class ProgressReporter:
         self.path.unlink(missing_ok=True)
 
 
-def collect(config) -> dict:
-    """A JSON-able report of the uploader's state under `config.root`.
+def collect(config, now: float | None = None) -> dict:
+    """A JSON-able report of the uploader's state under `config.root` at Unix time `now` (None: the clock's).
 
     A video sent in parts counts as one file: its parts are not "sent today" on their own; until the last is sent
-    it is pending, with how many of its parts are sent (`in_parts`: `parts` is None while it is being cut). A folder's
+    it is pending, with how many of its parts are sent (`in_parts`: `parts` is None while it is being cut, and
+    `cut_failed` says when a cut that failed is tried again, after how many failed attempts, and why). A folder's
     files wait for the folder's files still in inbox/ (`albums_waiting_for_inbox`), to go as one album. A file the
     uploader gave up on is `failed` while it is in quarantine/: once a person has removed it, it is dealt with."""
+    now = time.time() if now is None else now
     root = Path(config.root)
     outbox = root / "outbox"
     waiting = pending(outbox) if outbox.is_dir() else []
@@ -92,7 +94,8 @@ def collect(config) -> dict:
     return {
         "daemon_running": daemon_running,
         "pending": [file.relpath for file in waiting],
-        "in_parts": [progress for file in waiting if (progress := parts_progress(root, ledger, file, daemon_running))],
+        "in_parts": [progress for file in waiting
+                     if (progress := parts_progress(root, ledger, file, daemon_running, now))],
         "albums_waiting_for_inbox": sorted({file.relpath.rpartition("/")[0] for file in waiting} & still_in_inbox(root)),
         "sending": sending,
         "sent_today": sum(1 for e in entries if e.state is EntryState.SENT and e.sent_at >= midnight),
@@ -101,7 +104,7 @@ def collect(config) -> dict:
         "retrying": [{"file": e.relpath, "attempts": e.attempts, "last_error": e.last_error}
                      for e in entries if e.state is EntryState.SENDING and e.attempts],
         "failed": [{"file": e.relpath, "where": e.where, "reason": e.last_error} for e in entries
-                   if e.state is EntryState.FAILED and (root / "quarantine" / Path(e.where).name).exists()],
+                   if e.state is EntryState.FAILED and held_in_quarantine(e, root / "quarantine")],
     }
 
 
@@ -111,25 +114,35 @@ def still_in_inbox(root: Path) -> set[str]:
     return arrivals.folders_with_files(inbox) - {""} if inbox.is_dir() else set()
 
 
-def parts_progress(root: Path, ledger: Ledger | None, file: arrivals.Entry, daemon_running: bool) -> dict | None:
+def parts_progress(root: Path, ledger: Ledger | None, file: arrivals.Entry, daemon_running: bool,
+                   now: float) -> dict | None:
     """How far a pending video is in being sent in parts: its parts sent of all, or (parts None) being cut into
-    them; None for a file sent whole."""
+    them, with `cut_failed` once a cut has failed (its folder of parts is there, and its entry counts failed
+    attempts: the delivery's backoff, uploader.delivery); None for a file sent whole."""
     key = key_for(file.relpath, file.stat.st_size, file.stat.st_mtime_ns)
     entry = ledger.get(key) if ledger else None
     if entry is not None and entry.split is not None:
         part_keys = entry.split.part_keys
         sent = sum(1 for part_key in part_keys if (part := ledger.get(part_key)) and part.state is EntryState.SENT)
         return {"file": file.relpath, "parts_sent": sent, "parts": len(part_keys)}
-    if daemon_running and split_folder(root, key).is_dir():
+    if not split_folder(root, key).is_dir():
+        return None
+    if entry is not None and entry.state is EntryState.SENDING and entry.attempts:
+        cut_failed = {"attempts": entry.attempts, "last_error": entry.last_error, "retry_at": entry.not_before,
+                      "retry_in_seconds": max(0.0, entry.not_before - now)}
+        return {"file": file.relpath, "parts_sent": 0, "parts": None, "cut_failed": cut_failed}
+    if daemon_running:
         return {"file": file.relpath, "parts_sent": 0, "parts": None}
     return None
 
 
+def duration_text(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
 def time_left(eta_seconds: float) -> str:
-    if eta_seconds < 0:
-        return "time left unknown"
-    minutes, seconds = divmod(round(eta_seconds), 60)
-    return f"{minutes} min {seconds:02d} s left" if minutes else f"{seconds} s left"
+    return "time left unknown" if eta_seconds < 0 else f"{duration_text(eta_seconds)} left"
 
 
 def render(report: dict) -> str:
@@ -148,17 +161,29 @@ def render(report: dict) -> str:
                      f"{time_left(sending.get('eta_seconds', -1.0))}")
     in_parts = {video["file"]: video for video in report["in_parts"]}
     held = set(report["albums_waiting_for_inbox"])
-    lines += [f"  pending {shortened(name)}{in_parts_text(in_parts.get(name))}{held_text(name, held)}"
-              for name in report["pending"]]
-    lines += [f"  retrying {shortened(r['file'])} (attempt {r['attempts']}): {r['last_error']}" for r in report["retrying"]]
+    lines += [f"  pending {shortened(name)}{in_parts_text(in_parts.get(name), report['daemon_running'])}"
+              f"{held_text(name, held)}" for name in report["pending"]]
+    lines += [f"  retrying {shortened(r['file'])} (attempt {r['attempts']}): {r['last_error']}" for r in report["retrying"]
+              if "cut_failed" not in in_parts.get(r["file"], {})]  # its pending line says it
     lines += [f"  failed {shortened(f['file'])} → {Path(f['where']).parent / shortened(Path(f['where']).name)}: "
               f"{f['reason']}" for f in report["failed"]]
     return "\n".join(lines)
 
 
-def in_parts_text(video: dict | None) -> str:
+def in_parts_text(video: dict | None, daemon_running: bool) -> str:
     if video is None:
         return ""
+    failed = video.get("cut_failed")
+    if failed:
+        after = f"after {failed['attempts']} failed attempt{'s' if failed['attempts'] > 1 else ''}"
+        if failed["retry_in_seconds"] > 0:
+            at = datetime.fromtimestamp(failed["retry_at"]).strftime("%H:%M:%S")
+            when = f"waiting to try the cut into parts again at {at} (in {duration_text(failed['retry_in_seconds'])})"
+        elif daemon_running:
+            when = "being cut into parts again"
+        else:
+            when = "waiting to try the cut into parts again once the uploader runs"
+        return f": {when}, {after}: {failed['last_error']}"
     if video["parts"] is None:
         return ": being cut into parts"
     return f": sending in parts, {video['parts_sent']}/{video['parts']} parts sent"

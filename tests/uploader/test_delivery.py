@@ -64,10 +64,10 @@ UNREADABLE = [
 ]
 
 
-def deliver(root: Path, sender=None, clock=None, **changes):
+def deliver(root: Path, sender=None, clock=None, ledger=None, **changes):
     clock = clock or Clock()
     sender = sender or FolderSender(root / "delivered")
-    ledger = Ledger(path_in(root))
+    ledger = ledger or Ledger(path_in(root))
     delivery = Delivery(root, ledger, sender, settings(**changes), lambda *args: None, clock)
     delivery.run(Outbox(root / "outbox", quiet_seconds=0.0).scan(clock()), lambda: False)
     return ledger
@@ -204,17 +204,39 @@ def test_delete_after_send_leaves_nothing_behind(tmp_path):
     assert files_under(tmp_path / "delivered") == ["a.pdf"]
 
 
+def daemon_ledger(root: Path) -> Ledger:
+    """The ledger as the uploader daemon keeps it: sent entries forgotten after 30 days, failed ones once their file
+    has left quarantine/ (not back in outbox/)."""
+    return Ledger(path_in(root), keep_sent_seconds=30 * 86400.0, outbox=root / "outbox", quarantine=root / "quarantine")
+
+
 def test_a_file_moved_back_from_quarantine_is_tried_again_with_its_random_id(tmp_path):
     hand_off(tmp_path, "bad.pdf", b"x")
     sender = RefusingSender(tmp_path / "delivered")
-    ledger = deliver(tmp_path, sender)
+    ledger = deliver(tmp_path, sender, ledger=daemon_ledger(tmp_path))
     [failed] = ledger.entries.values()
     for name in ("bad.pdf", "bad.pdf.meta.msgpack"):
         (tmp_path / "quarantine" / name).rename(tmp_path / "outbox" / name)
     sender.retry = True
-    ledger = deliver(tmp_path, sender)
+    ledger = deliver(tmp_path, sender, ledger=daemon_ledger(tmp_path))
     [entry] = ledger.entries.values()
     assert (entry.state, entry.attempts, entry.random_id) == (EntryState.SENDING, 1, failed.random_id)
+
+
+def test_the_ledger_forgets_a_quarantined_file_once_a_person_removed_it_and_keeps_one_still_there(tmp_path):
+    hand_off(tmp_path, "bad one.pdf", b"x")
+    hand_off(tmp_path, "bad two.pdf", b"yy")
+    sender = RefusingSender(tmp_path / "delivered")
+    ledger = deliver(tmp_path, sender, ledger=daemon_ledger(tmp_path))
+    assert [e.state for e in ledger.entries.values()] == [EntryState.FAILED, EntryState.FAILED]
+    for name in ("bad one.pdf", "bad one.pdf.reason.txt", "bad one.pdf.meta.msgpack"):
+        (tmp_path / "quarantine" / name).unlink()  # a person dealt with it
+    hand_off(tmp_path, "fine.pdf", b"%PDF")
+    ledger = deliver(tmp_path, sender, ledger=daemon_ledger(tmp_path))
+    assert sorted((e.relpath, e.state) for e in Ledger(path_in(tmp_path)).entries.values()) == [
+        ("bad two.pdf", EntryState.FAILED), ("fine.pdf", EntryState.SENT)]
+    assert status.render(status.collect(SimpleNamespace(root=tmp_path))).splitlines()[0].endswith(
+        "(1 in all), 1 failed")
 
 
 def test_a_file_removed_after_the_scan_does_not_stop_the_others(tmp_path, caplog):

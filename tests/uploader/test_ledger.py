@@ -1,5 +1,7 @@
 """The ledger survives a restart exactly as written, and refuses to guess at damaged or newer files."""
 
+from pathlib import Path
+
 import msgpack
 import pytest
 
@@ -88,6 +90,37 @@ def test_a_sent_entry_whose_file_is_still_in_the_outbox_is_kept_whatever_its_age
     ledger.put([stuck, moved], now=0.0)
     ledger.put([Entry("next.pdf", 1, 3, new_random_id())], now=10 * 86400.0)
     assert stuck.key in ledger.entries and moved.key not in ledger.entries
+
+
+def quarantined(root, relpath: str, data: bytes) -> Entry:
+    """A file the uploader sent to quarantine/, and its `failed` entry, as delivery writes them."""
+    held = root / "quarantine" / Path(relpath).name
+    held.parent.mkdir(parents=True, exist_ok=True)
+    held.write_bytes(data)
+    stat = held.stat()
+    return Entry(relpath, stat.st_size, stat.st_mtime_ns, new_random_id(), state=EntryState.FAILED, where=str(held))
+
+
+def test_a_failed_entry_stays_while_its_file_is_in_quarantine_or_back_in_the_outbox_and_goes_with_it(tmp_path):
+    root = tmp_path
+    ledger = Ledger(root / "ledger.msgpack", outbox=root / "outbox", quarantine=root / "quarantine")
+    waiting = quarantined(root, "trip/waiting.pdf", b"waits for a person")
+    removed = quarantined(root, "removed.pdf", b"deleted by a person")
+    changed = quarantined(root, "changed.pdf", b"edited where it is")
+    back = quarantined(root, "trip/back.pdf", b"moved back")
+    parts = [Entry(f"big.part{n}of2.mp4", 9, 1, new_random_id(), state=EntryState.SENT, sent_at=1.0) for n in (1, 2)]
+    in_parts = quarantined(root, "big.mp4", b"a video quarantined half sent")
+    in_parts.split = SplitRecord([part.key for part in parts], [0, 250])
+    ledger.put([waiting, removed, changed, back, in_parts, *parts], now=1.0)
+    (root / "outbox" / "trip").mkdir(parents=True)
+    (root / "quarantine" / "back.pdf").rename(root / "outbox" / "trip" / "back.pdf")
+    (root / "quarantine" / "removed.pdf").unlink()
+    (root / "quarantine" / "changed.pdf").write_bytes(b"another file now")
+    (root / "quarantine" / "big.mp4").unlink()
+    following = Entry("next.pdf", 1, 1, new_random_id())
+    ledger.put([following], now=2.0)
+    assert set(Ledger(root / "ledger.msgpack").entries) == {waiting.key, back.key, following.key}
+    assert ledger.sent_count() == 0, "a quarantined video's parts were never a file sent"
 
 
 def test_reading_the_ledger_leaves_a_writer_s_temp_file_alone(tmp_path):

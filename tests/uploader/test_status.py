@@ -2,7 +2,12 @@
 
 import fcntl
 import logging
+import os
+import signal
 import threading
+import time
+from datetime import datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 from conftest import hand_off
@@ -89,19 +94,25 @@ def test_a_daemon_starting_while_status_looks_still_gets_its_lock(tmp_path):
     assert not instance.is_running(tmp_path, "uploader")
 
 
+def parts_delivery(tmp_path, seconds: float, limit_bytes: int, clock=time.time) -> tuple[Path, Delivery, Outbox]:
+    """A root with clip.mp4 (`seconds` long, a keyframe every 5 frames) in outbox/, and the delivery that sends it
+    to delivered/ in parts of at most `limit_bytes`."""
+    root = tmp_path / "root"
+    video = write_video(tmp_path / "clip.mp4", seconds=seconds, width=160, height=120, gop_frames=5, grain=48,
+                        options={"movflags": "+faststart"})
+    hand_off(root, "clip.mp4", video.read_bytes(), "video", duration_seconds=seconds, width=160, height=120,
+             has_audio=True)
+    sender = FolderSender(root / "delivered")
+    sender.max_file_bytes = limit_bytes
+    settings = SimpleNamespace(album_window_seconds=0.0, delete_after_send=False, max_retries=3, oversize="split")
+    return root, Delivery(root, Ledger(path_in(root)), sender, settings, lambda *_: None, clock), Outbox(
+        root / "outbox", quiet_seconds=0.0)
+
+
 def test_a_video_sent_in_parts_counts_as_one_file_and_shows_its_parts_sent(tmp_path):
     """Its parts are not "sent today" one by one: the video is pending with its parts sent, then one file sent."""
-    root = tmp_path / "root"
-    video = write_video(tmp_path / "clip.mp4", seconds=4.8, width=160, height=120, gop_frames=5, grain=48,
-                        options={"movflags": "+faststart"})  # 24 keyframes: 12 parts under 160 KiB
-    hand_off(root, "clip.mp4", video.read_bytes(), "video", duration_seconds=4.8, width=160, height=120,
-             has_audio=True)
+    root, delivery, outbox = parts_delivery(tmp_path, 4.8, 160 * 1024)  # 24 keyframes: 12 parts under 160 KiB
     delivered = root / "delivered"
-    sender = FolderSender(delivered)
-    sender.max_file_bytes = 160 * 1024
-    settings = SimpleNamespace(album_window_seconds=0.0, delete_after_send=False, max_retries=3, oversize="split")
-    delivery = Delivery(root, Ledger(path_in(root)), sender, settings, lambda *_: None)
-    outbox = Outbox(root / "outbox", quiet_seconds=0.0)
 
     def shown() -> str:
         return status.render(status.collect(SimpleNamespace(root=root)))
@@ -132,3 +143,37 @@ def test_a_folder_whose_album_waits_for_files_still_in_the_inbox_says_so(tmp_pat
     text = status.render(status.collect(SimpleNamespace(root=tmp_path)))
     assert text.splitlines()[1:] == ["  pending alone.mp4",
                                      "  pending trip/beach.mp4: its album waits for the files still in inbox/trip"]
+
+
+def test_a_video_whose_cut_failed_shows_when_the_cut_is_tried_again_not_being_cut(tmp_path):
+    """The child cutting it is killed (as the kernel's OOM killer would kill it): the video waits for its next
+    attempt (uploader.delivery's backoff), and status says so, with the error, until the cut runs again."""
+    clock = SimpleNamespace(now=time.time())
+    root, delivery, outbox = parts_delivery(tmp_path, 2.0, 300 * 1024, lambda: clock.now)  # 2 parts
+
+    def shown(now=None) -> list[str]:
+        return status.render(status.collect(SimpleNamespace(root=root), now)).splitlines()
+
+    error = f"cutting it into parts ended with exit code {-signal.SIGKILL}"
+    with instance.hold(root, "uploader"):
+        delivery.run(outbox.scan(clock.now), lambda: False)  # starts the cut
+        [child] = delivery.cutting.values()
+        os.kill(child.process.pid, signal.SIGKILL)
+        wait_for(lambda: not child.is_alive(), 30, "the cutting child's end")
+        delivery.run(outbox.scan(clock.now), lambda: False)
+        [entry] = Ledger(path_in(root)).entries.values()
+        at = datetime.fromtimestamp(entry.not_before).strftime("%H:%M:%S")
+        assert shown(clock.now) == [
+            "uploader: 1 pending, 0 sent today (0 in all), 0 failed",
+            f"  pending clip.mp4: waiting to try the cut into parts again at {at} (in 5 s), after 1 failed attempt: "
+            f"{error}"]
+    assert shown(entry.not_before)[1] == ("  pending clip.mp4: waiting to try the cut into parts again once the "
+                                          f"uploader runs, after 1 failed attempt: {error}")
+    with instance.hold(root, "uploader"):
+        clock.now = entry.not_before
+        delivery.run(outbox.scan(clock.now), lambda: False)  # cuts again
+        assert shown(clock.now)[1] == f"  pending clip.mp4: being cut into parts again, after 1 failed attempt: {error}"
+        wait_for(lambda: delivery.run(outbox.scan(clock.now), lambda: False) or (root / "sent" / "clip.mp4").exists(),
+                 60, "clip.mp4 sent in parts")
+        delivery.close()
+    assert shown() == ["uploader (not running): 0 pending, 1 sent today (1 in all), 0 failed"]
