@@ -1,6 +1,8 @@
 """`tgvid transcode` and `tgvid inspect` as a person runs them: exit codes, messages, resume after SIGKILL."""
 
+import io
 import json
+import logging
 import os
 import random
 import re
@@ -16,7 +18,10 @@ from tests import checks
 from tests.media import write_video
 from tests.processes import DAEMON
 from tgvid.errors import CheckpointError
+from transcoder import oneshot, status
 from transcoder.checkpoint import FORMAT_VERSION, load
+from transcoder.job import EngineSettings, run_job
+from transcoder.pool import PoolSettings
 
 FAST = ["--segment-seconds", "0.5", "--preset", "ultrafast", "--crf", "30"]
 
@@ -172,3 +177,17 @@ def test_a_file_name_that_is_not_utf8_converts(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "caf\\udce9.tg.mp4" in result.stdout
     checks.assert_streamable(checks.facts(tmp_path / os.fsdecode(b"caf\xe9.tg.mp4")))
+
+
+def test_the_progress_bar_shows_the_eta_that_status_shows(tmp_path, monkeypatch):
+    """Both count the job's wall time, so two workers side by side do not make the bar's ETA twice too long."""
+    source = write_video(tmp_path / "clip.mkv", seconds=3, codec="mpeg4")
+    job_dir, shown = tmp_path / "job", io.StringIO()
+    asked = iter([False, False, False] + [True] * 100)
+    result = run_job(source, job_dir, tmp_path / "out.mp4", EngineSettings(segment_seconds=0.5, preset="ultrafast"),
+                     should_yield=lambda: next(asked), segment_pool=PoolSettings(workers=2))
+    assert result.status == "yielded"
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])  # the bar filters the handlers it finds: none here
+    oneshot.ProgressBar(shown, "clip.mkv")(load(job_dir))
+    eta = status.job_progress(job_dir)["eta_seconds"]
+    assert eta is not None and f"3/6 segments  50 %  ETA {eta // 60}:{eta % 60:02d}" in shown.getvalue()

@@ -139,6 +139,21 @@ class Checkpoint:
     def segments_done(self) -> int:
         return sum(1 for s in self.segments if s.state == UnitState.DONE)
 
+    def media_done_seconds(self) -> float:
+        """The source's seconds in the segments done."""
+        return sum((s.end_seconds if s.end_seconds is not None else self.duration_seconds) - s.start_seconds
+                   for s in self.segments if s.state == UnitState.DONE)
+
+    def speed_x_realtime(self) -> float | None:
+        """Media done over the job's wall time encoding (not its segments' `encode_seconds`: those ran side by side,
+        their sum is the workers'); None before a segment is done."""
+        return self.media_done_seconds() / self.encoding_wall_seconds if self.encoding_wall_seconds else None
+
+    def eta_seconds(self) -> float | None:
+        """The time the segments still to do take at `speed_x_realtime`; None while it is not known."""
+        speed = self.speed_x_realtime()
+        return max(0.0, self.duration_seconds - self.media_done_seconds()) / speed if speed else None
+
     def segments_to_do_text(self) -> str:
         """The segments still to encode, for a person: "8/30 segments done; to do: 3, 6, 9-30" (numbered from 1).
         Only what the checkpoint records: a done segment whose file turns out damaged is found when it is reached."""

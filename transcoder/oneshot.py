@@ -8,7 +8,6 @@ done, percent and ETA; elsewhere each step is a plain log line.
 import logging
 import shutil
 import sys
-import time
 from pathlib import Path
 
 from tgvid import config as settings_file
@@ -35,8 +34,7 @@ class ProgressBar(logging.Filter):
 
     def __init__(self, stream, name: str):
         super().__init__()
-        self.stream, self.name, self.started = stream, name, time.monotonic()
-        self.first_done = None
+        self.stream, self.name = stream, name
         for handler in logging.getLogger().handlers:
             handler.addFilter(self)
 
@@ -48,16 +46,12 @@ class ProgressBar(logging.Filter):
 
     def __call__(self, state: Checkpoint) -> None:
         total, done = len(state.segments), state.segments_done()
-        if self.first_done is None:
-            self.first_done = done - 1  # segments resumed from a checkpoint do not count toward speed
-        elapsed = time.monotonic() - self.started
-        fresh = done - self.first_done
-        eta = elapsed / fresh * (total - done) if fresh > 0 else 0.0
+        eta = round(state.eta_seconds() or 0)  # as `tgvid status` shows it: workers side by side counted once
         width = 30
         filled = width * done // total
         bar = "#" * filled + "-" * (width - filled)
         self.stream.write(f"\r\033[K{self.name}: [{bar}] {done}/{total} segments {100 * done // total:3d} %  "
-                          f"ETA {int(eta) // 60}:{int(eta) % 60:02d} ")
+                          f"ETA {eta // 60}:{eta % 60:02d} ")
         if done == total:
             self.stream.write("\n")
         self.stream.flush()

@@ -49,11 +49,8 @@ def job_progress(job_dir: Path, running: dict | None = None) -> dict | None:
                 "unreadable": f"checkpoint damaged ({error.reason}); the job sets it aside and starts afresh"}
     done = [s for s in state.segments if s.state == checkpoint.UnitState.DONE]
     total = len(state.segments)
-    media_seconds = sum((s.end_seconds if s.end_seconds is not None else state.duration_seconds) - s.start_seconds
-                        for s in done)
-    # The job's wall time, not its segments' encode_seconds: those ran side by side, their sum is the workers'.
-    speed = media_seconds / state.encoding_wall_seconds if state.encoding_wall_seconds else None
-    remaining = max(0.0, state.duration_seconds - media_seconds) if total else 0.0
+    speed, eta = state.speed_x_realtime(), state.eta_seconds()
+    remaining = max(0.0, state.duration_seconds - state.media_done_seconds()) if total else 0.0
     return {
         "job_id": state.job_id, "source": Path(state.source["path"]).name, "source_path": state.source["path"],
         "verdict": state.verdict["kind"],
@@ -63,7 +60,7 @@ def job_progress(job_dir: Path, running: dict | None = None) -> dict | None:
         "encoding_wall_seconds": round(state.encoding_wall_seconds, 2),
         "speed_x_realtime": round(speed, 2) if speed else None,
         "remaining_media_seconds": remaining,
-        "eta_seconds": round(remaining / speed) if speed else None,
+        "eta_seconds": round(eta) if eta is not None else None,
         "attempts": state.attempts, "last_error": state.last_error,
         "source_gone": not Path(state.source["path"]).exists(),
         "encoded_on": _places(done),
