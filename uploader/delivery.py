@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tgvid import durable, namelength, quarantine, sidecar
-from tgvid.arrivals import folders_with_files
+from tgvid.arrivals import holding_files
 from tgvid.backoff import backoff_seconds
 from tgvid.child import ANSWER_AFTER_END_SECONDS, Child
 from tgvid.errors import NoSpace, SendFailed, SidecarError, TgvidError
@@ -183,7 +183,7 @@ class Delivery:
         """The folders of `candidates` with files still in their inbox folder, not yet handed on: their album waits
         for them (told once a folder)."""
         folders = {c.folder for c in candidates if c.folder and not c.album}
-        coming = frozenset(folders & folders_with_files(self.root / "inbox")) if folders else frozenset()
+        coming = frozenset(holding_files(self.root / "inbox", folders))
         for folder in sorted(coming - self.waiting_for_inbox):
             log.info("%s: the album waits for the folder's files still in inbox/%s", folder, folder)
         self.waiting_for_inbox = set(coming)
