@@ -6,6 +6,8 @@
   takes them, so both keep scanning past them.
 - album (uploader only): 2000 finished files with their sidecars in outbox/trip/, while inbox/trip/ still holds a
   file (the transcoder busy on the album's long video): the album waits to be whole, so every file stays.
+- album, big inbox (uploader only): the same, with as many files again in 40 other folders of inbox/ (a queue the
+  transcoder has yet to reach): what asking inbox/ whether the album is whole costs.
 
 The test suite asserts no number; this prints them. Run from the repository root (`--code DIR`: the daemon.py of
 another checkout, for a before/after comparison):
@@ -52,6 +54,14 @@ def album(root: Path, daemon: str, files: int) -> None:
         sidecar.write(sidecar.path_for(path), sidecar.Sidecar(sidecar.MediaKind.IMAGE, 4, width=1, height=1))
 
 
+def album_big_inbox(root: Path, daemon: str, files: int) -> None:
+    album(root, daemon, files)
+    for number in range(files):
+        path = root / "inbox" / f"queued{number // FILES_PER_FOLDER:03d}" / f"clip{number:05d}.mp4"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"queued")
+
+
 def idle_percent(daemon: str, files: int, seconds: float, polling: bool, code: Path, case=downloads,
                  settle_seconds: float = 5.0) -> float:
     """The daemon's CPU use while idle, in % of one core."""
@@ -88,6 +98,8 @@ def main() -> None:
         print(f"  {daemon:<10}  empty {FOLDERS[daemon]}/: {empty:5.2f}   downloads: {full:5.2f}")
     held = idle_percent("uploader", args.files, args.seconds, args.polling, args.code, album)
     print(f"  uploader    album waiting for its inbox folder: {held:5.2f}")
+    queued = idle_percent("uploader", args.files, args.seconds, args.polling, args.code, album_big_inbox)
+    print(f"  uploader    the same, {args.files} more files in inbox/: {queued:5.2f}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 import os
 
-from tgvid.arrivals import Seen, Tracker, is_quiet, is_temporary, observe, walk
+from tgvid.arrivals import Seen, Tracker, folders_with_files, holding_files, is_quiet, is_temporary, observe, walk
 
 
 def test_names_of_downloads_and_copies_in_progress_are_temporary():
@@ -48,3 +48,20 @@ def test_a_file_arrives_once_quiet_and_closed_and_a_gone_file_is_forgotten(tmp_p
     path.unlink()
     tracker.update(walk(tmp_path), now=12.0)
     assert tracker.seen == {} and tracker.closed == {}
+
+
+def test_the_folders_asked_about_that_hold_a_file_are_those_the_whole_walk_finds(tmp_path):
+    for name in ("top.mp4", "a/x.mp4", "b/x.mp4.part", "c/sub/x.mp4", ".d/x.mp4", "e/.hidden.mp4", "h/~lock.mp4",
+                 "i/.sync/x.mp4"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    os.symlink("a", tmp_path / "f")  # a symlinked folder: not followed
+    (tmp_path / "g").mkdir()
+    os.symlink("gone.mp4", tmp_path / "g" / "dangling.mp4")
+    (tmp_path / "j").mkdir()
+    os.symlink(tmp_path / "a" / "x.mp4", tmp_path / "j" / "link.mp4")
+    (tmp_path / "k").mkdir()
+    os.mkfifo(tmp_path / "k" / "pipe")
+    asked = {"", "a", "b", "c", "c/sub", ".d", "e", "f", "g", "h", "i", "i/.sync", "j", "k", "missing", "a/missing"}
+    assert holding_files(tmp_path, asked) == folders_with_files(tmp_path) & asked == {"", "a", "c/sub", "j", "k"}
+    assert holding_files(tmp_path, {"c"}) == set(), "a folder holding only a folder holds no file"

@@ -8,7 +8,8 @@ is one now, so the uploader too leaves a `.crdownload` or `~lock.pdf` alone rath
 A file that is not temporary has arrived once its size and mtime have not changed for the quiet time and no
 process holds it open for writing (tgvid.openfiles).
 
-The same rule tells the uploader which files of a dropped folder are still coming (`folders_with_files` on inbox/):
+The same rule tells the uploader which files of a dropped folder are still coming (`folders_with_files` on inbox/,
+or `holding_files` for only the folders asked about):
 the transcoder keeps each source in its inbox folder until the output is in outbox/ (a pass-through source is that
 output), and an archive's media are unpacked into an inbox folder before any of them is converted; a file that goes
 to quarantine leaves the inbox too. So a folder of inbox/ that holds a file not yet handed on names an album that is
@@ -22,6 +23,7 @@ again only where tgvid.watching saw events; both list a folder by the same code,
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISDIR
 
 from tgvid import openfiles
 from tgvid.emptied import FolderSeen
@@ -80,6 +82,57 @@ def folders_with_files(folder: Path) -> set[str]:
     """The folders below `folder` ("/"-separated, "" for `folder` itself) that directly hold a file whose name is not
     temporary: in inbox/, the folders whose files are not all handed on yet."""
     return {entry.relpath.rpartition("/")[0] for entry in walk(folder)}
+
+
+def holding_files(folder: Path, relpaths: set[str]) -> set[str]:
+    """Those of `relpaths` (folders below `folder`, "/"-separated) that `folders_with_files(folder)` would name,
+    found without walking the rest: each is looked at alone, and only until its first file. A folder the walk would
+    not reach is not named: one in or below a dot-folder, a symlinked one, or one below a folder it cannot list."""
+    return {relpath for relpath in relpaths if _reached(folder, relpath) and _holds_a_file(folder, relpath)}
+
+
+def _reached(top: Path, relpath: str) -> bool:
+    """Whether the walk of `top` reaches its folder `relpath`: every folder on the way is listable, and every one
+    below `top` a real folder (not a symlink) whose name does not start with a dot."""
+    directory = top
+    for name in relpath.split("/") if relpath else ():
+        try:
+            with os.scandir(directory):  # listable: opened, not read
+                pass
+        except OSError:
+            return False
+        directory = directory / name
+        try:
+            mode = directory.lstat().st_mode
+        except OSError:
+            return False
+        if name.startswith(".") or not S_ISDIR(mode):
+            return False
+    return True
+
+
+def _holds_a_file(top: Path, relpath: str) -> bool:
+    """Whether the folder `relpath` directly holds a file that _list_folder would list: not a folder, not a
+    temporary name, and its stat (through a symlink) readable."""
+    directory = top / relpath if relpath else top
+    try:
+        with os.scandir(directory) as listing:
+            for item in listing:
+                try:
+                    if item.is_dir():
+                        continue
+                except OSError:
+                    pass  # listed as a file, as _list_folder does
+                if is_temporary(f"{relpath}/{item.name}".lstrip("/")):
+                    continue
+                try:
+                    os.stat(item.path)
+                except OSError:
+                    continue  # gone, a dangling symlink, or unreadable: not listed
+                return True
+    except OSError:
+        return False
+    return False
 
 
 @dataclass(frozen=True)

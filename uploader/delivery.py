@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tgvid import durable, namelength, quarantine, sidecar
-from tgvid.arrivals import folders_with_files
+from tgvid.arrivals import holding_files
 from tgvid.backoff import backoff_seconds
 from tgvid.child import ANSWER_AFTER_END_SECONDS, Child
 from tgvid.errors import NoSpace, SendFailed, SidecarError, TgvidError
@@ -94,6 +94,16 @@ def split_folder(root: Path, key: str) -> Path:
     return Path(root) / SPLIT_FOLDER / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class Described:
+    """What a file's sidecar said, read when the sidecar had `sidecar_stat` (inode, size, mtime_ns), and the album
+    kind that follows."""
+
+    sidecar_stat: tuple[int, int, int] | None
+    meta: sidecar.Sidecar
+    kind: str
+
+
 def check_readable(path: Path) -> None:
     """Raise the OSError that reading `path` would: an unreadable file then fails alone, not in its album's send."""
     with path.open("rb") as handle:
@@ -119,6 +129,9 @@ class Delivery:
         self.space_waits: dict[str, SpaceWait] = {}  # by ledger key, in memory: the ledger may be what cannot grow
         self.oversize: list[tuple[Arrival, sidecar.Sidecar]] = []  # this run's videos to send in parts
         self.cutting: dict[str, Child] = {}  # ledger key → the child cutting that video into parts
+        # Ledger key → what was read of the file, for those found readable with their sidecar read: a file that
+        # waits (its album not whole, a backoff) is not opened again at each run.
+        self.described: dict[str, Described] = {}
 
     def close(self) -> None:
         """Stop the children still cutting videos (the next start cuts again what has no recorded cut)."""
@@ -132,6 +145,8 @@ class Delivery:
         candidates = []
         self.ready = {}
         self.oversize = []
+        present = {key_for(arrival.relpath, arrival.size_bytes, arrival.mtime_ns) for arrival in arrivals}
+        self.described = {key: known for key, known in self.described.items() if key in present}
         for arrival in arrivals:
             try:
                 candidate = self._candidate(arrival, now)
@@ -168,14 +183,15 @@ class Delivery:
     def _remove_parts_of_gone_videos(self, arrivals: list[Arrival]) -> None:
         """Remove the folders of parts whose video is no longer in outbox/ (taken away, or changed: a new file):
         nothing else would, and they hold about the video's size. One that comes back has its parts cut again."""
-        present = {split_folder(self.root, key_for(a.relpath, a.size_bytes, a.mtime_ns)).name for a in arrivals
-                   if is_utf8(a.relpath)}  # (no other name is ever cut)
         try:
-            folders = [folder for folder in (self.root / SPLIT_FOLDER).iterdir()
-                       if folder.name not in present and folder.is_dir()]
+            folders = [folder for folder in (self.root / SPLIT_FOLDER).iterdir() if folder.is_dir()]
         except OSError:
             return  # none yet
-        for folder in folders:
+        if not folders:
+            return  # (the usual case: no hashing of every waiting file's key)
+        present = {split_folder(self.root, key_for(a.relpath, a.size_bytes, a.mtime_ns)).name for a in arrivals
+                   if is_utf8(a.relpath)}  # (no other name is ever cut)
+        for folder in [folder for folder in folders if folder.name not in present]:
             log.info("uploader: removing %s, the parts of a video no longer in outbox/", folder.relative_to(self.root))
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -183,7 +199,7 @@ class Delivery:
         """The folders of `candidates` with files still in their inbox folder, not yet handed on: their album waits
         for them (told once a folder)."""
         folders = {c.folder for c in candidates if c.folder and not c.album}
-        coming = frozenset(folders & folders_with_files(self.root / "inbox")) if folders else frozenset()
+        coming = frozenset(holding_files(self.root / "inbox", folders))
         for folder in sorted(coming - self.waiting_for_inbox):
             log.info("%s: the album waits for the folder's files still in inbox/%s", folder, folder)
         self.waiting_for_inbox = set(coming)
@@ -207,11 +223,16 @@ class Delivery:
         if not self._has_room(key, now):
             return None
         try:
-            check_readable(arrival.path)
-            if not arrival.has_sidecar and namelength.size_bytes(arrival.path.name) > namelength.PLACED_MAX_BYTES:
-                self._shorten(arrival)
-                return None  # the next scan finds it under its new name, with its sidecar
-            meta = self._sidecar(arrival)
+            described = self._described(arrival, key)
+            if described is None:
+                check_readable(arrival.path)
+                if not arrival.has_sidecar and namelength.size_bytes(arrival.path.name) > namelength.PLACED_MAX_BYTES:
+                    self._shorten(arrival)
+                    return None  # the next scan finds it under its new name, with its sidecar
+                meta = self._sidecar(arrival)
+                described = Described(arrival.sidecar_stat, meta, album.album_kind(meta, arrival.path.name))
+                if arrival.has_sidecar and arrival.sidecar_stat is not None:
+                    self.described[key] = described
         except ProbeInterrupted:
             return None  # the uploader is stopping: no sidecar, no attempt counted
         except NoSpace as error:
@@ -231,6 +252,7 @@ class Delivery:
             unreadable = SendFailed(arrival.path, f"cannot read it: {error.strerror or error}", retry=True)
             self._attempt_failed(arrival, entry, unreadable)
             return None
+        meta = described.meta
         if arrival.size_bytes == 0:
             self._quarantine(arrival, entry, "not sent: the file is empty, and Telegram takes no empty file")
             return None
@@ -247,8 +269,17 @@ class Delivery:
                              f"limit of {limit / MIB:g} MiB, and {why} (README: Uploader)")
             return None
         self.ready[key] = (arrival, meta)
-        kind = album.album_kind(meta, arrival.path.name)
-        return album.Candidate(key, arrival.relpath, arrival.folder, kind, arrival.first_seen, entry.album if entry else "")
+        return album.Candidate(key, arrival.relpath, arrival.folder, described.kind, arrival.first_seen,
+                               entry.album if entry else "")
+
+    def _described(self, arrival: Arrival, key: str) -> Described | None:
+        """What an earlier run read, if neither the file (its key: relpath, size, mtime) nor its sidecar (inode, size,
+        mtime) changed since; None when it must be read. The file is not opened again either: one that became
+        unreadable meanwhile fails when it is sent, a passing failure like any other."""
+        known = self.described.get(key)
+        if known is None or not arrival.has_sidecar or known.sidecar_stat != arrival.sidecar_stat:
+            return None
+        return known
 
     def _sidecar(self, arrival: Arrival) -> sidecar.Sidecar:
         path = sidecar.path_for(arrival.path)

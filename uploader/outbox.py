@@ -34,6 +34,7 @@ class Arrival:
     mtime_ns: int
     first_seen: float
     has_sidecar: bool  # a sidecar beside it gives its size; else it is probed and given a new one
+    sidecar_stat: tuple[int, int, int] | None  # its sidecar's (inode, size, mtime_ns) as the scan listed it, if any
 
 
 def pending(folder: Path, skipped: dict[str, str] | None = None,
@@ -79,6 +80,12 @@ def is_described(path: Path, size_bytes: int) -> bool:
         return False
 
 
+def identity(stat: os.stat_result | None) -> tuple[int, int, int] | None:
+    """A sidecar's (inode, size, mtime_ns): a sidecar is replaced whole (a new inode), so an unchanged one is the same
+    file with the same content."""
+    return None if stat is None else (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
 class Outbox:
     def __init__(self, folder: Path, quiet_seconds: float, force_polling: bool = False,
                  empty_folder_seconds: float = 300.0):
@@ -118,7 +125,8 @@ class Outbox:
             if (has_sidecar or self.arrivals.has_arrived(entry, now)) and entry.path.exists():
                 # (a file moved away by this daemon a moment ago may still be listed: its event is on its way)
                 found.append(Arrival(entry.path, entry.relpath, entry.relpath.rpartition("/")[0], entry.stat.st_size,
-                                     entry.stat.st_mtime_ns, first_seen, has_sidecar))
+                                     entry.stat.st_mtime_ns, first_seen, has_sidecar,
+                                     identity(sidecars.get(entry.relpath + sidecar.SUFFIX))))
         for gone in self.first_seen.keys() - self.arrivals.seen.keys():
             del self.first_seen[gone]
         self.described = {entry.relpath: self.described[entry.relpath] for entry in entries}
@@ -132,8 +140,7 @@ class Outbox:
     def is_described(self, entry: arrivals.Entry, sidecar_stat: os.stat_result | None) -> bool:
         """is_described, read again only when the file or its sidecar changed (a sidecar is replaced whole, so a
         new one has a new inode): a scan of files waiting to be sent reads no sidecars."""
-        stats = (entry.stat.st_size, entry.stat.st_mtime_ns, sidecar_stat and (
-            sidecar_stat.st_ino, sidecar_stat.st_size, sidecar_stat.st_mtime_ns))
+        stats = (entry.stat.st_size, entry.stat.st_mtime_ns, identity(sidecar_stat))
         known = self.described.get(entry.relpath)
         if known is None or known[0] != stats or sidecar_stat is None:
             self.described[entry.relpath] = stats, is_described(entry.path, entry.stat.st_size)

@@ -1,6 +1,9 @@
 """Delivery in-process with the local-folder sender: albums, quarantine with reasons, fallback, retries."""
 
+import ctypes
 import os
+import struct
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -345,3 +348,69 @@ def test_an_os_error_while_sending_is_a_passing_failure_with_backoff(tmp_path):
     assert files_under(tmp_path / "outbox") == ["a.pdf", "a.pdf.meta.msgpack"]
     shown = status.render(status.collect(SimpleNamespace(root=tmp_path))).splitlines()
     assert shown[-1].startswith("  retrying a.pdf (attempt 1): [Errno 20] Not a directory: ")  # no path, no "send failed"
+
+
+def album_waiting_for_inbox(root: Path, names: list[str]) -> Path:
+    """An album trip/ in outbox/ that waits: inbox/trip/ still holds its long video. Returns that video."""
+    for name in names:
+        hand_off(root, f"trip/{name}", b"jpeg", "image", width=1, height=1)
+    still_coming = root / "inbox" / "trip" / "long.mov"
+    still_coming.parent.mkdir(parents=True)
+    still_coming.write_bytes(b"being converted")
+    return still_coming
+
+
+def test_a_sidecar_rewritten_while_its_album_waits_is_read_again_and_its_new_content_used(tmp_path):
+    still_coming = album_waiting_for_inbox(tmp_path, ["a.jpg", "b.jpg"])
+    outbox = Outbox(tmp_path / "outbox", quiet_seconds=0.0)
+    delivery = Delivery(tmp_path, Ledger(path_in(tmp_path)), FolderSender(tmp_path / "delivered"), settings(),
+                        lambda *args: None, Clock())
+    delivery.run(outbox.scan(1000.0), lambda: False)
+    assert files_under(tmp_path / "outbox") == ["trip/a.jpg", "trip/a.jpg.meta.msgpack", "trip/b.jpg",
+                                                "trip/b.jpg.meta.msgpack"], "the album waits"
+    sidecar.write(sidecar.path_for(tmp_path / "outbox" / "trip" / "b.jpg"),
+                  sidecar.Sidecar(sidecar.MediaKind.IMAGE, 4, width=1, height=1, shown_name="beach.jpg"))
+    still_coming.unlink()
+    delivery.run(outbox.scan(1001.0), lambda: False)
+    assert files_under(tmp_path / "delivered") == ["trip/a.jpg", "trip/beach.jpg"]
+
+
+IN_OPEN, IN_ISDIR = 0x20, 0x40000000  # inotify(7)
+
+
+def opened_files(inotify_fd: int) -> list[str]:
+    """The names of the files (not folders) opened in the watched folder since the last call, as inotify(7) tells."""
+    names = []
+    try:
+        data = os.read(inotify_fd, 1 << 16)
+    except BlockingIOError:
+        return names
+    while data:
+        _, mask, _, length = struct.unpack_from("iIII", data)
+        if not mask & IN_ISDIR:
+            names.append(data[16:16 + length].rstrip(b"\0").decode())
+        data = data[16 + length:]
+    return names
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs Linux inotify")
+def test_files_that_wait_for_their_album_are_not_opened_again_at_each_run(tmp_path):
+    album_waiting_for_inbox(tmp_path, ["a.jpg", "b.jpg"])
+    outbox = Outbox(tmp_path / "outbox", quiet_seconds=0.0)
+    delivery = Delivery(tmp_path, Ledger(path_in(tmp_path)), FolderSender(tmp_path / "delivered"), settings(),
+                        lambda *args: None, Clock())
+    delivery.run(outbox.scan(1000.0), lambda: False)
+    libc = ctypes.CDLL(None, use_errno=True)
+    inotify_fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    assert inotify_fd >= 0 and libc.inotify_add_watch(inotify_fd, bytes(tmp_path / "outbox" / "trip"), IN_OPEN) >= 0
+    try:
+        delivery.run(outbox.scan(1001.0), lambda: False)
+        assert opened_files(inotify_fd) == []
+        sidecar.write(sidecar.path_for(tmp_path / "outbox" / "trip" / "b.jpg"),
+                      sidecar.Sidecar(sidecar.MediaKind.IMAGE, 4, width=1, height=1, shown_name="beach.jpg"))
+        opened_files(inotify_fd)  # the write's own
+        delivery.run(outbox.scan(1002.0), lambda: False)
+        assert sorted(opened_files(inotify_fd)) == ["b.jpg", "b.jpg.meta.msgpack", "b.jpg.meta.msgpack"], (
+            "a new sidecar is read again, by the outbox's check of its size and by the delivery")
+    finally:
+        os.close(inotify_fd)
