@@ -54,14 +54,20 @@ def test_newer_format_names_the_version_it_needs(job):
         checkpoint.load(job_dir)
 
 
-def test_a_version_1_checkpoint_is_read_and_resumed(tmp_path, job):
-    source, job_dir = job
+def rewrite_as_version(job_dir, version: int) -> None:
+    """Rewrite a real job's checkpoint as format `version` wrote it: without the fields added since."""
     path = checkpoint.path_in(job_dir)
     data = msgpack.unpackb(path.read_bytes())
-    del data["encoding_wall_seconds"]
-    for segment in data["segments"]:
-        del segment["encoded_on"]
-    path.write_bytes(msgpack.packb(data | {"version": 1}))
+    del data["encoding_wall_seconds"]  # added in 4
+    if version < 3:
+        for segment in data["segments"]:
+            del segment["encoded_on"]  # added in 3
+    path.write_bytes(msgpack.packb(data | {"version": version}))
+
+
+def test_a_version_1_checkpoint_is_read_and_resumed(tmp_path, job):
+    source, job_dir = job
+    rewrite_as_version(job_dir, 1)
     upgraded = checkpoint.load(job_dir)
     assert upgraded.version == checkpoint.FORMAT_VERSION and upgraded.segments_done() == 2
     assert run_job(source, job_dir, tmp_path / "out.mp4", SETTINGS).status == "done"
@@ -69,13 +75,10 @@ def test_a_version_1_checkpoint_is_read_and_resumed(tmp_path, job):
 
 def test_a_version_2_checkpoint_shows_its_done_segments_encoded_on_unknown_and_resumes(tmp_path, job):
     source, job_dir = job
-    path = checkpoint.path_in(job_dir)
-    data = msgpack.unpackb(path.read_bytes())
-    del data["encoding_wall_seconds"]
-    for segment in data["segments"]:
-        del segment["encoded_on"]  # the rest is what format 2 writes, a segment in flight included
-    data["segments"][2]["state"] = "encoding"
-    path.write_bytes(msgpack.packb(data | {"version": 2}))
+    state = checkpoint.load(job_dir)
+    state.segments[2].state = checkpoint.UnitState.ENCODING  # format 2 wrote a segment in flight so too
+    checkpoint.save(job_dir, state)
+    rewrite_as_version(job_dir, 2)
     upgraded = checkpoint.load(job_dir)
     assert upgraded.version == checkpoint.FORMAT_VERSION
     assert [s.encoded_on for s in upgraded.segments[:3]] == ["unknown", "unknown", ""]
@@ -90,10 +93,7 @@ def test_a_version_2_checkpoint_shows_its_done_segments_encoded_on_unknown_and_r
 
 def test_a_version_3_checkpoint_takes_its_segments_summed_for_its_wall_time_and_resumes(tmp_path, job):
     source, job_dir = job
-    path = checkpoint.path_in(job_dir)
-    data = msgpack.unpackb(path.read_bytes())
-    del data["encoding_wall_seconds"]  # the rest is what format 3 writes
-    path.write_bytes(msgpack.packb(data | {"version": 3}))
+    rewrite_as_version(job_dir, 3)
     upgraded = checkpoint.load(job_dir)
     summed = sum(s.encode_seconds for s in upgraded.segments[:2])
     assert upgraded.version == checkpoint.FORMAT_VERSION and upgraded.encoding_wall_seconds == pytest.approx(summed)
