@@ -109,7 +109,7 @@ def verify(path: Path, expect: Expectation, mode: Mode = Mode.FULL) -> OutputFac
         if audios and audios[0].codec_context.name not in ("aac", "mp3", "mp3float"):
             raise VerifyFailed(path, f"audio codec {audios[0].codec_context.name}, expected AAC or MP3")
         frames, sound = Timeline(), Timeline()
-        shown = {}  # how the first COLOUR_FRAMES frames look read by their tags, and read as mislabelled
+        readings = {}  # how the first COLOUR_FRAMES frames look read by their tags, and read as mislabelled
         packets = _PacketCheck(path)
         try:
             for packet in container.demux(*videos, *audios):
@@ -122,17 +122,17 @@ def verify(path: Path, expect: Expectation, mode: Mode = Mode.FULL) -> OutputFac
                     continue
                 if not decode_all:
                     frames.add(packets.checked_seconds(packet))
-                    if len(next(iter(shown.values()), ())) >= COLOUR_FRAMES:
+                    if len(next(iter(readings.values()), ())) >= COLOUR_FRAMES:
                         continue
                 for frame in packet.decode():
                     seconds = checked_seconds(frame, video, path)
                     if decode_all:
                         frames.add(seconds)
-                    _sample_readings(frame, shown)
+                    _sample_readings(frame, readings)
             if decode_all:
                 for frame in video.decode(None):
                     frames.add(checked_seconds(frame, video, path))
-                    _sample_readings(frame, shown)
+                    _sample_readings(frame, readings)
         except av.FFmpegError as error:
             raise VerifyFailed(path, f"does not decode cleanly: {error}") from error
         width, height = video.codec_context.width, video.codec_context.height
@@ -146,7 +146,7 @@ def verify(path: Path, expect: Expectation, mode: Mode = Mode.FULL) -> OutputFac
     if abs(seconds - expect.video_seconds) > max(2 * step, 0.05):
         raise VerifyFailed(path, f"video lasts {seconds:.3f} s, the source's {expect.video_seconds:.3f} s")
     if expect.colour_source is not None:
-        _check_colours(path, shown, expect.colour_source)
+        _check_colours(path, readings, expect.colour_source)
     audio_span = sound.span(last_lasts_a_step=False) if sound.count else None
     if expect.audio_end_minus_video_end is not None and audio_span is not None:
         gap = audio_span[1] - video_span[1]
@@ -202,10 +202,10 @@ def _sample_readings(frame, readings: dict) -> None:
     """Add `frame`'s cell means as its tags say to show it (the first key) and as each other matrix (BT.709,
     BT.601) and range would show it."""
     tagged = colour.of_frame(frame)
-    meanings = list(dict.fromkeys([tagged, *(replace(tagged, matrix=matrix, full_range=full_range)
-                                             for matrix in MISLABELLINGS for full_range in (False, True))]))
     if len(readings.get(tagged, ())) >= COLOUR_FRAMES:
         return
+    meanings = list(dict.fromkeys([tagged, *(replace(tagged, matrix=matrix, full_range=full_range)
+                                             for matrix in MISLABELLINGS for full_range in (False, True))]))
     for meaning, rgb in zip(meanings, shown.shown_rgbs(frame, meanings), strict=True):
         _add_cell_means(rgb, meaning, (), readings.setdefault(meaning, []))
 
@@ -218,8 +218,6 @@ def _sample_colour(frame, meaning: Colour, turn: tuple[Filter, ...], grids: list
 
 
 def _add_cell_means(rgb: np.ndarray, meaning: Colour, turn: tuple[Filter, ...], grids: list) -> None:
-    if len(grids) >= COLOUR_FRAMES:
-        return
     if tonemap.is_hdr(meaning.transfer):
         rgb = tonemap.map_code_values(rgb, meaning.transfer)
     rgb = _turned(rgb, turn)
