@@ -149,10 +149,14 @@ class Checkpoint:
         their sum is the workers'); None before a segment is done."""
         return self.media_done_seconds() / self.encoding_wall_seconds if self.encoding_wall_seconds else None
 
+    def remaining_media_seconds(self) -> float:
+        """The source's seconds still to encode (0 for a job without segments: remux, audio)."""
+        return max(0.0, self.duration_seconds - self.media_done_seconds()) if self.segments else 0.0
+
     def eta_seconds(self) -> float | None:
         """The time the segments still to do take at `speed_x_realtime`; None while it is not known."""
         speed = self.speed_x_realtime()
-        return max(0.0, self.duration_seconds - self.media_done_seconds()) / speed if speed else None
+        return self.remaining_media_seconds() / speed if speed else None
 
     def segments_to_do_text(self) -> str:
         """The segments still to encode, for a person: "8/30 segments done; to do: 3, 6, 9-30" (numbered from 1).

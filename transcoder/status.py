@@ -50,7 +50,6 @@ def job_progress(job_dir: Path, running: dict | None = None) -> dict | None:
     done = [s for s in state.segments if s.state == checkpoint.UnitState.DONE]
     total = len(state.segments)
     speed, eta = state.speed_x_realtime(), state.eta_seconds()
-    remaining = max(0.0, state.duration_seconds - state.media_done_seconds()) if total else 0.0
     return {
         "job_id": state.job_id, "source": Path(state.source["path"]).name, "source_path": state.source["path"],
         "verdict": state.verdict["kind"],
@@ -59,7 +58,7 @@ def job_progress(job_dir: Path, running: dict | None = None) -> dict | None:
         "percent": round(100 * len(done) / total) if total else None,
         "encoding_wall_seconds": round(state.encoding_wall_seconds, 2),
         "speed_x_realtime": round(speed, 2) if speed else None,
-        "remaining_media_seconds": remaining,
+        "remaining_media_seconds": state.remaining_media_seconds(),
         "eta_seconds": round(eta) if eta is not None else None,
         "attempts": state.attempts, "last_error": state.last_error,
         "source_gone": not Path(state.source["path"]).exists(),
