@@ -8,8 +8,7 @@ is one now, so the uploader too leaves a `.crdownload` or `~lock.pdf` alone rath
 A file that is not temporary has arrived once its size and mtime have not changed for the quiet time and no
 process holds it open for writing (tgvid.openfiles).
 
-The same rule tells the uploader which files of a dropped folder are still coming (`folders_with_files` on inbox/,
-or `holding_files` for only the folders asked about):
+The same rule tells the uploader which files of a dropped folder are still coming (`holding_files` on inbox/):
 the transcoder keeps each source in its inbox folder until the output is in outbox/ (a pass-through source is that
 output), and an archive's media are unpacked into an inbox folder before any of them is converted; a file that goes
 to quarantine leaves the inbox too. So a folder of inbox/ that holds a file not yet handed on names an album that is
@@ -78,15 +77,10 @@ def walk(folder: Path, unreadable: dict[str, str] | None = None,
     return Listing(folder).walk(EVERYTHING, unreadable, folders)
 
 
-def folders_with_files(folder: Path) -> set[str]:
-    """The folders below `folder` ("/"-separated, "" for `folder` itself) that directly hold a file whose name is not
-    temporary: in inbox/, the folders whose files are not all handed on yet."""
-    return {entry.relpath.rpartition("/")[0] for entry in walk(folder)}
-
-
 def holding_files(folder: Path, relpaths: set[str]) -> set[str]:
-    """Those of `relpaths` (folders below `folder`, "/"-separated) that `folders_with_files(folder)` would name,
-    found without walking the rest: each is looked at alone, and only until its first file. A folder the walk would
+    """Those of `relpaths` (folders below `folder`, "/"-separated, "" for `folder` itself) that directly hold a file
+    whose name is not temporary, as `walk(folder)` lists files (in inbox/: the folders whose files are not all handed
+    on yet), found without walking the rest: each is looked at alone, and only until its first file. A folder the walk would
     not reach is not named: one in or below a dot-folder, a symlinked one, or one below a folder it cannot list."""
     return {relpath for relpath in relpaths if _reached(folder, relpath) and _holds_a_file(folder, relpath)}
 

@@ -96,7 +96,7 @@ def collect(config, now: float | None = None) -> dict:
         "pending": [file.relpath for file in waiting],
         "in_parts": [progress for file in waiting
                      if (progress := parts_progress(root, ledger, file, daemon_running, now))],
-        "albums_waiting_for_inbox": sorted({file.relpath.rpartition("/")[0] for file in waiting} & still_in_inbox(root)),
+        "albums_waiting_for_inbox": sorted(still_in_inbox(root, {file.relpath.rpartition("/")[0] for file in waiting})),
         "sending": sending,
         "sent_today": sum(1 for e in entries if e.state is EntryState.SENT and e.sent_at >= midnight),
         "sent_total": ledger.sent_count() if ledger else None,
@@ -108,10 +108,10 @@ def collect(config, now: float | None = None) -> dict:
     }
 
 
-def still_in_inbox(root: Path) -> set[str]:
-    """The subfolders of inbox/ holding files not yet handed on: their albums in outbox/ wait for them."""
-    inbox = root / "inbox"
-    return arrivals.folders_with_files(inbox) - {""} if inbox.is_dir() else set()
+def still_in_inbox(root: Path, folders: set[str]) -> set[str]:
+    """Those of `folders` (subfolders of outbox/) whose inbox/ folder holds files not yet handed on: their albums
+    wait for them, as the delivery asks (uploader.delivery)."""
+    return arrivals.holding_files(root / "inbox", folders - {""})
 
 
 def parts_progress(root: Path, ledger: Ledger | None, file: arrivals.Entry, daemon_running: bool,
